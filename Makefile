@@ -1,0 +1,39 @@
+# The two quickstart targets (`make run`, `make test`) set up everything they need first.
+VENV := .venv/bin
+UV ?= uv
+
+.PHONY: run test setup services lint typecheck pytest bench lock clean
+
+run: setup
+	$(VENV)/eventwire crds > build-crds.yaml
+	$(VENV)/eventwire validate examples/
+	@echo "CRDs written to build-crds.yaml; every example validates."
+
+test: setup services lint typecheck pytest
+
+setup:
+	scripts/setup-python.sh
+
+services:
+	scripts/setup-services.sh
+
+lint:
+	$(VENV)/ruff check .
+	$(VENV)/ruff format --check .
+
+typecheck:
+	$(VENV)/mypy components/eventwire runtime/eventwire_runtime
+
+pytest:
+	$(VENV)/pytest
+
+bench: setup services
+	$(VENV)/python -m benchmarks
+
+# Regenerate the lock files after changing a dependency range (needs `pip install uv`).
+lock:
+	$(UV) pip compile --python-version 3.11 requirements/dev.in -o requirements/dev.lock
+	$(UV) pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes runtime/pyproject.toml -o runtime/requirements.lock
+
+clean:
+	rm -rf .venv build build-crds.yaml .mypy_cache .pytest_cache .ruff_cache

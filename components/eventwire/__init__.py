@@ -1,0 +1,1 @@
+"""eventwire: Knative-style eventing for Kubernetes, installed with Pulumi."""

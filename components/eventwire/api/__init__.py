@@ -1,0 +1,36 @@
+"""The eventwire API: its CRDs, validation of custom resources, and conversion from Knative."""
+
+from eventwire.api.crds import (
+    DEFAULT_LABELS,
+    openapi_schema,
+    render_crd,
+    render_crd_yaml,
+    render_crds,
+    render_crds_yaml,
+)
+from eventwire.api.kinds import KINDS, MESSAGING_GROUP, SOURCES_GROUP, VERSION, Kind, kind_for, kind_named
+from eventwire.api.knative import Conversion, convert_knative, is_knative
+from eventwire.api.structural import structural_errors
+from eventwire.api.validation import resource_errors, validate_resource
+
+__all__ = [
+    "DEFAULT_LABELS",
+    "KINDS",
+    "MESSAGING_GROUP",
+    "SOURCES_GROUP",
+    "VERSION",
+    "Conversion",
+    "Kind",
+    "convert_knative",
+    "is_knative",
+    "kind_for",
+    "kind_named",
+    "openapi_schema",
+    "render_crd",
+    "render_crd_yaml",
+    "render_crds",
+    "render_crds_yaml",
+    "resource_errors",
+    "structural_errors",
+    "validate_resource",
+]

@@ -1,0 +1,1 @@
+"""eventwire runtime: the controller, the channel dispatcher and the source adapters."""

@@ -1,0 +1,1 @@
+"""Test support shared by every suite: free ports, managed server processes, polling helpers."""
