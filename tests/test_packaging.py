@@ -42,7 +42,9 @@ def test_lock_pins_every_dependency_within_its_range(pyproject: str, lock: str) 
     for requirement in dependencies(ROOT / pyproject):
         name = requirement.name.lower().replace("_", "-")
         assert name in pinned, f"{requirement.name} is not pinned in {lock}"
-        assert requirement.specifier.contains(pinned[name]), f"{lock} pins {name}=={pinned[name]}, outside {requirement}"
+        assert requirement.specifier.contains(pinned[name]), (
+            f"{lock} pins {name}=={pinned[name]}, outside {requirement}"
+        )
 
 
 def test_runtime_lock_has_hashes_for_every_pin() -> None:
