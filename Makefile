@@ -7,7 +7,8 @@ UV ?= uv
 run: setup
 	$(VENV)/eventwire crds > build-crds.yaml
 	$(VENV)/eventwire validate examples/
-	@echo "CRDs written to build-crds.yaml; every example validates."
+	$(VENV)/eventwire render --stack dev --out build/dev
+	@echo "CRDs written to build-crds.yaml; every example validates; the dev stack is rendered in build/dev."
 
 test: setup services lint typecheck pytest
 

@@ -19,6 +19,7 @@ import yaml
 from eventwire.api import convert_knative, is_knative, render_crds_yaml, resource_errors
 from eventwire.exceptions import ConversionError
 from eventwire.manifests import Document, read_documents, yaml_files
+from eventwire.render import add_render_command
 
 # Kubernetes version that built-in kinds are validated against.
 KUBERNETES_VERSION = "1.33.0"
@@ -158,6 +159,7 @@ def _add_convert(sub: Any) -> None:
 
 # Each adds one subparser whose `run(args, out) -> int` default runs the command.
 COMMANDS: list[Callable[[Any], None]] = [_add_crds, _add_validate, _add_convert]
+COMMANDS.append(add_render_command)  # eventwire render (components/eventwire/render/)
 
 
 def build_parser() -> argparse.ArgumentParser:

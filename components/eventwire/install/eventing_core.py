@@ -1,0 +1,551 @@
+"""EventingCore: the eventwire control and data plane in one namespace.
+
+Namespace (restricted Pod Security enforced), our CRDs, the controller, one dispatcher per
+ClusterChannelProvisioner (and the provisioner objects), the brokers persistent provisioners
+need when asked, ServiceAccounts with least-privilege RBAC, PDBs, NetworkPolicies, optional
+strict mTLS, Prometheus scrape annotations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, NotRequired, TypedDict
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from eventwire import rbac
+from eventwire.exceptions import ConfigError
+from eventwire.install import brokers
+from eventwire.install import runtime_contract as contract
+from eventwire.install.kube import kube_object
+from eventwire.install.versions import DEFAULT_NATS_CHART_VERSION, DEFAULT_REDIS_IMAGE, NATS_CHART_REPOSITORY
+from eventwire.install.workloads import (
+    allow_ports,
+    deployment,
+    network_policy,
+    pod_disruption_budget,
+    pod_spec,
+    prometheus_annotations,
+    resources_for,
+    runtime_container,
+    selector_labels,
+    service,
+    standard_labels,
+)
+
+ProvisionerType = Literal["in-memory", "jetstream", "redis"]
+PROVISIONER_TYPES: tuple[str, ...] = ("in-memory", "jetstream", "redis")
+MESSAGING = "messaging.eventwire.dev"
+
+
+class ProvisionerArgs(TypedDict):
+    """One ClusterChannelProvisioner and its dispatcher."""
+
+    name: str
+    """Name of the ClusterChannelProvisioner (a DNS label)."""
+    type: ProvisionerType
+    """in-memory, jetstream or redis."""
+    default: NotRequired[bool]
+    """Channels without spec.provisioner use it; default: true for the first provisioner only."""
+    replicas: NotRequired[int]
+    """Dispatcher replicas; default EventingCoreArgs.dispatcher_replicas."""
+    install_broker: NotRequired[bool]
+    """Install NATS (jetstream) or Redis (redis) for it; default true. When false, `spec` names the URL."""
+    broker_replicas: NotRequired[int]
+    """NATS servers (JetStream cluster above 1; stream replicas follow, up to 3); default 1."""
+    storage_size: NotRequired[str]
+    """Persistent volume size of the broker; default 1Gi."""
+    nats_chart_version: NotRequired[str]
+    """NATS Helm chart version; default versions.DEFAULT_NATS_CHART_VERSION."""
+    redis_image: NotRequired[str]
+    """Redis image; default versions.DEFAULT_REDIS_IMAGE."""
+    spec: NotRequired[Mapping[str, Any]]
+    """Extra ClusterChannelProvisioner spec fields, merged over the generated ones."""
+
+
+class EventingCoreArgs(TypedDict):
+    """Arguments of EventingCore; only `image` is required."""
+
+    image: pulumi.Input[str]
+    """The runtime image reference (pin it by digest in production)."""
+    namespace: NotRequired[str]
+    """The system namespace; default eventwire-system."""
+    provisioners: NotRequired[Sequence[ProvisionerArgs]]
+    """Channel provisioners; default one in-memory provisioner called in-memory."""
+    controller_replicas: NotRequired[int]
+    """Controller replicas; default 1, the only value allowed: the controller runs kopf
+    standalone (no peering), so a second replica would reconcile every object twice."""
+    dispatcher_replicas: NotRequired[int]
+    """Default dispatcher replicas per provisioner; default 1."""
+    resource_profile: NotRequired[str]
+    """Requests/limits: small (default), medium or large."""
+    strict_mtls: NotRequired[bool]
+    """Istio sidecars in the namespace and a STRICT PeerAuthentication (needs Istio with CNI); default false."""
+    network_policies: NotRequired[bool]
+    """Deny ingress except to the dispatchers' and metrics ports; default true."""
+    crd_labels: NotRequired[Mapping[str, str]]
+    """Extra labels on the CRDs."""
+    webhook_domain: NotRequired[str]
+    """DNS suffix under which GitHub reaches GitHubSource webhook Services; in-cluster only when unset."""
+
+
+class EventingCore(pulumi.ComponentResource):
+    """The eventwire core. Outputs: `namespace`, `crd_names`, `dispatcher_urls` (provisioner ->
+    in-cluster URL of its dispatcher), `default_provisioner`."""
+
+    namespace: pulumi.Output[str]
+    crd_names: pulumi.Output[list[str]]
+    dispatcher_urls: pulumi.Output[dict[str, str]]
+    default_provisioner: pulumi.Output[str]
+
+    def __init__(self, name: str, args: EventingCoreArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eventwire:index:EventingCore", name, None, opts)
+        if not args.get("image"):
+            raise ConfigError("EventingCore image: the runtime image reference is required")
+        namespace = args.get("namespace", "eventwire-system")
+        profile = resources_for(args.get("resource_profile", "small"))
+        in_memory: list[ProvisionerArgs] = [{"name": "in-memory", "type": "in-memory"}]
+        provisioners = resolve_provisioners(
+            args.get("provisioners", in_memory),
+            args.get("dispatcher_replicas", 1),
+        )
+        strict_mtls = args.get("strict_mtls", False)
+        if args.get("controller_replicas", 1) != 1:
+            raise ConfigError(
+                "EventingCore controller_replicas: must be 1 (the controller runs kopf without peering)"
+            )
+        image = args["image"]
+
+        ns = kube_object(f"{name}-namespace", namespace_manifest(namespace, strict_mtls), self._opts())
+        crds = self._crds(name, args.get("crd_labels", {}))
+        in_ns = self._opts(depends_on=[ns])
+
+        # The controller: its ServiceAccount, the runtime's ClusterRole, and the Deployment.
+        controller_sa = kube_object(
+            f"{name}-controller-sa", service_account("eventwire-controller", namespace), in_ns
+        )
+        rbac_objects = [
+            kube_object(f"{name}-{suffix}", manifest, self._opts(depends_on=[controller_sa]))
+            for suffix, manifest in controller_rbac(namespace)
+        ]
+        controller = controller_manifests(
+            namespace, image, args.get("controller_replicas", 1), profile, args.get("webhook_domain", "")
+        )
+        for suffix, manifest in controller:
+            kube_object(f"{name}-{suffix}", manifest, self._opts(depends_on=[ns, *crds, *rbac_objects]))
+
+        dispatcher_sa = kube_object(
+            f"{name}-dispatcher-sa", service_account("eventwire-dispatcher", namespace), in_ns
+        )
+        dispatcher_rbac = [
+            kube_object(f"{name}-{suffix}", manifest, self._opts(depends_on=[dispatcher_sa]))
+            for suffix, manifest in dispatcher_rbac_manifests(namespace)
+        ]
+        urls: dict[str, str] = {}
+        for provisioner in provisioners:
+            broker = self._broker(name, provisioner, namespace, profile, in_ns)
+            spec = provisioner_spec(provisioner, namespace)
+            kube_object(
+                f"{name}-provisioner-{provisioner['name']}",
+                provisioner_manifest(provisioner["name"], spec),
+                self._opts(depends_on=crds),
+            )
+            waits = [ns, *crds, *dispatcher_rbac, *broker]
+            for suffix, manifest in dispatcher_manifests(provisioner, spec, namespace, image, profile):
+                kube_object(f"{name}-{suffix}", manifest, self._opts(depends_on=waits))
+            urls[provisioner["name"]] = dispatcher_url(provisioner["name"], namespace)
+
+        for suffix, manifest in messaging_user_roles():
+            kube_object(f"{name}-{suffix}", manifest, self._opts())
+        if args.get("network_policies", True):
+            for suffix, manifest in namespace_network_policies(namespace):
+                kube_object(f"{name}-{suffix}", manifest, in_ns)
+        if strict_mtls:
+            kube_object(f"{name}-mtls", peer_authentication(namespace), in_ns)
+
+        self.namespace = pulumi.Output.from_input(namespace)
+        self.crd_names = pulumi.Output.from_input([crd["metadata"]["name"] for crd in _render_crds({})])
+        self.dispatcher_urls = pulumi.Output.from_input(urls)
+        self.default_provisioner = pulumi.Output.from_input(
+            next(p["name"] for p in provisioners if p.get("default", False))
+        )
+        self.register_outputs(
+            {
+                "namespace": self.namespace,
+                "crd_names": self.crd_names,
+                "dispatcher_urls": self.dispatcher_urls,
+                "default_provisioner": self.default_provisioner,
+            }
+        )
+
+    def _opts(self, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
+
+    def _crds(self, name: str, labels: Mapping[str, str]) -> list[pulumi.Resource]:
+        return [
+            kube_object(f"{name}-crd-{crd['spec']['names']['plural']}", crd, self._opts())
+            for crd in _render_crds(labels)
+        ]
+
+    def _broker(
+        self,
+        name: str,
+        provisioner: ProvisionerArgs,
+        namespace: str,
+        resources: dict[str, Any],
+        opts: pulumi.ResourceOptions,
+    ) -> list[pulumi.Resource]:
+        if provisioner["type"] == "in-memory" or not provisioner.get("install_broker", True):
+            return []
+        size = provisioner.get("storage_size", "1Gi")
+        if provisioner["type"] == "jetstream":
+            chart = k8s.helm.v4.Chart(
+                f"{name}-{brokers.nats_release(provisioner['name'])}",
+                name=brokers.nats_release(provisioner["name"]),
+                chart="nats",
+                version=provisioner.get("nats_chart_version", DEFAULT_NATS_CHART_VERSION),
+                namespace=namespace,
+                repository_opts=k8s.helm.v4.RepositoryOptsArgs(repo=NATS_CHART_REPOSITORY),
+                values=brokers.nats_values(provisioner.get("broker_replicas", 1), size, resources),
+                opts=opts,
+            )
+            policy = kube_object(
+                f"{name}-{brokers.nats_release(provisioner['name'])}-policy",
+                brokers.nats_network_policy(provisioner["name"], namespace),
+                opts,
+            )
+            return [chart, policy]
+        image = provisioner.get("redis_image", DEFAULT_REDIS_IMAGE)
+        manifests = brokers.redis_manifests(provisioner["name"], namespace, image, size, resources)
+        return [
+            kube_object(f"{name}-{m['metadata']['name']}-{m['kind'].lower()}", m, opts) for m in manifests
+        ]
+
+
+def _render_crds(labels: Mapping[str, str]) -> list[dict[str, Any]]:
+    from eventwire.api import render_crds
+
+    return render_crds(labels=dict(labels) or None)
+
+
+def resolve_provisioners(given: Sequence[ProvisionerArgs], default_replicas: int) -> list[ProvisionerArgs]:
+    """Check the provisioners and fill in defaults: exactly one is the default (the first unless
+    one says so), names are unique DNS labels, types are known, replicas at least 1."""
+    if not given:
+        raise ConfigError("EventingCore provisioners: at least one provisioner is needed")
+    names = [p.get("name", "") for p in given]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"EventingCore provisioners: names must be unique, got {names}")
+    marked = [p["name"] for p in given if p.get("default")]
+    if len(marked) > 1:
+        raise ConfigError(f"EventingCore provisioners: only one may be the default, got {marked}")
+    resolved: list[ProvisionerArgs] = []
+    for index, provisioner in enumerate(given):
+        name, kind = provisioner.get("name", ""), provisioner.get("type", "")
+        if not _is_dns_label(name):
+            raise ConfigError(f"EventingCore provisioners[{index}].name: {name!r} is not a DNS label")
+        if kind not in PROVISIONER_TYPES:
+            raise ConfigError(
+                f"EventingCore provisioners[{index}].type: {kind!r} is not one of {', '.join(PROVISIONER_TYPES)}"
+            )
+        replicas = provisioner.get("replicas", default_replicas)
+        if replicas < 1:
+            raise ConfigError(
+                f"EventingCore provisioners[{index}].replicas: must be at least 1, got {replicas}"
+            )
+        is_default = provisioner.get("default", not marked and index == 0)
+        resolved.append({**provisioner, "replicas": replicas, "default": is_default})
+    return resolved
+
+
+def _is_dns_label(name: str) -> bool:
+    return (
+        0 < len(name) <= 63
+        and name[0].isalnum()
+        and name[-1].isalnum()
+        and all(c.islower() or c.isdigit() or c == "-" for c in name)
+    )
+
+
+def namespace_manifest(namespace: str, sidecars: bool) -> dict[str, Any]:
+    """The system namespace, enforcing the restricted Pod Security Standard."""
+    labels = {
+        "app.kubernetes.io/part-of": "eventwire",
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+        "pod-security.kubernetes.io/warn": "restricted",
+    }
+    if sidecars:
+        labels["istio-injection"] = "enabled"
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": labels}}
+
+
+def service_account(name: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": "eventwire"},
+        },
+    }
+
+
+def controller_rbac(namespace: str) -> list[tuple[str, dict[str, Any]]]:
+    """The controller's ClusterRole (exactly the runtime's definition, eventwire.rbac), an
+    aggregated ClusterRole that collects extra rules labelled rbac.AGGREGATE_LABEL (e.g. get on
+    other addressable kinds), and the bindings of both to the controller's ServiceAccount."""
+    labels = {"app.kubernetes.io/part-of": "eventwire"}
+    extra = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "eventwire-controller-extra", "labels": labels},
+        "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {rbac.AGGREGATE_LABEL: "true"}}]},
+        "rules": [],
+    }
+    return [
+        ("controller-role", rbac.controller_cluster_role("eventwire-controller", labels)),
+        ("controller-binding", _cluster_binding("eventwire-controller", "eventwire-controller", namespace)),
+        ("controller-extra-role", extra),
+        (
+            "controller-extra-binding",
+            _cluster_binding("eventwire-controller-extra", "eventwire-controller", namespace),
+        ),
+    ]
+
+
+def dispatcher_rbac_manifests(namespace: str) -> list[tuple[str, dict[str, Any]]]:
+    """Dispatchers only read Channels and provisioners, and record Events."""
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "eventwire-dispatcher", "labels": {"app.kubernetes.io/part-of": "eventwire"}},
+        "rules": [
+            {
+                "apiGroups": [MESSAGING],
+                "resources": ["channels", "clusterchannelprovisioners"],
+                "verbs": ["get", "list", "watch"],
+            },
+            {"apiGroups": ["", "events.k8s.io"], "resources": ["events"], "verbs": ["create", "patch"]},
+        ],
+    }
+    return [
+        ("dispatcher-role", role),
+        ("dispatcher-binding", _cluster_binding("eventwire-dispatcher", "eventwire-dispatcher", namespace)),
+    ]
+
+
+def messaging_user_roles() -> list[tuple[str, dict[str, Any]]]:
+    """Channels and Subscriptions join the built-in edit/admin and view roles, so that namespace
+    users manage them; ClusterChannelProvisioners stay with cluster admins."""
+    plurals = ["channels", "subscriptions"]
+    base = {"app.kubernetes.io/part-of": "eventwire"}
+    edit = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {
+            "name": "eventwire-messaging-edit",
+            "labels": {
+                **base,
+                "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+                "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+            },
+        },
+        "rules": [
+            {
+                "apiGroups": [MESSAGING],
+                "resources": plurals,
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+            }
+        ],
+    }
+    view = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {
+            "name": "eventwire-messaging-view",
+            "labels": {**base, "rbac.authorization.k8s.io/aggregate-to-view": "true"},
+        },
+        "rules": [
+            {
+                "apiGroups": [MESSAGING],
+                "resources": [
+                    *plurals,
+                    *(f"{plural}/status" for plural in plurals),
+                    "clusterchannelprovisioners",
+                ],
+                "verbs": ["get", "list", "watch"],
+            }
+        ],
+    }
+    return [("messaging-edit", edit), ("messaging-view", view)]
+
+
+def _cluster_binding(name: str, account: str, namespace: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "eventwire"}},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+    }
+
+
+def controller_manifests(
+    namespace: str, image: Any, replicas: int, resources: dict[str, Any], webhook_domain: str = ""
+) -> list[tuple[str, dict[str, Any]]]:
+    """The controller Deployment and its PDB."""
+    labels, selector = (
+        standard_labels("controller", "eventwire-controller"),
+        selector_labels("controller", "eventwire-controller"),
+    )
+    container = runtime_container(
+        "controller",
+        image,
+        contract.controller_args(),
+        contract.controller_env(namespace, image, webhook_domain),
+        {"http": contract.CONTROLLER_HEALTH_PORT},
+        resources,
+        liveness_path="/healthz",
+        readiness_path="/healthz",
+    )
+    spec = pod_spec(
+        [container], "eventwire-controller", selector, replicas, contract.TERMINATION_GRACE_SECONDS
+    )
+    annotations = prometheus_annotations(contract.CONTROLLER_HEALTH_PORT)
+    return [
+        (
+            "controller",
+            deployment("eventwire-controller", namespace, labels, selector, replicas, spec, annotations),
+        ),
+        (
+            "controller-pdb",
+            pod_disruption_budget("eventwire-controller", namespace, labels, selector, replicas),
+        ),
+    ]
+
+
+def dispatcher_name(provisioner: str) -> str:
+    return contract.dispatcher_service(provisioner)
+
+
+def dispatcher_url(provisioner: str, namespace: str) -> str:
+    return f"http://{dispatcher_name(provisioner)}.{namespace}.svc.cluster.local"
+
+
+def provisioner_spec(provisioner: ProvisionerArgs, namespace: str) -> dict[str, Any]:
+    """The ClusterChannelProvisioner spec: type, default flag and the broker connection."""
+    kind, name = provisioner["type"], provisioner["name"]
+    spec: dict[str, Any] = {"type": kind, "default": bool(provisioner.get("default", False))}
+    installs = provisioner.get("install_broker", True)
+    if kind == "jetstream":
+        spec["jetstream"] = {
+            "storage": "file",
+            "streamReplicas": min(3, provisioner.get("broker_replicas", 1)),
+        }
+        if installs:
+            spec["jetstream"]["url"] = brokers.nats_url(name, namespace)
+    if kind == "redis" and installs:
+        spec["redis"] = {"url": brokers.redis_url(name, namespace)}
+    for key, value in provisioner.get("spec", {}).items():
+        spec[key] = (
+            {**spec[key], **value}
+            if isinstance(value, Mapping) and isinstance(spec.get(key), dict)
+            else value
+        )
+    if kind == "jetstream" and "url" not in spec["jetstream"]:
+        raise ConfigError(f"provisioner {name}: without install_broker, spec.jetstream.url is required")
+    if kind == "redis" and "url" not in spec.get("redis", {}):
+        raise ConfigError(f"provisioner {name}: without install_broker, spec.redis.url is required")
+    return spec
+
+
+def provisioner_manifest(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The ClusterChannelProvisioner object, checked against our CRD schema."""
+    from eventwire.api import resource_errors
+
+    manifest = {
+        "apiVersion": f"{MESSAGING}/v1",
+        "kind": "ClusterChannelProvisioner",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "eventwire"}},
+        "spec": dict(spec),
+    }
+    errors = resource_errors(manifest)
+    if errors:
+        raise ConfigError(f"provisioner {name}: " + "; ".join(str(error) for error in errors))
+    return manifest
+
+
+def dispatcher_manifests(
+    provisioner: ProvisionerArgs,
+    spec: Mapping[str, Any],
+    namespace: str,
+    image: Any,
+    resources: dict[str, Any],
+) -> list[tuple[str, dict[str, Any]]]:
+    """A provisioner's dispatcher: Deployment, Service and PDB."""
+    name = dispatcher_name(provisioner["name"])
+    replicas = provisioner.get("replicas", 1)
+    labels, selector = standard_labels("dispatcher", name), selector_labels("dispatcher", name)
+    container = runtime_container(
+        "dispatcher",
+        image,
+        contract.dispatcher_args(),
+        contract.dispatcher_env(provisioner["name"], spec),
+        {"http": contract.DISPATCHER_PORT},
+        resources,
+        liveness_path="/healthz",
+        readiness_path="/readyz",
+    )
+    pod = pod_spec(
+        [container], "eventwire-dispatcher", selector, replicas, contract.TERMINATION_GRACE_SECONDS
+    )
+    annotations = prometheus_annotations(contract.DISPATCHER_PORT)
+    return [
+        (name, deployment(name, namespace, labels, selector, replicas, pod, annotations)),
+        (f"{name}-service", service(name, namespace, labels, selector, {"http": (80, "http")})),
+        (f"{name}-pdb", pod_disruption_budget(name, namespace, labels, selector, replicas)),
+    ]
+
+
+def namespace_network_policies(namespace: str) -> list[tuple[str, dict[str, Any]]]:
+    """Deny all ingress in the namespace, then admit events to dispatchers and metrics scrapes
+    (both on the pods' http port) from anywhere. Brokers add their own policies."""
+    labels = {"app.kubernetes.io/part-of": "eventwire"}
+    dispatchers = {"app.kubernetes.io/name": "eventwire", "app.kubernetes.io/component": "dispatcher"}
+    controller = {"app.kubernetes.io/name": "eventwire", "app.kubernetes.io/component": "controller"}
+    return [
+        ("deny-ingress", network_policy("default-deny-ingress", namespace, labels, {}, [])),
+        (
+            "allow-dispatchers",
+            network_policy(
+                "allow-dispatcher-ingress",
+                namespace,
+                labels,
+                dispatchers,
+                [allow_ports([contract.DISPATCHER_PORT])],
+            ),
+        ),
+        (
+            "allow-controller-metrics",
+            network_policy(
+                "allow-controller-metrics",
+                namespace,
+                labels,
+                controller,
+                [allow_ports([contract.CONTROLLER_HEALTH_PORT], [{"namespaceSelector": {}}])],
+            ),
+        ),
+    ]
+
+
+def peer_authentication(namespace: str) -> dict[str, Any]:
+    """STRICT mTLS for every workload in the namespace."""
+    return {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "PeerAuthentication",
+        "metadata": {"name": "default", "namespace": namespace},
+        "spec": {"mtls": {"mode": "STRICT"}},
+    }

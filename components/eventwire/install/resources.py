@@ -1,0 +1,257 @@
+"""Components for other Pulumi programs: one custom resource each, from typed args.
+
+`Channel`, `Subscription`, and one per source kind (`PingSource`, `ApiServerSource`,
+`ContainerSource`, `GitHubSource`, `AwsSqsSource`, `GcpPubSubSource`). Each checks its object
+against our CRD schema in the constructor (when the args are plain values) and exports its
+address: a Channel's `url`, a source's `sink_uri`, a Subscription's `subscriber_uri`, read from
+the status the controller writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NotRequired, TypedDict
+
+import pulumi
+
+from eventwire.exceptions import ConfigError
+from eventwire.install.kube import ObservedCustomResource
+
+Destination = Mapping[str, Any]
+"""A Knative-style Destination: {"ref": {"apiVersion", "kind", "name", "namespace"?}} and/or {"uri"}."""
+
+MESSAGING_V1 = "messaging.eventwire.dev/v1"
+SOURCES_V1 = "sources.eventwire.dev/v1"
+
+
+def service_destination(name: str, namespace: str | None = None) -> dict[str, Any]:
+    """A Destination referring to a Kubernetes Service."""
+    ref: dict[str, Any] = {"apiVersion": "v1", "kind": "Service", "name": name}
+    if namespace:
+        ref["namespace"] = namespace
+    return {"ref": ref}
+
+
+def knative_service_destination(name: str, namespace: str | None = None) -> dict[str, Any]:
+    """A Destination referring to a Knative Service (serving.knative.dev/v1)."""
+    ref: dict[str, Any] = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": name}
+    if namespace:
+        ref["namespace"] = namespace
+    return {"ref": ref}
+
+
+def channel_destination(name: str, namespace: str | None = None) -> dict[str, Any]:
+    """A Destination referring to an eventwire Channel."""
+    ref: dict[str, Any] = {"apiVersion": MESSAGING_V1, "kind": "Channel", "name": name}
+    if namespace:
+        ref["namespace"] = namespace
+    return {"ref": ref}
+
+
+class _EventwireObject(pulumi.ComponentResource):
+    """Shared constructor shape: build the manifest, check it, create it as a child."""
+
+    resource: ObservedCustomResource
+
+    def _create(
+        self,
+        name: str,
+        api_version: str,
+        kind: str,
+        namespace: str,
+        object_name: str | None,
+        spec: dict[str, Any],
+    ) -> None:
+        metadata = {"name": object_name or name, "namespace": namespace}
+        manifest = {"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": spec}
+        check_manifest(manifest)
+        self.resource = ObservedCustomResource(
+            f"{name}-{kind.lower()}", api_version, kind, metadata, spec, pulumi.ResourceOptions(parent=self)
+        )
+
+    def _status_field(self, *path: str) -> pulumi.Output[str]:
+        def pick(status: Any) -> str:
+            node = status
+            for key in path:
+                node = node.get(key) if isinstance(node, Mapping) else None
+            return str(node) if node else ""
+
+        return self.resource.status.apply(pick)
+
+
+def check_manifest(manifest: Mapping[str, Any]) -> None:
+    """Raise ConfigError listing every schema problem; objects holding unresolved Outputs are
+    checked by the API server instead."""
+    if _has_outputs(manifest):
+        return
+    from eventwire.api import resource_errors
+
+    errors = resource_errors(manifest)
+    if errors:
+        name = f"{manifest['kind']}/{manifest['metadata']['name']}"
+        raise ConfigError(f"{name}: " + "; ".join(str(error) for error in errors))
+
+
+def _has_outputs(value: Any) -> bool:
+    if isinstance(value, pulumi.Output):
+        return True
+    if isinstance(value, Mapping):
+        return any(_has_outputs(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return any(_has_outputs(item) for item in value)
+    return False
+
+
+def _spec(required: Mapping[str, Any], optional: Mapping[str, Any]) -> dict[str, Any]:
+    return {**required, **{key: value for key, value in optional.items() if value is not None}}
+
+
+class ChannelArgs(TypedDict):
+    """Arguments of Channel."""
+
+    namespace: str
+    """Namespace of the Channel."""
+    name: NotRequired[str]
+    """metadata.name; default the component's name."""
+    provisioner: NotRequired[str]
+    """The ClusterChannelProvisioner; the cluster default when unset."""
+    delivery: NotRequired[Mapping[str, Any]]
+    """The DeliverySpec of the channel (retry, backoffPolicy, backoffDelay, deadLetterSink, ...)."""
+
+
+class Channel(_EventwireObject):
+    """An eventwire Channel. Output `url`: its address once the controller has set it."""
+
+    url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ChannelArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eventwire:index:Channel", name, None, opts)
+        spec = _spec({}, {"provisioner": args.get("provisioner"), "delivery": args.get("delivery")})
+        self._create(name, MESSAGING_V1, "Channel", args["namespace"], args.get("name"), spec)
+        self.url = self._status_field("address", "url")
+        self.register_outputs({"url": self.url})
+
+
+class SubscriptionArgs(TypedDict):
+    """Arguments of Subscription; a subscriber, a reply, or both."""
+
+    namespace: str
+    """Namespace of the Subscription and its Channel."""
+    channel: str
+    """Name of the Channel (same namespace)."""
+    name: NotRequired[str]
+    """metadata.name; default the component's name."""
+    subscriber: NotRequired[Destination]
+    """Where the channel's events go."""
+    reply: NotRequired[Destination]
+    """Where the subscriber's replies go."""
+    delivery: NotRequired[Mapping[str, Any]]
+    """The DeliverySpec towards the subscriber."""
+
+
+class Subscription(_EventwireObject):
+    """An eventwire Subscription. Output `subscriber_uri`: the resolved subscriber."""
+
+    subscriber_uri: pulumi.Output[str]
+
+    def __init__(self, name: str, args: SubscriptionArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eventwire:index:Subscription", name, None, opts)
+        if "subscriber" not in args and "reply" not in args:
+            raise ConfigError(f"Subscription {name}: needs a subscriber, a reply, or both")
+        channel = {"apiVersion": MESSAGING_V1, "kind": "Channel", "name": args["channel"]}
+        spec = _spec(
+            {"channel": channel},
+            {
+                "subscriber": args.get("subscriber"),
+                "reply": args.get("reply"),
+                "delivery": args.get("delivery"),
+            },
+        )
+        self._create(name, MESSAGING_V1, "Subscription", args["namespace"], args.get("name"), spec)
+        self.subscriber_uri = self._status_field("physicalSubscription", "subscriberUri")
+        self.register_outputs({"subscriber_uri": self.subscriber_uri})
+
+
+class SourceArgs(TypedDict):
+    """Arguments every source kind shares."""
+
+    namespace: str
+    """Namespace of the source."""
+    sink: Destination
+    """Where the source sends its events."""
+    name: NotRequired[str]
+    """metadata.name; default the component's name."""
+    ce_overrides: NotRequired[Mapping[str, str]]
+    """CloudEvent extension attributes added to every event."""
+    delivery: NotRequired[Mapping[str, Any]]
+    """The DeliverySpec towards the sink."""
+    spec: NotRequired[Mapping[str, Any]]
+    """The kind's own spec fields, in the CRD's spelling (e.g. {"schedule": "*/1 * * * *"})."""
+
+
+class SourceComponent(_EventwireObject):
+    """A source object; subclasses name the kind and the spec fields they require."""
+
+    KIND = ""
+    REQUIRED: tuple[str, ...] = ()
+    sink_uri: pulumi.Output[str]
+
+    def __init__(self, name: str, args: SourceArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(f"eventwire:index:{self.KIND}", name, None, opts)
+        own = dict(args.get("spec", {}))
+        missing = [field for field in self.REQUIRED if field not in own]
+        if missing:
+            raise ConfigError(f"{self.KIND} {name}: spec needs {', '.join(missing)}")
+        overrides = args.get("ce_overrides")
+        spec = _spec(
+            {**own, "sink": args["sink"]},
+            {
+                "ceOverrides": {"extensions": dict(overrides)} if overrides else None,
+                "delivery": args.get("delivery"),
+            },
+        )
+        self._create(name, SOURCES_V1, self.KIND, args["namespace"], args.get("name"), spec)
+        self.sink_uri = self._status_field("sinkUri")
+        self.register_outputs({"sink_uri": self.sink_uri})
+
+
+class PingSource(SourceComponent):
+    """A PingSource: spec needs `schedule`; optional timezone, data, dataBase64, contentType."""
+
+    KIND = "PingSource"
+    REQUIRED = ("schedule",)
+
+
+class ApiServerSource(SourceComponent):
+    """An ApiServerSource: spec needs `resources`; optional mode, owner, namespaceSelector."""
+
+    KIND = "ApiServerSource"
+    REQUIRED = ("resources",)
+
+
+class ContainerSource(SourceComponent):
+    """A ContainerSource: spec needs `template` (a PodTemplateSpec)."""
+
+    KIND = "ContainerSource"
+    REQUIRED = ("template",)
+
+
+class GitHubSource(SourceComponent):
+    """A GitHubSource: spec needs `ownerAndRepository` and `eventTypes`; secrets by reference."""
+
+    KIND = "GitHubSource"
+    REQUIRED = ("ownerAndRepository", "eventTypes")
+
+
+class AwsSqsSource(SourceComponent):
+    """An AwsSqsSource: spec needs `queueUrl`."""
+
+    KIND = "AwsSqsSource"
+    REQUIRED = ("queueUrl",)
+
+
+class GcpPubSubSource(SourceComponent):
+    """A GcpPubSubSource: spec needs `topic`."""
+
+    KIND = "GcpPubSubSource"
+    REQUIRED = ("topic",)

@@ -1,0 +1,80 @@
+"""What the install tells the runtime image: entrypoint arguments, ports and environment.
+
+The variable names come from the runtime's own documentation (the module docstrings of
+eventwire_runtime.dispatcher.settings and eventwire_runtime.controller); this module is the one
+place the install spells them, so a rename there is a one-line change here. The component
+library never imports eventwire_runtime (it stays free of aiohttp, kopf and broker clients).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+# The dispatcher serves ingress, /healthz, /readyz and /metrics on one port.
+DISPATCHER_PORT: Final = 8080
+# The controller's health endpoint (kopf --liveness) and metrics.
+CONTROLLER_HEALTH_PORT: Final = 8080
+# Seconds the dispatcher drains on SIGTERM; the pod's grace period is longer.
+SHUTDOWN_TIMEOUT_SECONDS: Final = 20
+TERMINATION_GRACE_SECONDS: Final = 30
+
+
+def dispatcher_args() -> list[str]:
+    return ["dispatcher"]
+
+
+def controller_args() -> list[str]:
+    # Without --namespace the controller serves every namespace.
+    return ["controller", f"--liveness=http://0.0.0.0:{CONTROLLER_HEALTH_PORT}/healthz"]
+
+
+def stream_name(provisioner: str) -> str:
+    """The JetStream stream (Redis key prefix) of one provisioner, so that two share a server safely."""
+    return "EVENTWIRE_" + provisioner.upper().replace("-", "_").replace(".", "_")
+
+
+def dispatcher_env(provisioner: str, spec: Mapping[str, Any]) -> dict[str, str]:
+    """The dispatcher environment for the ClusterChannelProvisioner `provisioner` with `spec`."""
+    backend = str(spec["type"])
+    env = {
+        "EVENTWIRE_PORT": str(DISPATCHER_PORT),
+        "EVENTWIRE_BACKEND": backend,
+        "EVENTWIRE_ROUTES_SOURCE": "kubernetes",
+        "EVENTWIRE_PROVISIONER": provisioner,
+        "EVENTWIRE_SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT_SECONDS),
+        "EVENTWIRE_LOG_LEVEL": "INFO",
+    }
+    host_suffix = spec.get("dispatcher", {}).get("hostSuffix")
+    if host_suffix:
+        env["EVENTWIRE_HOST_SUFFIX"] = str(host_suffix)
+    if backend == "in-memory" and "capacity" in spec.get("inMemory", {}):
+        env["EVENTWIRE_QUEUE_CAPACITY"] = str(spec["inMemory"]["capacity"])
+    if backend == "jetstream":
+        env["EVENTWIRE_NATS_URL"] = str(spec["jetstream"]["url"])
+        env["EVENTWIRE_STREAM"] = stream_name(provisioner)
+    if backend == "redis":
+        env["EVENTWIRE_REDIS_URL"] = str(spec["redis"]["url"])
+        env["EVENTWIRE_STREAM"] = stream_name(provisioner)
+    return env
+
+
+def dispatcher_service(provisioner: str) -> str:
+    """The dispatcher Deployment and Service name of a provisioner (the controller's default)."""
+    return DISPATCHER_SERVICE_PATTERN.replace("{provisioner}", provisioner)
+
+
+DISPATCHER_SERVICE_PATTERN: Final = "eventwire-dispatcher-{provisioner}"
+
+
+def controller_env(namespace: str, image: Any, webhook_domain: str = "") -> dict[str, Any]:
+    """The controller environment: where the system lives, which image adapters run, how
+    dispatcher Services are named and where GitHub reaches webhook Services."""
+    env: dict[str, Any] = {
+        "EVENTWIRE_SYSTEM_NAMESPACE": namespace,
+        "EVENTWIRE_RUNTIME_IMAGE": image,
+        "EVENTWIRE_DISPATCHER_SERVICE": DISPATCHER_SERVICE_PATTERN,
+    }
+    if webhook_domain:
+        env["EVENTWIRE_WEBHOOK_DOMAIN"] = webhook_domain
+    return env

@@ -1,0 +1,192 @@
+"""EventSources: what the enabled source kinds need cluster-wide.
+
+- RBAC that lets namespace users manage the enabled sources (ClusterRoles aggregated into the
+  built-in `edit` and `view` roles);
+- default Secrets from Pulumi secrets: the GitHub webhook secret, AWS credentials (a shared
+  credentials file) and a Google service account key, for sources that refer to them;
+- for GitHubSource, a webhook ingress through the Istio ingress gateway (`*.<webhook_domain>`).
+
+The adapters themselves are created per source object by the controller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final, NotRequired, TypedDict, cast
+
+import pulumi
+
+from eventwire import rbac
+from eventwire.exceptions import ConfigError
+from eventwire.install.kube import kube_object
+
+SOURCE_KINDS: Final = (
+    "ApiServerSource",
+    "PingSource",
+    "ContainerSource",
+    "GitHubSource",
+    "AwsSqsSource",
+    "GcpPubSubSource",
+)
+SOURCES_GROUP: Final = "sources.eventwire.dev"
+
+# Secret name, key, and the kind that uses it.
+GITHUB_SECRET: Final = ("github-webhook", "secret")
+AWS_SECRET: Final = ("aws-credentials", "credentials")
+GCP_SECRET: Final = ("gcp-credentials", "key.json")
+
+
+class EventSourcesArgs(TypedDict):
+    """Arguments of EventSources."""
+
+    kinds: Sequence[str]
+    """The source kinds to enable (see SOURCE_KINDS)."""
+    secrets_namespace: NotRequired[str]
+    """Where the default Secrets are created (the namespace of the sources using them); default `default`."""
+    github_webhook_secret: NotRequired[pulumi.Input[str] | None]
+    """The GitHub webhook secret (a Pulumi secret); becomes Secret github-webhook, key `secret`."""
+    aws_credentials: NotRequired[pulumi.Input[str] | None]
+    """An AWS shared credentials file (a Pulumi secret); Secret aws-credentials, key `credentials`."""
+    gcp_credentials: NotRequired[pulumi.Input[str] | None]
+    """A Google service account JSON key (a Pulumi secret); Secret gcp-credentials, key `key.json`."""
+    webhook_domain: NotRequired[str]
+    """DNS suffix under which GitHub reaches webhook Services; with GitHubSource it gets an Istio Gateway."""
+    gateway_namespace: NotRequired[str]
+    """Namespace of the Istio ingress gateway; default istio-system."""
+
+
+class EventSources(pulumi.ComponentResource):
+    """Turns on source kinds. Outputs: `kinds`, `secret_names` (kind -> Secret name), `webhook_hosts`."""
+
+    kinds: pulumi.Output[list[str]]
+    secret_names: pulumi.Output[dict[str, str]]
+    webhook_hosts: pulumi.Output[list[str]]
+
+    def __init__(self, name: str, args: EventSourcesArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eventwire:index:EventSources", name, None, opts)
+        kinds = list(dict.fromkeys(args["kinds"]))
+        unknown = [kind for kind in kinds if kind not in SOURCE_KINDS]
+        if unknown:
+            raise ConfigError(f"EventSources kinds: {unknown} are not among {', '.join(SOURCE_KINDS)}")
+        namespace = args.get("secrets_namespace", "default")
+        child = pulumi.ResourceOptions(parent=self)
+
+        for suffix, manifest in aggregated_roles(kinds):
+            kube_object(f"{name}-{suffix}", manifest, child)
+
+        secrets: dict[str, str] = {}
+        for kind, key, (secret_name, secret_key) in (
+            ("GitHubSource", "github_webhook_secret", GITHUB_SECRET),
+            ("AwsSqsSource", "aws_credentials", AWS_SECRET),
+            ("GcpPubSubSource", "gcp_credentials", GCP_SECRET),
+        ):
+            value = cast("pulumi.Input[str] | None", args.get(key))
+            if value is None or kind not in kinds:
+                continue
+            manifest = credentials_secret(secret_name, namespace, secret_key, pulumi.Output.secret(value))
+            kube_object(f"{name}-{secret_name}", manifest, child)
+            secrets[kind] = secret_name
+
+        hosts: list[str] = []
+        domain = args.get("webhook_domain", "")
+        if "GitHubSource" in kinds and domain:
+            hosts = [f"*.{domain}"]
+            gateway = webhook_gateway(args.get("gateway_namespace", "istio-system"), hosts)
+            kube_object(f"{name}-webhook-gateway", gateway, child)
+            kube_object(f"{name}-webhook-routes-role", webhook_routes_role(), child)
+
+        self.kinds = pulumi.Output.from_input(kinds)
+        self.secret_names = pulumi.Output.from_input(secrets)
+        self.webhook_hosts = pulumi.Output.from_input(hosts)
+        self.register_outputs({"kinds": kinds, "secret_names": secrets, "webhook_hosts": hosts})
+
+
+def aggregated_roles(kinds: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
+    """ClusterRoles that add the enabled sources to the built-in edit/admin and view roles."""
+    plurals = sorted(f"{kind.lower()}s" for kind in kinds)
+    if not plurals:
+        return []
+    base = {"app.kubernetes.io/part-of": "eventwire"}
+    editor = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {
+            "name": "eventwire-sources-edit",
+            "labels": {
+                **base,
+                "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+                "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+            },
+        },
+        "rules": [
+            {
+                "apiGroups": [SOURCES_GROUP],
+                "resources": plurals,
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+            }
+        ],
+    }
+    viewer = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {
+            "name": "eventwire-sources-view",
+            "labels": {**base, "rbac.authorization.k8s.io/aggregate-to-view": "true"},
+        },
+        "rules": [
+            {
+                "apiGroups": [SOURCES_GROUP],
+                "resources": plurals + [f"{plural}/status" for plural in plurals],
+                "verbs": ["get", "list", "watch"],
+            }
+        ],
+    }
+    return [("sources-edit", editor), ("sources-view", viewer)]
+
+
+def webhook_routes_role() -> dict[str, Any]:
+    """Rights to route webhook hosts through the gateway (Istio VirtualServices), added to the
+    controller's aggregated ClusterRole through the runtime's aggregation label."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {
+            "name": "eventwire-controller-webhook-routes",
+            "labels": {"app.kubernetes.io/part-of": "eventwire", rbac.AGGREGATE_LABEL: "true"},
+        },
+        "rules": [
+            {
+                "apiGroups": ["networking.istio.io"],
+                "resources": ["virtualservices"],
+                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+            }
+        ],
+    }
+
+
+def credentials_secret(name: str, namespace: str, key: str, value: pulumi.Input[str]) -> dict[str, Any]:
+    """An Opaque Secret holding one value under `key`."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": "eventwire"},
+        },
+        "type": "Opaque",
+        "stringData": {key: value},
+    }
+
+
+def webhook_gateway(namespace: str, hosts: Sequence[str]) -> dict[str, Any]:
+    """An Istio Gateway on the ingress gateway (istio: ingressgateway) for webhook hosts."""
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "Gateway",
+        "metadata": {"name": "eventwire-webhooks", "namespace": namespace},
+        "spec": {
+            "selector": {"istio": "ingressgateway"},
+            "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": list(hosts)}],
+        },
+    }

@@ -1,0 +1,96 @@
+"""The controller's RBAC, defined once as plain data: the Pulumi install renders its ClusterRole
+from `CONTROLLER_RULES` and the controller's tests check every request it makes against them.
+
+No Pulumi import here: this module is data and a pure builder.
+
+Why each rule exists:
+- our kinds: kopf lists, watches and patches them (progress annotations, finalizers) and the
+  reconcilers write their status subresource;
+- Services, ServiceAccounts, Deployments: children of sources (webhook Service, adapter account,
+  adapter Deployment); Services are also watched as destinations and dispatcher Services;
+- Roles/ClusterRoles and bindings: ApiServerSource RBAC. `escalate` and `bind` let the
+  controller grant get/list/watch on the resources a source watches without holding every
+  right itself;
+- Secrets (get): a GitHubSource's access token and webhook secret;
+- Namespaces (read): an ApiServerSource's namespaceSelector is resolved to namespace names;
+- Events: failures reported on the objects (kopf posts core/v1 Events);
+- CustomResourceDefinitions: kopf's resource discovery watches them;
+- Knative Services: destinations (their status.address.url).
+Objects of other kinds with status.address.url need a get rule added by the installer (the
+label `AGGREGATE_LABEL` lets an aggregated ClusterRole collect such rules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Final
+
+MESSAGING_GROUP: Final = "messaging.eventwire.dev"
+SOURCES_GROUP: Final = "sources.eventwire.dev"
+AGGREGATE_LABEL: Final = "eventwire.dev/aggregate-to-controller"
+
+MESSAGING_RESOURCES: Final = ("clusterchannelprovisioners", "channels", "subscriptions")
+SOURCE_RESOURCES: Final = (
+    "apiserversources",
+    "awssqssources",
+    "containersources",
+    "gcppubsubsources",
+    "githubsources",
+    "pingsources",
+)
+READ: Final = ("get", "list", "watch")
+WRITE: Final = ("create", "update", "patch", "delete")
+
+
+def _rule(
+    groups: tuple[str, ...], resources: tuple[str, ...], verbs: tuple[str, ...]
+) -> dict[str, list[str]]:
+    return {"apiGroups": list(groups), "resources": list(resources), "verbs": list(verbs)}
+
+
+def _own_kinds(group: str, plurals: tuple[str, ...]) -> list[dict[str, list[str]]]:
+    return [
+        _rule((group,), plurals, (*READ, "update", "patch")),
+        _rule((group,), tuple(f"{p}/status" for p in plurals), ("get", "update", "patch")),
+        _rule((group,), tuple(f"{p}/finalizers" for p in plurals), ("update",)),
+    ]
+
+
+CONTROLLER_RULES: Final[tuple[dict[str, list[str]], ...]] = (
+    *_own_kinds(MESSAGING_GROUP, MESSAGING_RESOURCES),
+    *_own_kinds(SOURCES_GROUP, SOURCE_RESOURCES),
+    _rule(("",), ("services", "serviceaccounts"), (*READ, *WRITE)),
+    _rule(("",), ("secrets",), ("get",)),
+    _rule(("",), ("namespaces",), READ),
+    _rule(("",), ("events",), ("create", "patch")),
+    _rule(("events.k8s.io",), ("events",), ("create", "patch")),
+    _rule(("apps",), ("deployments",), (*READ, *WRITE)),
+    _rule(
+        ("rbac.authorization.k8s.io",),
+        ("roles", "rolebindings", "clusterroles", "clusterrolebindings"),
+        (*READ, *WRITE),
+    ),
+    _rule(("rbac.authorization.k8s.io",), ("roles", "clusterroles"), ("escalate", "bind")),
+    _rule(("apiextensions.k8s.io",), ("customresourcedefinitions",), READ),
+    _rule(("serving.knative.dev",), ("services",), READ),
+)
+
+
+def controller_cluster_role(name: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The controller's ClusterRole manifest."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name, "labels": dict(labels or {})},
+        "rules": [{key: list(values) for key, values in rule.items()} for rule in CONTROLLER_RULES],
+    }
+
+
+def allows(
+    group: str, resource: str, verb: str, rules: tuple[Mapping[str, Any], ...] = CONTROLLER_RULES
+) -> bool:
+    """Whether `rules` grant `verb` on `resource` (with "/subresource") in `group`."""
+    return any(
+        group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]
+        for rule in rules
+    )

@@ -1,0 +1,119 @@
+"""The eventwire program: read the stack's typed config and compose the install.
+
+    pulumi up --stack dev              install into the current kubeconfig context
+    eventwire render --stack dev ...   the same program without a cluster (engine-free)
+
+Istio, then Knative Serving (net-istio after Istio), then the eventing core (its CRDs before the
+controller), then the event sources and the stack's channels. The kubernetes provider is the
+only one, built here and handed to every component.
+"""
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from eventwire.install import Channel, EventingCore, EventSources, Istio, KnativeServing, ProvisionerArgs
+from eventwire.install.image import RuntimeImage
+from eventwire.install.settings import load
+
+settings = load()
+provider = k8s.Provider(
+    "kubernetes",
+    context=settings.kube_context or None,
+    # With renderYamlTo the provider writes manifests to a folder instead of a cluster.
+    render_yaml_to_directory=settings.render_yaml_to or None,
+)
+with_provider = pulumi.ResourceOptions(provider=provider)
+
+istio = None
+if settings.install_istio:
+    istio = Istio(
+        "istio",
+        {
+            "version": settings.istio_version,
+            "istiod_replicas": settings.istiod_replicas,
+            "gateway_replicas": settings.gateway_replicas,
+            "gateway_service_type": settings.gateway_service_type,
+            "mtls_mode": "STRICT" if settings.mesh_mtls_mode == "STRICT" else "PERMISSIVE",
+            "cni": settings.strict_mtls,
+            "resource_profile": settings.resource_profile,
+        },
+        with_provider,
+    )
+
+serving = None
+if settings.install_knative_serving:
+    serving_args: dict[str, object] = {"version": settings.knative_version, "domain": settings.domain}
+    if istio is not None:
+        serving_args["istio"] = istio
+    serving = KnativeServing("knative-serving", serving_args, with_provider)  # type: ignore[arg-type]
+
+image: pulumi.Input[str] = settings.image
+if settings.build_image:
+    image = RuntimeImage(
+        "runtime-image", {"repository": settings.image_repository, "tag": settings.image_tag}, with_provider
+    ).ref
+
+provisioners: list[ProvisionerArgs] = [
+    {
+        "name": kind,
+        "type": kind,  # type: ignore[typeddict-item]
+        "install_broker": settings.install_brokers,
+        "broker_replicas": settings.broker_replicas,
+        "storage_size": settings.broker_storage_size,
+        "nats_chart_version": settings.nats_chart_version,
+    }
+    for kind in settings.provisioners
+]
+webhook_domain = settings.github_webhook_host or (f"webhooks.{settings.domain}" if istio else "")
+core = EventingCore(
+    "eventing",
+    {
+        "image": image,
+        "namespace": settings.namespace,
+        "provisioners": provisioners,
+        "controller_replicas": settings.controller_replicas,
+        "dispatcher_replicas": settings.dispatcher_replicas,
+        "resource_profile": settings.resource_profile,
+        "strict_mtls": settings.strict_mtls,
+        "network_policies": settings.network_policies,
+        "webhook_domain": webhook_domain if "GitHubSource" in settings.sources else "",
+    },
+    # The PeerAuthentication and sidecars need Istio first.
+    pulumi.ResourceOptions(provider=provider, depends_on=[istio] if istio else []),
+)
+
+sources = EventSources(
+    "sources",
+    {
+        "kinds": settings.sources,
+        "secrets_namespace": settings.channel_namespace,
+        "github_webhook_secret": settings.github_webhook_secret,
+        "aws_credentials": settings.aws_credentials,
+        "gcp_credentials": settings.gcp_credentials,
+        "webhook_domain": webhook_domain if istio else "",
+    },
+    pulumi.ResourceOptions(provider=provider, depends_on=[core, *([istio] if istio else [])]),
+)
+
+channels = {
+    name: Channel(
+        f"channel-{name}",
+        {"namespace": settings.channel_namespace, "name": name},
+        pulumi.ResourceOptions(provider=provider, depends_on=[core]),
+    )
+    for name in settings.channels
+}
+
+pulumi.export("namespace", core.namespace)
+pulumi.export("ingressAddress", istio.ingress_address if istio else "")
+pulumi.export("dispatcherUrls", core.dispatcher_urls)
+pulumi.export("channelUrls", {name: channel.url for name, channel in channels.items()})
+pulumi.export(
+    "versions",
+    {
+        "istio": settings.istio_version if istio else None,
+        "knativeServing": serving.version if serving else None,
+        "runtimeImage": image,
+        "natsChart": settings.nats_chart_version if "jetstream" in settings.provisioners else None,
+    },
+)

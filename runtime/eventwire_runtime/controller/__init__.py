@@ -1,0 +1,27 @@
+"""The eventwire controller (kopf): importing this package registers every kind's handlers,
+so `kopf run -m eventwire_runtime.controller` and `eventwire-runtime controller` both work.
+
+One reconciler per kind: `provisioner`, `channel`, `subscription` and `sources` (all six source
+kinds), each split into handlers (kopf glue), resources (pure builders), names and conditions.
+`targets` re-runs dependents when a destination appears or moves.
+"""
+
+from eventwire_runtime.controller import operator, targets
+from eventwire_runtime.controller.channel import handlers as channel_handlers
+from eventwire_runtime.controller.context import load_settings
+from eventwire_runtime.controller.provisioner import handlers as provisioner_handlers
+from eventwire_runtime.controller.sources import handlers as source_handlers
+from eventwire_runtime.controller.subscription import handlers as subscription_handlers
+
+source_handlers.register(load_settings().resync_seconds)
+subscription_handlers.register(load_settings().resync_seconds)
+targets.register()
+
+__all__ = [
+    "channel_handlers",
+    "operator",
+    "provisioner_handlers",
+    "source_handlers",
+    "subscription_handlers",
+    "targets",
+]

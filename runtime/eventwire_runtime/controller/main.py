@@ -1,0 +1,57 @@
+"""`eventwire-runtime controller`: run the kopf operator with eventwire's handlers.
+
+    eventwire-runtime controller [--namespace NS ...] [--liveness URL] [--verbose | --debug]
+
+Without --namespace it serves every namespace (cluster-wide). It runs standalone (one replica, no
+kopf peering objects needed). --liveness serves kopf's health probe, e.g.
+`http://0.0.0.0:8080/healthz`. Settings come from the environment (see `settings`); an invalid
+variable exits with status 2 and names it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from eventwire_runtime.controller.settings import ControllerSettings, SettingsError
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="eventwire-runtime controller", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "-n", "--namespace", action="append", default=[], help="serve only this namespace (repeatable)"
+    )
+    parser.add_argument(
+        "--liveness", default=None, help="kopf liveness endpoint URL, e.g. http://0.0.0.0:8080/healthz"
+    )
+    level = parser.add_mutually_exclusive_group()
+    level.add_argument("-v", "--verbose", action="store_true", help="log at INFO with kopf's details")
+    level.add_argument("--debug", action="store_true", help="log at DEBUG")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    """Run the operator until SIGTERM/SIGINT; returns the exit status."""
+    args = parse_args(argv)
+    import os
+
+    try:
+        ControllerSettings.from_env(os.environ)  # fail fast, before kopf starts
+    except SettingsError as exc:
+        print(f"eventwire-runtime controller: configuration error: {exc}", file=sys.stderr)
+        return 2
+    import kopf
+
+    import eventwire_runtime.controller  # noqa: F401  (registers the handlers)
+
+    kopf.configure(verbose=args.verbose, debug=args.debug, log_prefix=True)
+    if not (args.verbose or args.debug):
+        logging.getLogger().setLevel(logging.INFO)
+    kopf.run(
+        standalone=True,
+        clusterwide=not args.namespace,
+        namespaces=args.namespace,
+        liveness_endpoint=args.liveness,
+    )
+    return 0

@@ -1,0 +1,99 @@
+"""The controller's settings, parsed once from the environment at startup.
+
+Environment (all optional; the Pulumi install sets them on the controller Deployment):
+
+    EVENTWIRE_RUNTIME_IMAGE         the image adapters run (`eventwire-runtime adapter <kind>`);
+                                    default `ghcr.io/eventwire/runtime:latest`.
+    EVENTWIRE_IMAGE_PULL_POLICY     imagePullPolicy of adapter containers; default IfNotPresent.
+    EVENTWIRE_SYSTEM_NAMESPACE      where the dispatchers' Services live; default eventwire-system.
+    EVENTWIRE_DISPATCHER_SERVICE    the dispatcher Service name of a provisioner, `{provisioner}`
+                                    is replaced by its name; default `eventwire-dispatcher-{provisioner}`.
+    EVENTWIRE_CLUSTER_DOMAIN        the cluster DNS domain; default cluster.local.
+    EVENTWIRE_WEBHOOK_DOMAIN        the DNS suffix under which GitHubSource webhook Services are
+                                    reachable by GitHub, `<service>.<namespace>.<domain>`;
+                                    default `svc.<cluster domain>` (in-cluster only).
+    EVENTWIRE_RESYNC_SECONDS        how often objects that are not Ready are reconciled again, for
+                                    targets the controller cannot watch; default 30.
+    EVENTWIRE_ADAPTER_METRICS_PORT  the adapters' metrics/health port (their METRICS_PORT); default 9090.
+    EVENTWIRE_GITHUB_TIMEOUT        seconds per GitHub API request; default 10.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_IMAGE = "ghcr.io/eventwire/runtime:latest"
+
+
+class SettingsError(ValueError):
+    """An environment variable of the controller is invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class ControllerSettings:
+    """What the controller needs to know about its installation. Defaults as in the module doc."""
+
+    image: str = DEFAULT_IMAGE
+    image_pull_policy: str = "IfNotPresent"
+    system_namespace: str = "eventwire-system"
+    dispatcher_service: str = "eventwire-dispatcher-{provisioner}"
+    cluster_domain: str = "cluster.local"
+    webhook_domain: str = ""
+    resync_seconds: float = 30.0
+    adapter_metrics_port: int = 9090
+    github_timeout: float = 10.0
+
+    @property
+    def service_domain(self) -> str:
+        """`svc.<cluster domain>`: the suffix of `<service>.<namespace>` host names."""
+        return f"svc.{self.cluster_domain}"
+
+    def dispatcher_service_name(self, provisioner: str) -> str:
+        return self.dispatcher_service.replace("{provisioner}", provisioner)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> ControllerSettings:
+        """Parse the variables in the module docstring.
+
+        Raises:
+            SettingsError: naming the variable that is invalid.
+        """
+        defaults = cls()
+
+        def text(name: str, default: str) -> str:
+            return environ.get(name, "").strip() or default
+
+        def number(name: str, default: float, minimum: float) -> float:
+            raw = environ.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = float(raw)
+            except ValueError:
+                raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+            if not math.isfinite(value) or value < minimum:
+                raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}")
+            return value
+
+        pull_policy = text("EVENTWIRE_IMAGE_PULL_POLICY", defaults.image_pull_policy)
+        if pull_policy not in {"Always", "IfNotPresent", "Never"}:
+            raise SettingsError(
+                f"EVENTWIRE_IMAGE_PULL_POLICY must be Always, IfNotPresent or Never, got {pull_policy!r}"
+            )
+        cluster_domain = text("EVENTWIRE_CLUSTER_DOMAIN", defaults.cluster_domain).strip(".")
+        port = number("EVENTWIRE_ADAPTER_METRICS_PORT", defaults.adapter_metrics_port, 1)
+        if port > 65535 or port != int(port):
+            raise SettingsError(f"EVENTWIRE_ADAPTER_METRICS_PORT must be a port number, got {port}")
+        return cls(
+            image=text("EVENTWIRE_RUNTIME_IMAGE", defaults.image),
+            image_pull_policy=pull_policy,
+            system_namespace=text("EVENTWIRE_SYSTEM_NAMESPACE", defaults.system_namespace),
+            dispatcher_service=text("EVENTWIRE_DISPATCHER_SERVICE", defaults.dispatcher_service),
+            cluster_domain=cluster_domain,
+            webhook_domain=text("EVENTWIRE_WEBHOOK_DOMAIN", f"svc.{cluster_domain}").strip("."),
+            resync_seconds=number("EVENTWIRE_RESYNC_SECONDS", defaults.resync_seconds, 1),
+            adapter_metrics_port=int(port),
+            github_timeout=number("EVENTWIRE_GITHUB_TIMEOUT", defaults.github_timeout, 0.1),
+        )

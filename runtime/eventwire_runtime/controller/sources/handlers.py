@@ -1,0 +1,289 @@
+"""kopf glue for every source kind: one reconcile that resolves the sink, applies the children
+(ServiceAccount, RBAC, adapter Deployment, webhook Service), manages the GitHub webhook and
+writes the status; finalizers clean up what owner references cannot (cluster-scoped RBAC, the
+GitHub webhook)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import kopf
+
+from eventwire_runtime.api import SOURCES_API_VERSION, SOURCES_GROUP
+from eventwire_runtime.controller.children import NotOwnedError, apply_child
+from eventwire_runtime.controller.conditions import Conditions, is_ready, now_rfc3339
+from eventwire_runtime.controller.context import Body, Context, ctx_of
+from eventwire_runtime.controller.destinations import Resolution, resolve
+from eventwire_runtime.controller.kube import KubeError
+from eventwire_runtime.controller.sources import apiserver, kinds, names, resources
+from eventwire_runtime.controller.sources import conditions as cond
+from eventwire_runtime.controller.sources.github import GitHubError, GitHubHooks, hook_payload
+
+log = logging.getLogger(__name__)
+
+SOURCE_KINDS: dict[str, str] = {
+    "PingSource": "pingsources",
+    "ContainerSource": "containersources",
+    "ApiServerSource": "apiserversources",
+    "GitHubSource": "githubsources",
+    "AwsSqsSource": "awssqssources",
+    "GcpPubSubSource": "gcppubsubsources",
+}
+WEBHOOK_HASH = "sources.eventwire.dev/webhook-hash"
+
+
+async def secret_value(ctx: Context, namespace: str, selector: Mapping[str, Any] | None) -> str | None:
+    """The decoded value of a Secret key (`{name, key}`), None when the Secret or key is missing."""
+    if not selector:
+        return None
+    secret = await ctx.client.get("v1", "Secret", str(selector["name"]), namespace)
+    raw = ((secret or {}).get("data") or {}).get(str(selector["key"]))
+    return base64.b64decode(raw).decode() if raw is not None else None
+
+
+def webhook_url(ctx: Context, source: Mapping[str, Any]) -> str:
+    meta = source["metadata"]
+    scheme = "https" if (source.get("spec") or {}).get("secure") else "http"
+    service = names.adapter_name(meta["name"], source["kind"])
+    return f"{scheme}://{service}.{meta['namespace']}.{ctx.settings.webhook_domain}"
+
+
+async def _selected_namespaces(ctx: Context, source: Body) -> list[str] | None:
+    """The namespaces an ApiServerSource's non-empty namespaceSelector matches, else None."""
+    selector = (source.get("spec") or {}).get("namespaceSelector")
+    if selector is None or kinds.selects_all(selector):
+        return None
+    found = await ctx.client.list("v1", "Namespace", label_selector=kinds.label_selector_string(selector))
+    return sorted(ns["metadata"]["name"] for ns in found)
+
+
+async def _apiserver_rbac(ctx: Context, source: Body, conds: Conditions) -> list[dict[str, Any]]:
+    """Its RBAC children, or [] with SufficientPermissions False when a watched kind is unknown."""
+    plurals: list[tuple[str, str]] = []
+    unknown: list[str] = []
+    for res in (source.get("spec") or {}).get("resources") or []:
+        try:
+            path = await ctx.client.path(str(res["apiVersion"]), str(res["kind"]))
+        except KubeError:
+            unknown.append(f"{res.get('kind')} ({res.get('apiVersion')})")
+            continue
+        plurals.append((apiserver.group_of(str(res["apiVersion"])), path.rsplit("/", 1)[-1]))
+    if unknown:
+        conds.mark_false(
+            cond.SUFFICIENT_PERMISSIONS,
+            "UnknownResources",
+            f"the API server does not serve {', '.join(unknown)}",
+        )
+        return []
+    conds.mark_true(cond.SUFFICIENT_PERMISSIONS)
+    return apiserver.make_rbac(source, plurals, resources.service_account_name(source))
+
+
+async def _github_webhook(ctx: Context, source: Body, conds: Conditions, extra: dict[str, Any]) -> None:
+    """Register or update the webhook when an access token is given (only when it changed)."""
+    meta, spec = source["metadata"], source.get("spec") or {}
+    status = source.get("status") or {}
+    url = webhook_url(ctx, source)
+    extra["url"] = url
+    token_ref = (spec.get("accessToken") or {}).get("secretKeyRef")
+    if not token_ref:
+        conds.mark_true(
+            cond.WEBHOOK_REGISTERED, "NotManaged", f"no accessToken: register {url} in GitHub yourself"
+        )
+        return
+    token = await secret_value(ctx, meta["namespace"], token_ref)
+    if token is None:
+        conds.mark_false(
+            cond.WEBHOOK_REGISTERED,
+            "AccessTokenMissing",
+            f"Secret key {token_ref.get('name')}/{token_ref.get('key')} does not exist",
+        )
+        return
+    secret = await secret_value(ctx, meta["namespace"], (spec.get("secretToken") or {}).get("secretKeyRef"))
+    payload = hook_payload(url, spec.get("eventTypes") or [], secret, bool(spec.get("secure")))
+    api_url = spec.get("githubAPIURL") or ""
+    digest = hashlib.sha256(
+        json.dumps([api_url, spec.get("ownerAndRepository"), payload], sort_keys=True).encode()
+    )
+    wanted = digest.hexdigest()[:16]
+    hook_id = status.get("webhookIDKey")
+    if hook_id and (status.get("annotations") or {}).get(WEBHOOK_HASH) == wanted:
+        conds.mark_true(cond.WEBHOOK_REGISTERED)
+        return
+    hooks = GitHubHooks(api_url, token, ctx.settings.github_timeout)
+    try:
+        hook_id = await hooks.ensure(str(spec.get("ownerAndRepository")), hook_id, payload)
+    except GitHubError as exc:
+        conds.mark_false(cond.WEBHOOK_REGISTERED, "WebhookRegistrationFailed", str(exc))
+        return
+    extra["webhookIDKey"] = hook_id
+    extra["annotations"] = {WEBHOOK_HASH: wanted}
+    conds.mark_true(cond.WEBHOOK_REGISTERED)
+
+
+async def _desired(
+    ctx: Context, source: Body, sink_uri: str, dead_letter_uri: str | None, conds: Conditions
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(children to apply first, the adapter Deployment) of a source whose sink resolved."""
+    kind, spec = source["kind"], source.get("spec") or {}
+    if kind == "ContainerSource":
+        return [], resources.make_container_deployment(source, sink_uri, dead_letter_uri)
+    children: list[dict[str, Any]] = []
+    if not spec.get("serviceAccountName"):
+        children.append(resources.make_service_account(source))
+    namespaces = None
+    if kind == "ApiServerSource":
+        children.extend(await _apiserver_rbac(ctx, source, conds))
+        namespaces = await _selected_namespaces(ctx, source)
+        if not apiserver.is_cluster_wide(source):
+            await api_server_cluster_rbac_cleanup(
+                ctx, source["metadata"]["uid"]
+            )  # after a selector was removed
+    if kind == "GitHubSource":
+        children.append(resources.make_webhook_service(source))
+    deployment = resources.make_adapter_deployment(
+        source, sink_uri, dead_letter_uri, ctx.settings, namespaces
+    )
+    return children, deployment
+
+
+async def _deploy(
+    ctx: Context, source: Body, sink: Resolution, dead_letter: Resolution | None, conds: Conditions
+) -> None:
+    """Apply the children when the sink resolved, then mark Deployed from the Deployment."""
+    meta = source["metadata"]
+    deployment: Mapping[str, Any] | None
+    if conds.status_of(cond.SINK_PROVIDED) == "True":
+        children, desired = await _desired(
+            ctx, source, sink.uri, dead_letter.uri if dead_letter else None, conds
+        )
+        for child in children:
+            owner_uid = meta["uid"] if "namespace" in child["metadata"] else None  # cluster-scoped: by label
+            await apply_child(ctx.client, child, owner_uid)
+        if conds.status_of(cond.SUFFICIENT_PERMISSIONS) != "False":
+            deployment, _ = await apply_child(ctx.client, desired, meta["uid"])
+        else:  # without the rights the adapter would only fail: keep what runs, if anything
+            deployment = await ctx.client.get(
+                "apps/v1", "Deployment", desired["metadata"]["name"], meta["namespace"]
+            )
+    else:  # no sink: leave a running adapter as it is
+        name = names.adapter_name(meta["name"], source["kind"])
+        deployment = await ctx.client.get("apps/v1", "Deployment", name, meta["namespace"])
+    available, why = resources.deployment_available(deployment)
+    if available:
+        conds.mark_true(cond.DEPLOYED)
+    elif deployment is None:
+        conds.mark_false(cond.DEPLOYED, "NotDeployed", why)
+    else:
+        conds.mark_unknown(cond.DEPLOYED, "DeploymentUnavailable", why)
+
+
+async def reconcile(ctx: Context, source: Body) -> Body:
+    """Bring a source's children and status in line with its spec; returns it with the new status."""
+    kind, meta = source["kind"], source["metadata"]
+    namespace = meta["namespace"]
+    async with ctx.lock(kind, namespace, meta["name"]):
+        current = await ctx.client.get(SOURCES_API_VERSION, kind, meta["name"], namespace)
+        if current is None or current["metadata"].get("deletionTimestamp"):
+            return source
+        spec = current.get("spec") or {}
+        generation = int(current["metadata"].get("generation", 1))
+        old_conditions = (current.get("status") or {}).get("conditions")
+        conds = cond.condition_set(kind).manage(old_conditions, generation, now_rfc3339())
+        domain = ctx.settings.cluster_domain
+        sink = await resolve(spec.get("sink"), namespace, ctx.client, domain)
+        dls_ref = (spec.get("delivery") or {}).get("deadLetterSink")
+        dead_letter = await resolve(dls_ref, namespace, ctx.client, domain) if dls_ref else None
+        if not sink.ok:
+            conds.mark_false(cond.SINK_PROVIDED, sink.reason, f"sink: {sink.message}")
+        elif dead_letter is not None and not dead_letter.ok:
+            conds.mark_false(cond.SINK_PROVIDED, dead_letter.reason, f"deadLetterSink: {dead_letter.message}")
+        else:
+            conds.mark_true(cond.SINK_PROVIDED)
+        extra: dict[str, Any] = {}
+        try:
+            await _deploy(ctx, current, sink, dead_letter, conds)
+            if kind == "GitHubSource":
+                await _github_webhook(ctx, current, conds, extra)
+        except NotOwnedError as exc:
+            conds.mark_false(cond.DEPLOYED, "NotOwned", str(exc))
+        except KubeError as exc:
+            conds.mark_false(cond.DEPLOYED, "ApplyFailed", str(exc))
+        status = resources.make_status(current, conds, sink.uri or None, extra)
+        await ctx.write_status(current, status)
+        ctx.warn_on_failure(current, status)
+        return {**current, "status": status}
+
+
+async def source_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await reconcile(ctx_of(memo), dict(body))
+
+
+async def api_server_cluster_rbac_cleanup(ctx: Context, uid: str) -> None:
+    """Delete the cluster-scoped RBAC made for the ApiServerSource with this uid, if any."""
+    selector = f"{names.SOURCE_UID_LABEL}={uid}"
+    for kind in ("ClusterRoleBinding", "ClusterRole"):
+        for obj in await ctx.client.list("rbac.authorization.k8s.io/v1", kind, label_selector=selector):
+            await ctx.client.delete("rbac.authorization.k8s.io/v1", kind, obj["metadata"]["name"])
+
+
+async def api_server_source_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Delete the cluster-scoped RBAC of a namespaceSelector source (owner refs cannot)."""
+    await api_server_cluster_rbac_cleanup(ctx_of(memo), body["metadata"]["uid"])
+
+
+async def github_source_deleted(body: kopf.Body, memo: Any, logger: Any, **_: Any) -> None:
+    """Remove the webhook the controller registered."""
+    ctx = ctx_of(memo)
+    spec, status = body.get("spec") or {}, body.get("status") or {}
+    hook_id = status.get("webhookIDKey")
+    token_ref = (spec.get("accessToken") or {}).get("secretKeyRef")
+    if not hook_id or not token_ref:
+        return
+    token = await secret_value(ctx, body["metadata"]["namespace"], token_ref)
+    if token is None:
+        logger.warning(f"cannot remove GitHub webhook {hook_id}: the access token Secret is gone")
+        return
+    try:
+        await GitHubHooks(spec.get("githubAPIURL") or "", token, ctx.settings.github_timeout).delete(
+            str(spec.get("ownerAndRepository")), str(hook_id)
+        )
+    except GitHubError as exc:
+        raise kopf.TemporaryError(f"removing the GitHub webhook failed: {exc}", delay=5) from exc
+
+
+async def namespace_event(memo: Any, **_: Any) -> None:
+    """Namespaces came, went or were relabelled: selector-based ApiServerSources follow."""
+    ctx = ctx_of(memo)
+    for source in await ctx.client.list(SOURCES_API_VERSION, "ApiServerSource"):
+        if (source.get("spec") or {}).get("namespaceSelector") is not None:
+            await reconcile(ctx, source)
+
+
+def _not_ready(body: kopf.Body, **_: Any) -> bool:
+    return not is_ready(dict(body))
+
+
+def register(resync_seconds: float) -> None:
+    """Register the handlers of every source kind (called once on import of the package)."""
+    for kind, plural in SOURCE_KINDS.items():
+        resource = (SOURCES_GROUP, plural)
+        handler_id = f"{kind.lower()}_changed"
+        kopf.on.create(*resource, id=handler_id)(source_changed)
+        kopf.on.update(*resource, id=handler_id)(source_changed)
+        kopf.on.resume(*resource, id=handler_id)(source_changed)
+        kopf.timer(*resource, id=f"{kind.lower()}_resync", interval=resync_seconds, when=_not_ready)(
+            source_changed
+        )
+    kopf.on.delete(SOURCES_GROUP, "apiserversources", id="apiserversource_cleanup", retries=5)(
+        api_server_source_deleted
+    )
+    kopf.on.delete(SOURCES_GROUP, "githubsources", id="githubsource_cleanup", retries=5)(
+        github_source_deleted
+    )
+    kopf.on.event("", "v1", "namespaces", id="namespace_selector")(namespace_event)

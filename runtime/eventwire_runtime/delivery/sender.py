@@ -1,0 +1,201 @@
+"""Deliver one event to one destination with a DeliverySpec: timeout, retries, dead letter.
+
+Used by the dispatcher (per subscriber) and by the source adapters (to their sink).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from eventwire_runtime.delivery.backoff import retry_delay
+from eventwire_runtime.delivery.errors import TransportError
+from eventwire_runtime.delivery.http_client import HttpClient, Response
+from eventwire_runtime.delivery.retry import is_retryable, parse_retry_after
+from eventwire_runtime.delivery.spec import DeliverySpec
+
+log = logging.getLogger(__name__)
+
+Headers = Mapping[str, str] | Iterable[tuple[str, str]]
+# Called with a 2xx response; returns None when it was handled, or a message saying why the
+# attempt must count as failed (e.g. the reply could not be forwarded), which triggers a retry.
+SuccessHook = Callable[[Response], Awaitable[str | None]]
+
+STRUCTURED = "application/cloudevents+json"
+
+
+def _percent_encode(value: str) -> str:
+    # The HTTP binding's header encoding (cloudevents.http.percent_encode imports this package,
+    # so the few lines are repeated here rather than importing back).
+    safe = set(range(0x21, 0x7F)) - {0x22, 0x25}
+    return "".join(chr(b) if b in safe else f"%{b:02X}" for b in value.encode("utf-8"))
+
+
+@dataclass(slots=True)
+class DeliveryResult:
+    """The outcome of `Sender.send`.
+
+    Attributes:
+        status: the last attempt's HTTP status, None after a transport error or timeout.
+        headers: the last response's headers (lower-case names); empty without a response.
+        body: the last response's body (the reply, for a 200 with an event).
+        attempts: how many attempts were made to the destination (1 + retries used).
+        dead_lettered: True when the event went to the dead-letter sink and it accepted it.
+        error: why delivery failed, None on success.
+    """
+
+    status: int | None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    attempts: int = 0
+    dead_lettered: bool = False
+    error: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        """True when the destination accepted the event (2xx and the success hook agreed)."""
+        return self.error is None
+
+
+class Sender:
+    """Sends events over a shared pooled keep-alive client.
+
+    Args:
+        client: the HTTP client (a new one when None; closed by `close()` only if owned).
+        default_timeout: per-attempt timeout in seconds when the spec sets none (default 30).
+        jitter: relative backoff jitter, 0 (default) for the exact formula; see `retry_delay`.
+        error_data_limit: bytes of the failed response body kept in `knativeerrordata` before
+            base64 encoding (default 1024).
+    """
+
+    def __init__(
+        self,
+        client: HttpClient | None = None,
+        *,
+        default_timeout: float = 30.0,
+        jitter: float = 0.0,
+        error_data_limit: int = 1024,
+    ) -> None:
+        self._owns_client = client is None
+        self.client = client or HttpClient()
+        self.default_timeout = default_timeout
+        self.jitter = jitter
+        self.error_data_limit = error_data_limit
+
+    async def close(self) -> None:
+        if self._owns_client:
+            await self.client.close()
+
+    async def attempt(
+        self, url: str, headers: Headers, body: bytes, seconds: float | None = None
+    ) -> Response:
+        """One POST bounded by `seconds` (default_timeout when None), no retries.
+
+        Raises:
+            TransportError: on a transport failure or timeout.
+        """
+        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+        return await self.client.post(url, pairs, body, seconds or self.default_timeout)
+
+    async def send(
+        self,
+        url: str,
+        headers: Headers,
+        body: bytes,
+        spec: DeliverySpec | None = None,
+        *,
+        on_success: SuccessHook | None = None,
+    ) -> DeliveryResult:
+        """POST the event to `url`, retrying per `spec`, then dead-lettering if it never succeeds.
+
+        Attempts: 1 + `spec.retry`, each bounded by `spec.timeout` (else `default_timeout`),
+        separated by `retry_delay` waits. Only retryable outcomes (`retry.is_retryable`) are
+        retried. After the last failure the original event goes to `spec.dead_letter_uri` (with
+        the same retries) carrying `knativeerrordest` (= `url`), `knativeerrorcode` (the last
+        status, when there was one) and `knativeerrordata` (base64 of the last response body,
+        truncated to `error_data_limit` bytes).
+        """
+        spec = spec or DeliverySpec()
+        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+        result = await self._send_with_retries(url, pairs, body, spec, on_success)
+        if result.error is not None and spec.dead_letter_uri:
+            dl_headers, dl_body = self._dead_letter_event(url, pairs, body, result)
+            dl_spec = DeliverySpec(
+                retry=spec.retry,
+                backoff_policy=spec.backoff_policy,
+                backoff_delay=spec.backoff_delay,
+                backoff_max=spec.backoff_max,
+                timeout=spec.timeout,
+                retry_after_max=spec.retry_after_max,
+            )
+            dl = await self._send_with_retries(spec.dead_letter_uri, dl_headers, dl_body, dl_spec, None)
+            if dl.error is None:
+                result.dead_lettered = True
+            else:
+                log.warning("dead-letter delivery to %s failed: %s", spec.dead_letter_uri, dl.error)
+                result.error = f"{result.error}; dead letter failed: {dl.error}"
+        return result
+
+    async def _send_with_retries(
+        self,
+        url: str,
+        pairs: list[tuple[str, str]],
+        body: bytes,
+        spec: DeliverySpec,
+        on_success: SuccessHook | None,
+    ) -> DeliveryResult:
+        timeout = spec.timeout or self.default_timeout
+        attempt = 0
+        while True:
+            attempt += 1
+            retry_after: float | None = None
+            try:
+                response = await self.client.post(url, pairs, body, timeout)
+            except TransportError as exc:
+                result = DeliveryResult(None, attempts=attempt, error=str(exc))
+                retryable = True
+            except ValueError as exc:  # a URL we cannot send to: retrying cannot help
+                return DeliveryResult(None, attempts=attempt, error=str(exc))
+            else:
+                result = DeliveryResult(response.status, response.headers, response.body, attempt)
+                if 200 <= response.status < 300:
+                    problem = await on_success(response) if on_success is not None else None
+                    if problem is None:
+                        return result
+                    result.error = problem
+                    retryable = True
+                else:
+                    result.error = f"{url} answered {response.status}"
+                    retryable = is_retryable(response.status)
+                    if response.status in (429, 503):
+                        retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if not retryable or attempt > spec.retry:
+                return result
+            await asyncio.sleep(retry_delay(spec, attempt, retry_after, self.jitter))
+
+    def _dead_letter_event(
+        self, url: str, pairs: list[tuple[str, str]], body: bytes, result: DeliveryResult
+    ) -> tuple[list[tuple[str, str]], bytes]:
+        extensions = {"knativeerrordest": url}
+        if result.status is not None:
+            extensions["knativeerrorcode"] = str(result.status)
+        if result.body:
+            data = result.body[: self.error_data_limit]
+            extensions["knativeerrordata"] = base64.b64encode(data).decode("ascii")
+        content_type = next((v for n, v in pairs if n.lower() == "content-type"), "")
+        if content_type.split(";", 1)[0].strip().lower() == STRUCTURED:
+            try:
+                obj = json.loads(body)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                obj = None
+            if isinstance(obj, dict):
+                obj.update(extensions)
+                return pairs, json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        names = {"ce-" + k for k in extensions}
+        out = [(n, v) for n, v in pairs if n.lower() not in names]
+        out.extend(("ce-" + k, _percent_encode(v)) for k, v in extensions.items())
+        return out, body

@@ -1,0 +1,95 @@
+"""Assemble the dispatcher from its settings: routing source, backend, fan-out, ingress server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from eventwire_runtime.delivery.http_client import HttpClient
+from eventwire_runtime.delivery.sender import Sender
+from eventwire_runtime.dispatcher.backends import Backend
+from eventwire_runtime.dispatcher.fanout import Fanout
+from eventwire_runtime.dispatcher.ingress import Ingress
+from eventwire_runtime.dispatcher.metrics import DispatcherMetrics
+from eventwire_runtime.dispatcher.routing import RoutingTable
+from eventwire_runtime.dispatcher.server import HttpServer
+from eventwire_runtime.dispatcher.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def make_backend(settings: Settings, fanout: Fanout, table: RoutingTable) -> Backend:
+    """The backend named by `settings.backend` (broker clients are imported only when used)."""
+    if settings.backend == "jetstream":
+        from eventwire_runtime.dispatcher.backends.jetstream import JetStreamBackend
+
+        return JetStreamBackend(settings, fanout, table)
+    if settings.backend == "redis":
+        from eventwire_runtime.dispatcher.backends.redis import RedisBackend
+
+        return RedisBackend(settings, fanout, table)
+    from eventwire_runtime.dispatcher.backends.memory import MemoryBackend
+
+    return MemoryBackend(fanout, table, settings.queue_capacity)
+
+
+class Dispatcher:
+    """The running dispatcher; `start()` then `stop()` (graceful)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.metrics = DispatcherMetrics()
+        self.table = RoutingTable(settings.host_suffix)
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        s = self.settings
+        self.client = HttpClient()
+        self.sender = Sender(self.client, default_timeout=s.delivery_timeout)
+        self.fanout = Fanout(self.sender, self.metrics, s.subscriber_concurrency)
+        self.backend = make_backend(s, self.fanout, self.table)
+        self.metrics.watch_depth(self.backend.depths)
+        await self.backend.start()
+        self._tasks.append(asyncio.create_task(self._watch_routes(), name="routes"))
+        ingress = Ingress(self.table, self.backend, self.metrics, s.retry_after, self.ready)
+        self.server = HttpServer(ingress, s.max_body_bytes)
+        await self.server.start(s.host, s.port)
+        log.info(
+            "dispatcher listening",
+            extra={"port": s.port, "backend": s.backend, "routes_source": s.routes_source},
+        )
+
+    def ready(self) -> bool:
+        return self.table.loaded and self.backend.ready()
+
+    async def _watch_routes(self) -> None:
+        s = self.settings
+        if s.routes_source == "file":
+            from eventwire_runtime.dispatcher.sources import watch_routes_file
+
+            assert s.routes_file is not None
+            await watch_routes_file(s.routes_file, self.table, s.routes_poll, s.provisioner)
+        else:
+            from eventwire_runtime.dispatcher.kube import watch_channels
+
+            await watch_channels(s, self.table)
+
+    async def stop(self) -> None:
+        """Stop accepting, answer in-flight requests, then finish or persist in-flight deliveries."""
+        grace = self.settings.shutdown_timeout
+        await self.server.close(min(5.0, grace / 2))
+        try:
+            async with asyncio.timeout(grace + 6):
+                await self.backend.stop(grace)
+        except TimeoutError:
+            log.error(
+                "backend did not stop within %.0fs; exiting anyway (persisted events are redelivered)", grace
+            )
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.sender.close()
+        log.info("dispatcher stopped")

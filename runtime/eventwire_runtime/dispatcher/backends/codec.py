@@ -1,0 +1,35 @@
+"""How an event is stored in a broker: an HTTP-like header block, a blank line, the body.
+
+    <accepted-at unix seconds>\r\n
+    name: value\r\n ...
+    \r\n
+    body
+
+Header values come from validated HTTP headers, so they hold no CR or LF; this costs a join on
+write and a split on read, far less than JSON or the CloudEvents SDK.
+"""
+
+from __future__ import annotations
+
+from eventwire_runtime.cloudevents.http import Event
+
+
+def encode(event: Event, accepted_at: float) -> bytes:
+    head = "".join(f"{name}: {value}\r\n" for name, value in event.headers)
+    return f"{accepted_at:.6f}\r\n{head}\r\n".encode("latin-1", "replace") + event.body
+
+
+def decode(data: bytes) -> tuple[Event, float]:
+    """Inverse of `encode`. Raises ValueError for data it did not write."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        raise ValueError("stored event has no header terminator")
+    lines = data[:end].decode("latin-1").split("\r\n")
+    accepted_at = float(lines[0])
+    headers = []
+    for line in lines[1:]:
+        name, sep, value = line.partition(": ")
+        if not sep:
+            raise ValueError(f"stored event has a malformed header line {line[:60]!r}")
+        headers.append((name, value))
+    return Event(headers, data[end + 4 :]), accepted_at

@@ -1,0 +1,314 @@
+"""The redis backend: Redis Streams via redis-py asyncio (with hiredis).
+
+- One stream per channel, key `<stream>:<namespace>:<channel>`.
+- Ingress answers 202 only after XADD returned (durable as far as the server's persistence
+  settings make it: run Redis with `appendonly yes`). Concurrent XADDs issued in the same loop
+  iteration go out in one pipeline, so writes are batched without delaying any request.
+- One consumer group per subscription (`sub-<uid>`, created at `$`: new events only); every
+  replica reads the group under its own consumer name, so replicas share the work. XACK (batched)
+  only after delivery succeeded, was dead-lettered or failed terminally. Entries left pending by
+  a crashed replica are claimed with XAUTOCLAIM once idle for `EVENTWIRE_ACK_WAIT`:
+  at-least-once. Fully acknowledged entries are trimmed (XTRIM MINID) by the backlog monitor.
+- Flow control (flow.py): while a subscription of the channel lags by more than
+  `EVENTWIRE_MAX_BACKLOG`, ingress holds requests until it drains, 429 if not within 2 s.
+- Each subscription holds one blocking connection per replica while waiting for entries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from eventwire_runtime.cloudevents.http import Event
+from eventwire_runtime.dispatcher.backends.codec import decode, encode
+from eventwire_runtime.dispatcher.backends.flow import BacklogGate
+from eventwire_runtime.dispatcher.fanout import Fanout
+from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, Subscriber
+from eventwire_runtime.dispatcher.settings import Settings
+
+log = logging.getLogger(__name__)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+FIELD = b"e"
+
+
+def group_name(uid: str) -> str:
+    return "sub-" + _UNSAFE.sub("_", uid)
+
+
+class _XaddBatcher:
+    """Collects XADDs made in one loop iteration and sends them as one pipeline."""
+
+    def __init__(self, client: aioredis.Redis) -> None:
+        self.client = client
+        self.pending: list[tuple[str, bytes, asyncio.Future[Any]]] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def add(self, key: str, payload: bytes) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        if not self.pending:
+            loop.call_soon(self._flush)
+        self.pending.append((key, payload, future))
+        return future
+
+    def _flush(self) -> None:
+        items, self.pending = self.pending, []
+        task = asyncio.get_running_loop().create_task(self._write(items))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _write(self, items: list[tuple[str, bytes, asyncio.Future[Any]]]) -> None:
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for key, payload, _ in items:
+                pipe.xadd(key, {FIELD: payload})
+            results = await pipe.execute(raise_on_error=False)
+        except (RedisError, OSError) as exc:
+            results = [exc] * len(items)
+        for (_, _, future), result in zip(items, results, strict=True):
+            if future.done():
+                continue
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+
+class RedisBackend:
+    """See the module docstring."""
+
+    def __init__(self, settings: Settings, fanout: Fanout, table: RoutingTable) -> None:
+        self.settings = settings
+        self.fanout = fanout
+        self.table = table
+        self.prefix = settings.stream
+        self.consumer = settings.consumer_name
+        self.client: aioredis.Redis | None = None
+        self._batcher: _XaddBatcher | None = None
+        self._consumers: dict[str, tuple[str, asyncio.Task[None]]] = {}
+        self.gate = BacklogGate(settings.max_backlog)
+        self._active: set[tuple[str, str]] = set()
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._monitor: asyncio.Task[None] | None = None
+        self._connected = False
+        self._stopping = False
+        self._acks: dict[tuple[str, str], list[bytes]] = {}
+        self._ack_task: asyncio.Task[None] | None = None
+
+    def key(self, namespace: str, channel: str) -> str:
+        return f"{self.prefix}:{namespace}:{channel}"
+
+    async def start(self) -> None:
+        self.client = aioredis.Redis.from_url(
+            self.settings.redis_url, max_connections=None, socket_connect_timeout=5, health_check_interval=30
+        )
+        await self.client.ping()
+        self._connected = True
+        self._batcher = _XaddBatcher(self.client)
+        self.table.listeners.append(self._routes_changed)
+        self._routes_changed(self.table)
+        self._monitor = asyncio.create_task(self._watch_backlog(), name="redis-backlog")
+        self._ack_task = asyncio.create_task(self._ack_loop(), name="redis-acks")
+
+    def ready(self) -> bool:
+        return self._connected and not self._stopping
+
+    # ingress
+    def accept(self, channel: ChannelRoute, events: list[Event]) -> int | asyncio.Future[int]:
+        if not self.ready():
+            return 503
+        self._active.add(channel.key)
+        return asyncio.ensure_future(self._publish(channel, events))
+
+    async def _publish(self, channel: ChannelRoute, events: list[Event]) -> int:
+        assert self._batcher is not None
+        key = self.key(channel.namespace, channel.name)
+        if not self.gate.blocked(channel.key):
+            self.gate.admit(channel.key, len(events))
+        elif not await self.gate.admit_when_open(channel.key, len(events)):
+            return 429
+        now = time.time()
+        try:
+            await asyncio.gather(*(self._batcher.add(key, encode(e, now)) for e in events))
+        except (RedisError, OSError) as exc:
+            log.warning("redis XADD failed: %s", exc)
+            return 503
+        return 202
+
+    # consumers
+    def _routes_changed(self, table: RoutingTable) -> None:
+        wanted: dict[str, tuple[ChannelRoute, Subscriber]] = {}
+        for route in table.channels.values():
+            for sub in route.subscribers:
+                wanted[sub.uid] = (route, sub)
+        for uid in list(self._consumers):
+            entry = wanted.get(uid)
+            if entry is None or self.key(entry[0].namespace, entry[0].name) != self._consumers[uid][0]:
+                self._consumers.pop(uid)[1].cancel()
+        for uid, (route, _) in wanted.items():
+            if uid not in self._consumers:
+                key = self.key(route.namespace, route.name)
+                task = asyncio.create_task(self._consume(route, uid, key), name=f"consume-{uid}")
+                self._consumers[uid] = (key, task)
+
+    async def _consume(self, route: ChannelRoute, uid: str, key: str) -> None:
+        assert self.client is not None
+        group = group_name(uid)
+        limit = asyncio.Semaphore(self.settings.subscriber_concurrency)
+        # A dedicated connection: XREADGROUP BLOCK holds it while waiting.
+        reader = aioredis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=5)
+        try:
+            while True:
+                try:
+                    await reader.xgroup_create(key, group, id="$", mkstream=True)
+                except ResponseError as exc:
+                    if "BUSYGROUP" not in str(exc):
+                        raise
+                except (RedisError, OSError) as exc:
+                    log.warning("cannot create group %s on %s: %s; retrying", group, key, exc)
+                    await asyncio.sleep(1)
+                    continue
+                break
+            claim_every = max(0.5, self.settings.ack_wait / 2)
+            next_claim = time.monotonic()
+            while not self._stopping:
+                entries: list[tuple[bytes, dict[bytes, bytes]]] = []
+                try:
+                    if time.monotonic() >= next_claim:
+                        next_claim = time.monotonic() + claim_every
+                        claimed = await reader.xautoclaim(
+                            key,
+                            group,
+                            self.consumer,
+                            int(self.settings.ack_wait * 1000),
+                            "0-0",
+                            count=self.settings.fetch_batch,
+                        )
+                        entries = [e for e in claimed[1] if e[1]]
+                    if not entries:
+                        reply: Any = await reader.xreadgroup(
+                            group, self.consumer, {key: ">"}, count=self.settings.fetch_batch, block=1000
+                        )
+                        if isinstance(reply, dict):  # RESP3 shape
+                            reply = list(reply.items())
+                        entries = list(reply[0][1]) if reply else []
+                except (RedisError, OSError) as exc:
+                    log.warning("reading %s for %s failed: %s", key, group, exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for entry_id, fields in entries:
+                    await limit.acquire()
+                    task = asyncio.create_task(self._deliver(route, uid, key, group, entry_id, fields))
+                    self._inflight.add(task)
+                    task.add_done_callback(self._inflight.discard)
+                    task.add_done_callback(lambda _: limit.release())
+        finally:
+            await reader.aclose()
+
+    async def _deliver(
+        self, route: ChannelRoute, uid: str, key: str, group: str, entry_id: bytes, fields: dict[bytes, bytes]
+    ) -> None:
+        sub = next((s for s in route.subscribers if s.uid == uid), None)
+        if sub is None:
+            return  # subscription gone: its group no longer matters
+        try:
+            event, accepted_at = decode(fields[FIELD])
+        except (KeyError, ValueError) as exc:
+            log.error("dropping undecodable stored entry %s: %s", entry_id, exc)
+            self._ack(key, group, entry_id)
+            return
+        lag = max(time.time() - accepted_at, 0.0)
+        result = await self.fanout.deliver(route, sub, event, time.monotonic() - lag)
+        if result is not None:
+            self._ack(key, group, entry_id)
+
+    def _ack(self, key: str, group: str, entry_id: bytes) -> None:
+        self._acks.setdefault((key, group), []).append(entry_id)
+
+    async def _ack_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.005)
+            await self._flush_acks()
+
+    async def _flush_acks(self) -> None:
+        if not self._acks or self.client is None:
+            return
+        acks, self._acks = self._acks, {}
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for (key, group), ids in acks.items():
+                pipe.xack(key, group, *ids)
+            await pipe.execute()
+        except (RedisError, OSError) as exc:
+            log.warning("XACK failed (entries will be redelivered): %s", exc)
+
+    async def _watch_backlog(self) -> None:
+        assert self.client is not None
+        while True:
+            await asyncio.sleep(0.1)
+            active, self._active = self._active, set()
+            for key in active | {k for k, v in self.gate.levels.items() if v}:
+                route = self.table.channels.get(key)
+                if route is None:
+                    self.gate.forget(key)
+                    continue
+                with contextlib.suppress(RedisError, OSError):
+                    await self._measure(route)
+
+    async def _measure(self, route: ChannelRoute) -> None:
+        assert self.client is not None
+        key = self.key(route.namespace, route.name)
+        groups = await self.client.xinfo_groups(key)
+        wanted = {group_name(s.uid) for s in route.subscribers}
+        worst = 0
+        oldest: list[bytes] = []
+        for info in groups:
+            name = info["name"].decode() if isinstance(info["name"], bytes) else info["name"]
+            if name not in wanted:
+                continue
+            lag = info.get("lag") or 0
+            worst = max(worst, int(lag) + int(info.get("pending") or 0))
+            if int(info.get("pending") or 0):
+                summary = await self.client.xpending(key, name)
+                oldest.append(summary["min"])
+            else:
+                oldest.append(info["last-delivered-id"])
+        self.gate.update(route.key, worst)
+        if oldest and len(oldest) == len(groups):
+            first = min(
+                oldest,
+                key=lambda i: tuple(int(p) for p in (i.decode() if isinstance(i, bytes) else i).split("-")),
+            )
+            await self.client.xtrim(key, minid=first, approximate=True)
+
+    def depths(self) -> Iterable[tuple[str, str, int]]:
+        for (namespace, channel), depth in list(self.gate.levels.items()):
+            yield namespace, channel, depth
+
+    async def stop(self, grace: float) -> None:
+        """Stop reading; let in-flight deliveries finish and ack for up to `grace` seconds.
+
+        Deliveries cut off stay pending in their group and are claimed after `ack_wait`.
+        """
+        self._stopping = True
+        for task in [self._monitor, *(t for _, t in self._consumers.values())]:
+            if task is not None:
+                task.cancel()
+        if self._inflight:
+            _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
+            for task in pending:
+                task.cancel()
+        if self._ack_task is not None:
+            self._ack_task.cancel()
+        await self._flush_acks()
+        if self.client is not None:
+            await self.client.aclose()

@@ -1,0 +1,109 @@
+"""Ingress: Knative's channel contract as a strict pipeline with honest status codes.
+
+Order: operations paths (`/healthz`, `/readyz`, `/metrics`); method (OPTIONS answered with
+`Allow`, anything but POST gets 405); resolve the channel (404); parse and validate the event(s)
+(400 naming the problem); hand off to the backend (202, 429 + Retry-After when full, 503 when
+the backend is down); anything unexpected is a 500. The 413 for oversized bodies happens in the
+server before the body is read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from eventwire_runtime.cloudevents.http import events_from_request
+from eventwire_runtime.delivery.errors import EventFormatError
+from eventwire_runtime.dispatcher.backends import Backend
+from eventwire_runtime.dispatcher.metrics import DispatcherMetrics
+from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable
+from eventwire_runtime.dispatcher.server import Request, response, text_response
+
+log = logging.getLogger(__name__)
+
+ALLOW = (("allow", "POST, OPTIONS"),)
+ACCEPTED = response(202)
+OPTIONS_ANSWER = response(
+    200, headers=(*ALLOW, ("webhook-allowed-origin", "*"), ("webhook-allowed-rate", "*"))
+)
+NOT_ALLOWED = text_response(405, "only POST (and OPTIONS) are allowed", ALLOW)
+
+
+class Ingress:
+    """The request handler given to `HttpServer`.
+
+    Args:
+        table: the routing table.
+        backend: where accepted events go.
+        metrics: counters and the /metrics registry.
+        retry_after: seconds advertised in the Retry-After of a 429.
+        ready: True when /readyz should answer 200.
+    """
+
+    def __init__(
+        self,
+        table: RoutingTable,
+        backend: Backend,
+        metrics: DispatcherMetrics,
+        retry_after: int,
+        ready: Callable[[], bool],
+    ) -> None:
+        self.table = table
+        self.backend = backend
+        self.metrics = metrics
+        self.ready = ready
+        self.too_many = text_response(
+            429, "channel is full, retry later", (("retry-after", str(retry_after)),)
+        )
+        self.unavailable = text_response(503, "backend unavailable", (("retry-after", str(retry_after)),))
+
+    def __call__(self, request: Request) -> bytes | Awaitable[bytes]:
+        path = request.url.split("?", 1)[0]
+        if path in ("/healthz", "/readyz", "/metrics") and request.method in ("GET", "HEAD"):
+            return self._operations(path)
+        if request.method == "OPTIONS":
+            return OPTIONS_ANSWER
+        if request.method != "POST":
+            return NOT_ALLOWED
+        channel = self.table.lookup(request.host, path)
+        if channel is None:
+            self.metrics.count_received("", "", 404)
+            where = path if path.strip("/") else f"host {request.host!r}"
+            return text_response(404, f"no channel at {where}")
+        try:
+            events = events_from_request(request.headers, request.body)
+        except EventFormatError as exc:
+            self.metrics.count_received(channel.namespace, channel.name, 400)
+            return text_response(400, f"invalid CloudEvent: {exc}")
+        status = self.backend.accept(channel, events)
+        if isinstance(status, int):
+            return self._answer(channel, status)
+        return self._await(channel, status)
+
+    async def _await(self, channel: ChannelRoute, pending: Awaitable[int]) -> bytes:
+        try:
+            status = await pending
+        except Exception:
+            log.exception("backend failed to accept an event for %s/%s", channel.namespace, channel.name)
+            status = 500
+        return self._answer(channel, status)
+
+    def _answer(self, channel: ChannelRoute, status: int) -> bytes:
+        self.metrics.count_received(channel.namespace, channel.name, status)
+        if status == 202:
+            return ACCEPTED
+        if status == 429:
+            return self.too_many
+        if status == 503:
+            return self.unavailable
+        return text_response(500, "internal error while persisting the event")
+
+    def _operations(self, path: str) -> bytes:
+        if path == "/healthz":
+            return text_response(200, "ok")
+        if path == "/readyz":
+            return text_response(200, "ready") if self.ready() else text_response(503, "not ready")
+        body = generate_latest(self.metrics.registry)
+        return response(200, body, (("content-type", CONTENT_TYPE_LATEST),))

@@ -1,0 +1,155 @@
+"""Routing table from the Kubernetes API: list Channels, then watch them.
+
+Reads `messaging.eventwire.dev/v1` Channels (all namespaces, or `EVENTWIRE_KUBE_NAMESPACE`) and
+their `status.subscribers` (the controller's resolved routing entries), filtered by
+`spec.provisioner` when `EVENTWIRE_PROVISIONER` is set. The first list replaces the table; watch
+events then upsert or remove single channels. A dropped watch resumes from the last
+resourceVersion; 410 Gone (history compacted) triggers a fresh list. A Channel whose status is
+invalid is logged and skipped (its previous routes stay). Errors back off 0.5 s doubling to 10 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import ssl
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from eventwire_runtime.api import MESSAGING_GROUP, VERSION
+from eventwire_runtime.delivery.errors import ConfigError
+from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, channel_from_object
+from eventwire_runtime.dispatcher.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class _Gone(Exception):
+    """The watch's resourceVersion is too old: list again."""
+
+
+class ChannelWatcher:
+    """List+watch loop; `run()` until cancelled."""
+
+    def __init__(self, settings: Settings, table: RoutingTable) -> None:
+        assert settings.kube_api_url is not None
+        self.settings = settings
+        self.table = table
+        base = settings.kube_api_url.rstrip("/")
+        ns = settings.kube_namespace
+        scope = f"/namespaces/{ns}" if ns else ""
+        self.url = f"{base}/apis/{MESSAGING_GROUP}/{VERSION}{scope}/channels"
+        self.resource_version = ""
+
+    def _headers(self) -> dict[str, str]:
+        try:
+            token = Path(self.settings.kube_token_file).read_text().strip()
+        except OSError:
+            return {}
+        return {"Authorization": f"Bearer {token}"} if token else {}
+
+    def _ssl(self) -> ssl.SSLContext | bool:
+        if not self.url.startswith("https://"):
+            return False
+        if Path(self.settings.kube_ca_file).exists():
+            return ssl.create_default_context(cafile=self.settings.kube_ca_file)
+        return True
+
+    def _route(self, obj: dict[str, Any]) -> ChannelRoute | None:
+        wanted = self.settings.provisioner
+        if wanted is not None and (obj.get("spec") or {}).get("provisioner") not in (None, wanted):
+            return None
+        meta = obj.get("metadata") or {}
+        try:
+            return channel_from_object(obj, where=f"Channel {meta.get('namespace')}/{meta.get('name')}")
+        except ConfigError as exc:
+            log.error("ignoring invalid routing entries: %s", exc)
+            raise
+
+    async def run(self) -> None:
+        delay = 0.5
+        async with aiohttp.ClientSession(
+            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)
+        ) as session:
+            while True:
+                try:
+                    if not self.resource_version:
+                        await self._list(session)
+                    await self._watch(session)
+                    delay = 0.5
+                except _Gone:
+                    log.info("watch expired (410); listing Channels again")
+                    self.resource_version = ""
+                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+                    log.warning("Channel watch failed: %s; retrying in %.1fs", exc, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+
+    async def _list(self, session: aiohttp.ClientSession) -> None:
+        async with session.get(self.url, headers=self._headers(), ssl=self._ssl()) as resp:
+            if resp.status != 200:
+                raise aiohttp.ClientResponseError(
+                    resp.request_info, (), status=resp.status, message=await resp.text()
+                )
+            body = await resp.json()
+        routes = []
+        previous = self.table.channels
+        for obj in body.get("items") or []:
+            try:
+                route = self._route(obj)
+            except ConfigError:
+                meta = obj.get("metadata") or {}
+                old = previous.get((str(meta.get("namespace") or "default"), str(meta.get("name"))))
+                route = old
+            if route is not None:
+                routes.append(route)
+        self.table.replace_all(routes)
+        self.resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "")
+        log.info("routing table loaded from Kubernetes", extra={"channels": len(routes)})
+
+    async def _watch(self, session: aiohttp.ClientSession) -> None:
+        params = {"watch": "1", "allowWatchBookmarks": "true", "timeoutSeconds": "300"}
+        if self.resource_version:
+            params["resourceVersion"] = self.resource_version
+        async with session.get(self.url, params=params, headers=self._headers(), ssl=self._ssl()) as resp:
+            if resp.status == 410:
+                raise _Gone
+            if resp.status != 200:
+                raise aiohttp.ClientResponseError(
+                    resp.request_info, (), status=resp.status, message=await resp.text()
+                )
+            async for line in resp.content:
+                if line.strip():
+                    self._apply(json.loads(line))
+
+    def _apply(self, event: dict[str, Any]) -> None:
+        kind, obj = event.get("type"), event.get("object") or {}
+        if kind == "ERROR":
+            if obj.get("code") == 410:
+                raise _Gone
+            raise ValueError(f"watch error: {obj.get('message')}")
+        meta = obj.get("metadata") or {}
+        if meta.get("resourceVersion"):
+            self.resource_version = str(meta["resourceVersion"])
+        if kind == "BOOKMARK":
+            return
+        namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
+        if kind == "DELETED":
+            self.table.remove(namespace, name)
+            return
+        try:
+            route = self._route(obj)
+        except ConfigError:
+            return
+        if route is None:
+            self.table.remove(namespace, name)
+        else:
+            self.table.upsert(route)
+
+
+async def watch_channels(settings: Settings, table: RoutingTable) -> None:
+    """Keep `table` in step with the cluster's Channels until cancelled."""
+    await ChannelWatcher(settings, table).run()

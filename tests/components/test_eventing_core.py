@@ -1,0 +1,246 @@
+"""EventingCore: CRDs, controller, dispatchers per provisioner, brokers, RBAC and hardening."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from eventwire import rbac
+from eventwire.api import render_crds
+from eventwire.exceptions import ConfigError
+from eventwire.install import EventingCore, EventingCoreArgs
+from eventwire.render.pod_security import pod_spec_of, restricted_violations
+from tests.components.conftest import Runner, charts, find, kube_objects
+
+IMAGE = "registry.example/eventwire/runtime@sha256:" + "a" * 64
+
+
+def core(args: dict[str, Any] | None = None) -> None:
+    EventingCore("eventing", {"image": IMAGE, **(args or {})})  # type: ignore[typeddict-item]
+
+
+def env_of(manifest: dict[str, Any]) -> dict[str, str]:
+    container = manifest["spec"]["template"]["spec"]["containers"][0]
+    return {item["name"]: item["value"] for item in container["env"] if "value" in item}
+
+
+def test_crds_are_the_apis_own(run: Runner) -> None:
+    record = run(core)
+    installed = [o for o in kube_objects(record) if o["kind"] == "CustomResourceDefinition"]
+    assert sorted(installed, key=lambda c: c["metadata"]["name"]) == sorted(
+        render_crds(), key=lambda c: c["metadata"]["name"]
+    )
+
+
+def test_controller_role_is_exactly_the_runtimes_definition(run: Runner) -> None:
+    record = run(core)
+    role = find(record, "ClusterRole", "eventwire-controller").plain
+    assert role["rules"] == [dict(rule) for rule in rbac.CONTROLLER_RULES]
+    binding = find(record, "ClusterRoleBinding", "eventwire-controller").plain
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "eventwire-controller", "namespace": "eventwire-system"}
+    ]
+    extra = find(record, "ClusterRole", "eventwire-controller-extra").plain
+    assert extra["aggregationRule"]["clusterRoleSelectors"] == [
+        {"matchLabels": {rbac.AGGREGATE_LABEL: "true"}}
+    ]
+
+
+def test_namespace_users_manage_channels_and_subscriptions(run: Runner) -> None:
+    record = run(core)
+    edit = find(record, "ClusterRole", "eventwire-messaging-edit").plain
+    assert edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert edit["rules"][0]["resources"] == ["channels", "subscriptions"]
+    view = find(record, "ClusterRole", "eventwire-messaging-view").plain
+    assert set(view["rules"][0]["verbs"]) == {"get", "list", "watch"}
+
+
+def test_crds_and_rbac_come_before_the_controller(run: Runner) -> None:
+    record = run(core)
+    controller = find(record, "Deployment", "eventwire-controller")
+    for crd in record.registrations:
+        if crd.plain.get("kind") == "CustomResourceDefinition":
+            assert record.depends_on(controller, crd), crd.name
+    assert record.depends_on(controller, find(record, "ClusterRole", "eventwire-controller"))
+    provisioner = find(record, "ClusterChannelProvisioner", "in-memory")
+    assert record.depends_on(
+        provisioner,
+        find(record, "CustomResourceDefinition", "clusterchannelprovisioners.messaging.eventwire.dev"),
+    )
+
+
+def test_defaults_one_in_memory_dispatcher(run: Runner) -> None:
+    record = run(core)
+    provisioner = find(record, "ClusterChannelProvisioner", "in-memory").plain
+    assert provisioner["spec"] == {"type": "in-memory", "default": True}
+    dispatcher = find(record, "Deployment", "eventwire-dispatcher-in-memory").plain
+    assert dispatcher["spec"]["replicas"] == 1
+    assert env_of(dispatcher) == {
+        "EVENTWIRE_BACKEND": "in-memory",
+        "EVENTWIRE_LOG_LEVEL": "INFO",
+        "EVENTWIRE_PORT": "8080",
+        "EVENTWIRE_PROVISIONER": "in-memory",
+        "EVENTWIRE_ROUTES_SOURCE": "kubernetes",
+        "EVENTWIRE_SHUTDOWN_TIMEOUT": "20",
+    }
+    container = dispatcher["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == IMAGE
+    assert container["args"] == ["dispatcher"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert container["resources"]["requests"]
+    assert container["resources"]["limits"]
+    assert dispatcher["spec"]["template"]["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    service = find(record, "Service", "eventwire-dispatcher-in-memory").plain
+    assert service["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    assert (
+        find(record, "PodDisruptionBudget", "eventwire-dispatcher-in-memory").plain["spec"]["maxUnavailable"]
+        == 1
+    )
+
+
+def test_controller_env_matches_the_runtime_settings(run: Runner) -> None:
+    record = run(lambda: core({"webhook_domain": "hooks.example.org"}))
+    controller = find(record, "Deployment", "eventwire-controller").plain
+    assert env_of(controller) == {
+        "EVENTWIRE_DISPATCHER_SERVICE": "eventwire-dispatcher-{provisioner}",
+        "EVENTWIRE_RUNTIME_IMAGE": IMAGE,
+        "EVENTWIRE_SYSTEM_NAMESPACE": "eventwire-system",
+        "EVENTWIRE_WEBHOOK_DOMAIN": "hooks.example.org",
+    }
+    assert controller["spec"]["template"]["spec"]["containers"][0]["args"] == [
+        "controller",
+        "--liveness=http://0.0.0.0:8080/healthz",
+    ]
+
+
+def test_jetstream_with_nats_from_the_official_chart(run: Runner) -> None:
+    args = {
+        "provisioners": [
+            {"name": "jetstream", "type": "jetstream", "broker_replicas": 3, "storage_size": "20Gi"}
+        ],
+        "dispatcher_replicas": 3,
+    }
+    record = run(lambda: core(args))
+    nats = charts(record)["eventing-jetstream-nats"]
+    assert nats["chart"] == "nats"
+    assert nats["repositoryOpts"] == {"repo": "https://nats-io.github.io/k8s/helm/charts/"}
+    assert nats["name"] == "jetstream-nats"
+    config = nats["values"]["config"]
+    assert config["jetstream"]["fileStore"]["pvc"]["size"] == "20Gi"
+    assert config["cluster"] == {"enabled": True, "replicas": 3}
+    assert nats["values"]["podTemplate"]["merge"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    spec = find(record, "ClusterChannelProvisioner", "jetstream").plain["spec"]
+    url = "nats://jetstream-nats.eventwire-system.svc.cluster.local:4222"
+    assert spec["jetstream"] == {"url": url, "streamReplicas": 3, "storage": "file"}
+    dispatcher = find(record, "Deployment", "eventwire-dispatcher-jetstream")
+    assert env_of(dispatcher.plain)["EVENTWIRE_NATS_URL"] == url
+    assert env_of(dispatcher.plain)["EVENTWIRE_STREAM"] == "EVENTWIRE_JETSTREAM"
+    assert dispatcher.plain["spec"]["replicas"] == 3
+    assert record.depends_on(dispatcher, record.named("eventing-jetstream-nats"))
+    assert (
+        find(record, "PodDisruptionBudget", "eventwire-dispatcher-jetstream").plain["spec"]["minAvailable"]
+        == 1
+    )
+    assert find(record, "NetworkPolicy", "jetstream-nats-clients")
+
+
+def test_redis_broker_is_a_hardened_statefulset(run: Runner) -> None:
+    record = run(lambda: core({"provisioners": [{"name": "redis", "type": "redis"}]}))
+    statefulset = find(record, "StatefulSet", "redis-redis").plain
+    assert restricted_violations(pod_spec_of(statefulset) or {}) == []
+    assert statefulset["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    spec = find(record, "ClusterChannelProvisioner", "redis").plain["spec"]
+    assert spec["redis"] == {"url": "redis://redis-redis.eventwire-system.svc.cluster.local:6379/0"}
+
+
+def test_external_brokers_need_a_url(run: Runner) -> None:
+    with pytest.raises(ConfigError, match=r"spec.jetstream.url is required"):
+        run(lambda: core({"provisioners": [{"name": "js", "type": "jetstream", "install_broker": False}]}))
+    spec = {"jetstream": {"url": "nats://nats.example:4222"}}
+    record = run(
+        lambda: core(
+            {"provisioners": [{"name": "js", "type": "jetstream", "install_broker": False, "spec": spec}]}
+        )
+    )
+    assert not charts(record)
+    assert (
+        find(record, "ClusterChannelProvisioner", "js").plain["spec"]["jetstream"]["url"]
+        == "nats://nats.example:4222"
+    )
+
+
+def test_namespace_is_restricted_and_policies_admit_only_events_and_metrics(run: Runner) -> None:
+    record = run(core)
+    labels = find(record, "Namespace", "eventwire-system").plain["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert "istio-injection" not in labels
+    deny = find(record, "NetworkPolicy", "default-deny-ingress").plain["spec"]
+    assert deny == {"podSelector": {"matchLabels": {}}, "policyTypes": ["Ingress"], "ingress": []}
+    allow = find(record, "NetworkPolicy", "allow-dispatcher-ingress").plain["spec"]
+    assert allow["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8080}]}]
+    for manifest in kube_objects(record):
+        pod = pod_spec_of(manifest)
+        if pod is not None:
+            assert restricted_violations(pod) == [], manifest["metadata"]["name"]
+
+
+def test_strict_mtls_adds_sidecars_and_peer_authentication(run: Runner) -> None:
+    record = run(lambda: core({"strict_mtls": True, "network_policies": False}))
+    labels = find(record, "Namespace", "eventwire-system").plain["metadata"]["labels"]
+    assert labels["istio-injection"] == "enabled"
+    assert find(record, "PeerAuthentication", "default").plain["spec"] == {"mtls": {"mode": "STRICT"}}
+    assert not [o for o in kube_objects(record) if o["kind"] == "NetworkPolicy"]
+
+
+def test_several_provisioners_get_one_dispatcher_each(run: Runner) -> None:
+    provisioners = [
+        {"name": "fast", "type": "in-memory", "replicas": 2},
+        {"name": "durable", "type": "jetstream", "default": True},
+    ]
+
+    def program() -> None:
+        import pulumi
+
+        created = EventingCore("eventing", {"image": IMAGE, "provisioners": provisioners})  # type: ignore[typeddict-item]
+        pulumi.export("urls", created.dispatcher_urls)
+        pulumi.export("default", created.default_provisioner)
+
+    record = run(program)
+    assert record.outputs["default"] == "durable"
+    assert record.outputs["urls"] == {
+        "fast": "http://eventwire-dispatcher-fast.eventwire-system.svc.cluster.local",
+        "durable": "http://eventwire-dispatcher-durable.eventwire-system.svc.cluster.local",
+    }
+    assert find(record, "ClusterChannelProvisioner", "fast").plain["spec"]["default"] is False
+    assert find(record, "Deployment", "eventwire-dispatcher-fast").plain["spec"]["replicas"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"image": ""}, "image"),
+        ({"provisioners": []}, "at least one provisioner"),
+        ({"provisioners": [{"name": "Bad_Name", "type": "in-memory"}]}, r"provisioners\[0\].name"),
+        ({"provisioners": [{"name": "x", "type": "kafka"}]}, r"provisioners\[0\].type"),
+        ({"provisioners": [{"name": "x", "type": "in-memory"}, {"name": "x", "type": "redis"}]}, "unique"),
+        (
+            {
+                "provisioners": [
+                    {"name": "a", "type": "in-memory", "default": True},
+                    {"name": "b", "type": "in-memory", "default": True},
+                ]
+            },
+            "only one may be the default",
+        ),
+        ({"controller_replicas": 2}, "controller_replicas"),
+        (
+            {"provisioners": [{"name": "m", "type": "in-memory", "spec": {"inMemory": {"capacity": 0}}}]},
+            "capacity",
+        ),
+    ],
+)
+def test_bad_args_are_rejected_by_name(run: Runner, args: dict[str, Any], message: str) -> None:
+    full: EventingCoreArgs = {"image": IMAGE, **args}  # type: ignore[typeddict-item]
+    with pytest.raises(ConfigError, match=message):
+        run(lambda: EventingCore("eventing", full))

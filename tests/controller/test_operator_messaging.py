@@ -1,0 +1,235 @@
+"""End to end: the real operator against the Kubernetes API fake — provisioners, Channels and
+Subscriptions (routing table, late binding, deletion)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.controller.factories import (
+    MESSAGING,
+    apply,
+    condition,
+    make_channel,
+    make_provisioner,
+    make_service,
+    make_subscription,
+    requests_outside_rbac,
+    service_ref,
+)
+from tests.support.kube import KNATIVE_SERVICE, KubeApiFake
+
+TIMEOUT = 10.0
+
+
+def get(kube: KubeApiFake, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+    return kube.get(MESSAGING, kind, name, namespace)
+
+
+def ready(kube: KubeApiFake, kind: str, name: str, namespace: str | None = None) -> str:
+    return str(condition(get(kube, kind, name, namespace)).get("status", ""))
+
+
+def test_channel_lists_its_subscriptions_and_becomes_ready(cluster: KubeApiFake, namespace: str) -> None:
+    kube = cluster
+    apply(kube, make_channel("orders", namespace, delivery={"retry": 5, "backoffDelay": "PT0.5S"}))
+    apply(kube, make_service("billing", namespace))
+    apply(kube, make_subscription("to-billing", namespace, "orders", subscriber=service_ref("billing")))
+    apply(
+        kube,
+        make_subscription(
+            "to-audit",
+            namespace,
+            "orders",
+            subscriber={"uri": "http://audit.example/events"},
+            reply={"uri": "http://replies.example/"},
+            delivery={"retry": 1, "deadLetterSink": {"uri": "http://dead.example/"}},
+        ),
+    )
+
+    def routed() -> list[dict[str, Any]] | None:
+        status = (get(kube, "Channel", "orders", namespace) or {}).get("status") or {}
+        subscribers = status.get("subscribers") or []
+        return (
+            subscribers if len(subscribers) == 2 and all(s["ready"] == "True" for s in subscribers) else None
+        )
+
+    subscribers = kube.wait_for(routed, TIMEOUT, "both subscribers in the channel's routing table")
+    uids = {
+        name: get(kube, "Subscription", name, namespace)["metadata"]["uid"]  # type: ignore[index]
+        for name in ("to-audit", "to-billing")
+    }
+    assert subscribers == [
+        {
+            "uid": uids["to-audit"],
+            "name": "to-audit",
+            "generation": 1,
+            "subscriberUri": "http://audit.example/events",
+            "replyUri": "http://replies.example/",
+            "deadLetterSinkUri": "http://dead.example/",
+            "delivery": {"retry": 1, "backoffDelay": "PT0.5S"},
+            "ready": "True",
+        },
+        {
+            "uid": uids["to-billing"],
+            "name": "to-billing",
+            "generation": 1,
+            "subscriberUri": f"http://billing.{namespace}.svc.cluster.local",
+            "delivery": {"retry": 5, "backoffDelay": "PT0.5S"},
+            "ready": "True",
+        },
+    ]
+    channel = get(kube, "Channel", "orders", namespace)
+    assert channel is not None
+    assert channel["status"]["address"]["url"] == (
+        f"http://orders.{namespace}.eventwire-dispatcher-default.eventwire-system.svc.cluster.local"
+    )
+    assert channel["status"]["provisioner"] == "default"
+    kube.wait_for(lambda: ready(kube, "Channel", "orders", namespace) == "True", TIMEOUT, "channel Ready")
+    for name in uids:
+        kube.wait_for(lambda name=name: ready(kube, "Subscription", name, namespace) == "True", TIMEOUT, name)
+    sub = get(kube, "Subscription", "to-audit", namespace)
+    assert sub is not None
+    assert sub["status"]["physicalSubscription"] == {
+        "subscriberUri": "http://audit.example/events",
+        "replyUri": "http://replies.example/",
+        "deadLetterSinkUri": "http://dead.example/",
+    }
+    assert sub["status"]["observedGeneration"] == 1
+
+
+def test_subscription_to_missing_subscriber_becomes_ready_when_it_appears(
+    cluster: KubeApiFake, namespace: str
+) -> None:
+    kube = cluster
+    apply(kube, make_channel("orders", namespace))
+    apply(kube, make_subscription("late", namespace, "orders", subscriber=service_ref("not-yet")))
+    kube.wait_for(lambda: ready(kube, "Subscription", "late", namespace) == "False", TIMEOUT, "Ready=False")
+    cond = condition(get(kube, "Subscription", "late", namespace), "ReferencesResolved")
+    assert cond["reason"] == "SubscriberResolveFailed"
+    assert "does not exist" in cond["message"]
+
+    def warned() -> bool:
+        events = kube.list("v1", "Event", namespace)
+        return any(
+            e["involvedObject"]["name"] == "late"
+            and e["reason"] == "SubscriberResolveFailed"
+            and e["type"] == "Warning"
+            for e in events
+        )
+
+    kube.wait_for(warned, TIMEOUT, "a Warning event on the subscription")
+
+    apply(kube, make_service("not-yet", namespace))  # no operator restart: the watch on Services reacts
+    kube.wait_for(lambda: ready(kube, "Subscription", "late", namespace) == "True", TIMEOUT, "Ready=True")
+    channel = get(kube, "Channel", "orders", namespace)
+    assert channel is not None
+    assert [s["subscriberUri"] for s in channel["status"]["subscribers"]] == [
+        f"http://not-yet.{namespace}.svc.cluster.local"
+    ]
+
+
+def test_subscription_created_before_its_channel(cluster: KubeApiFake, namespace: str) -> None:
+    kube = cluster
+    apply(kube, make_subscription("early", namespace, "later", subscriber={"uri": "http://x.example/"}))
+    kube.wait_for(
+        lambda: (
+            condition(get(kube, "Subscription", "early", namespace), "ChannelReady").get("reason")
+            == "ChannelNotFound"
+        ),
+        TIMEOUT,
+        "ChannelNotFound",
+    )
+    apply(kube, make_channel("later", namespace))
+    kube.wait_for(lambda: ready(kube, "Subscription", "early", namespace) == "True", TIMEOUT, "Ready=True")
+
+
+def test_knative_service_subscriber_resolves_to_its_address(cluster: KubeApiFake, namespace: str) -> None:
+    kube = cluster
+    apply(kube, make_channel("orders", namespace))
+    ksvc_ref = {
+        "ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "fn"},
+        "uri": "/hook",
+    }
+    apply(kube, make_subscription("to-fn", namespace, "orders", subscriber=ksvc_ref))
+    kube.wait_for(lambda: ready(kube, "Subscription", "to-fn", namespace) == "False", TIMEOUT, "Ready=False")
+    kube.create(
+        {
+            "apiVersion": KNATIVE_SERVICE.api_version,
+            "kind": "Service",
+            "metadata": {"name": "fn", "namespace": namespace},
+        }
+    )
+    kube.wait_for(
+        lambda: (
+            "no status.address.url"
+            in condition(get(kube, "Subscription", "to-fn", namespace), "ReferencesResolved").get(
+                "message", ""
+            )
+        ),
+        TIMEOUT,
+        "not addressable yet",
+    )
+    kube.patch(
+        KNATIVE_SERVICE.api_version,
+        "Service",
+        "fn",
+        {"status": {"address": {"url": f"http://fn.{namespace}.svc.cluster.local"}}},
+        namespace,
+        subresource="status",
+    )
+    kube.wait_for(lambda: ready(kube, "Subscription", "to-fn", namespace) == "True", TIMEOUT, "Ready=True")
+    sub = get(kube, "Subscription", "to-fn", namespace)
+    assert sub is not None
+    assert (
+        sub["status"]["physicalSubscription"]["subscriberUri"]
+        == f"http://fn.{namespace}.svc.cluster.local/hook"
+    )
+
+
+def test_deleting_a_subscription_removes_it_from_the_channel(cluster: KubeApiFake, namespace: str) -> None:
+    kube = cluster
+    apply(kube, make_channel("orders", namespace))
+    for name in ("a", "b"):
+        apply(
+            kube, make_subscription(name, namespace, "orders", subscriber={"uri": f"http://{name}.example/"})
+        )
+
+    def names() -> list[str]:
+        status = (get(kube, "Channel", "orders", namespace) or {}).get("status") or {}
+        return [s["name"] for s in status.get("subscribers") or []]
+
+    kube.wait_for(lambda: names() == ["a", "b"], TIMEOUT, "both listed")
+    kube.delete(MESSAGING, "Subscription", "a", namespace)
+    kube.wait_for(lambda: get(kube, "Subscription", "a", namespace) is None, TIMEOUT, "subscription gone")
+    kube.wait_for(lambda: names() == ["b"], TIMEOUT, "only b listed")
+
+
+def test_channel_without_a_ready_provisioner_is_not_ready(cluster: KubeApiFake, namespace: str) -> None:
+    kube = cluster
+    apply(kube, make_provisioner("redis-main", type="redis", redis={"url": "redis://redis.example:6379/0"}))
+    apply(kube, make_channel("orders", namespace, provisioner="redis-main"))
+    kube.wait_for(lambda: ready(kube, "Channel", "orders", namespace) == "False", TIMEOUT, "Ready=False")
+    assert (
+        condition(get(kube, "Channel", "orders", namespace), "ProvisionerReady")["reason"]
+        == "ProvisionerNotReady"
+    )
+    kube.wait_for(
+        lambda: (
+            condition(get(kube, "ClusterChannelProvisioner", "redis-main"), "DispatcherReady").get("reason")
+            == "DispatcherServiceMissing"
+        ),
+        TIMEOUT,
+        "DispatcherServiceMissing",
+    )
+    # The install creates the dispatcher Service: provisioner, then channel become Ready.
+    kube.create(make_service("eventwire-dispatcher-redis-main", "eventwire-system"))
+    kube.wait_for(lambda: ready(kube, "Channel", "orders", namespace) == "True", TIMEOUT, "Ready=True")
+    channel = get(kube, "Channel", "orders", namespace)
+    assert channel is not None
+    assert channel["status"]["provisioner"] == "redis-main"
+    assert ".eventwire-dispatcher-redis-main.eventwire-system." in channel["status"]["address"]["url"]
+
+
+def test_every_request_of_the_controller_is_allowed_by_its_cluster_role(cluster: KubeApiFake) -> None:
+    """Runs last in this module: checks what the operator did in all the tests above."""
+    assert requests_outside_rbac(list(cluster.requests)) == []

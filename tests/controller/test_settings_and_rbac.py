@@ -1,0 +1,117 @@
+"""Controller settings from the environment, the CLI's handling of bad settings, and the RBAC data."""
+
+from __future__ import annotations
+
+import pytest
+
+from eventwire.rbac import CONTROLLER_RULES, allows, controller_cluster_role
+from eventwire.render.validate import object_problems
+from eventwire_runtime.controller.main import main
+from eventwire_runtime.controller.settings import ControllerSettings, SettingsError
+from tests.controller.factories import requests_outside_rbac
+
+
+def test_defaults() -> None:
+    settings = ControllerSettings.from_env({})
+    assert settings == ControllerSettings(webhook_domain="svc.cluster.local")
+    assert settings.dispatcher_service_name("fast") == "eventwire-dispatcher-fast"
+
+
+def test_every_variable() -> None:
+    settings = ControllerSettings.from_env(
+        {
+            "EVENTWIRE_RUNTIME_IMAGE": "reg/rt@sha256:abc",
+            "EVENTWIRE_IMAGE_PULL_POLICY": "Always",
+            "EVENTWIRE_SYSTEM_NAMESPACE": "ew",
+            "EVENTWIRE_DISPATCHER_SERVICE": "{provisioner}-dispatcher",
+            "EVENTWIRE_CLUSTER_DOMAIN": "corp.internal.",
+            "EVENTWIRE_WEBHOOK_DOMAIN": "hooks.example.com",
+            "EVENTWIRE_RESYNC_SECONDS": "12.5",
+            "EVENTWIRE_ADAPTER_METRICS_PORT": "9191",
+            "EVENTWIRE_GITHUB_TIMEOUT": "3",
+        }
+    )
+    assert settings == ControllerSettings(
+        image="reg/rt@sha256:abc",
+        image_pull_policy="Always",
+        system_namespace="ew",
+        dispatcher_service="{provisioner}-dispatcher",
+        cluster_domain="corp.internal",
+        webhook_domain="hooks.example.com",
+        resync_seconds=12.5,
+        adapter_metrics_port=9191,
+        github_timeout=3.0,
+    )
+    assert settings.dispatcher_service_name("fast") == "fast-dispatcher"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "EVENTWIRE_IMAGE_PULL_POLICY",
+            "Sometimes",
+            "EVENTWIRE_IMAGE_PULL_POLICY must be Always, IfNotPresent or Never",
+        ),
+        ("EVENTWIRE_RESYNC_SECONDS", "soon", "EVENTWIRE_RESYNC_SECONDS must be a number"),
+        ("EVENTWIRE_RESYNC_SECONDS", "0", "EVENTWIRE_RESYNC_SECONDS must be at least 1"),
+        ("EVENTWIRE_ADAPTER_METRICS_PORT", "70000", "EVENTWIRE_ADAPTER_METRICS_PORT must be a port number"),
+    ],
+)
+def test_invalid_variables_are_named(variable: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        ControllerSettings.from_env({variable: value})
+
+
+def test_cli_exits_2_naming_a_bad_variable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("EVENTWIRE_RESYNC_SECONDS", "never")
+    assert main([]) == 2
+    assert "EVENTWIRE_RESYNC_SECONDS" in capsys.readouterr().err
+
+
+def test_cluster_role_is_a_valid_manifest() -> None:
+    role = controller_cluster_role("eventwire-controller", {"app.kubernetes.io/name": "eventwire"})
+    assert object_problems(role) == ([], True)
+    assert role["rules"] == [dict(rule) for rule in CONTROLLER_RULES]
+
+
+@pytest.mark.parametrize(
+    ("group", "resource", "verb", "allowed"),
+    [
+        ("messaging.eventwire.dev", "channels/status", "patch", True),
+        ("sources.eventwire.dev", "githubsources", "patch", True),
+        ("apps", "deployments", "create", True),
+        ("rbac.authorization.k8s.io", "clusterroles", "escalate", True),
+        ("", "secrets", "get", True),
+        ("", "secrets", "list", False),
+        ("", "pods", "get", False),
+        ("messaging.eventwire.dev", "channels", "delete", False),
+    ],
+)
+def test_controller_rules(group: str, resource: str, verb: str, allowed: bool) -> None:
+    assert allows(group, resource, verb) is allowed
+
+
+def test_request_audit_maps_requests_to_verbs() -> None:
+    assert (
+        requests_outside_rbac(
+            [
+                ("GET", "/apis/apps/v1/deployments?watch=true&resourceVersion=3"),
+                ("PATCH", "/apis/messaging.eventwire.dev/v1/namespaces/ns/channels/c/status"),
+                ("GET", "/apis/apps/v1"),
+                ("GET", "/version"),
+            ]
+        )
+        == []
+    )
+    assert requests_outside_rbac(
+        [
+            ("GET", "/api/v1/namespaces/ns/secrets"),
+            ("DELETE", "/apis/messaging.eventwire.dev/v1/namespaces/n/channels/c"),
+        ]
+    ) == [
+        "list core/secrets (GET /api/v1/namespaces/ns/secrets)",
+        "delete messaging.eventwire.dev/channels (DELETE /apis/messaging.eventwire.dev/v1/namespaces/n/channels/c)",
+    ]

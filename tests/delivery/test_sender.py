@@ -1,0 +1,218 @@
+"""The Sender against real HTTP servers on loopback: retries, measured delays, dead letter."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+
+import pytest
+
+from eventwire_runtime.delivery import DeliverySpec, HttpClient, Response, Sender
+from tests.support.processes import free_port
+from tests.support.sink import Received, Reply, Sink
+
+EVENT = {
+    "ce-specversion": "1.0",
+    "ce-id": "e-1",
+    "ce-source": "/test",
+    "ce-type": "t.test",
+    "content-type": "application/json",
+}
+BODY = b'{"hello":"world"}'
+
+
+def fail_first(n: int, status: int = 503, body: bytes = b"") -> object:
+    def responder(index: int, _: Received) -> Reply:
+        return Reply(status, body=body) if index < n else Reply(202)
+
+    return responder
+
+
+async def test_delivers_once_on_success() -> None:
+    async with Sink.start() as sink:
+        sender = Sender()
+        try:
+            result = await sender.send(sink.url, EVENT, BODY, DeliverySpec(retry=3))
+        finally:
+            await sender.close()
+    assert result.delivered
+    assert (result.status, result.attempts, result.dead_lettered) == (202, 1, False)
+    [got] = sink.received
+    assert got.body == BODY
+    assert {k: got.headers[k] for k in EVENT} == EVENT
+
+
+@pytest.mark.parametrize(
+    ("policy", "expected_gaps"),
+    [("exponential", [0.1, 0.2, 0.4]), ("linear", [0.1, 0.2, 0.3])],
+)
+async def test_retry_delays_are_measured(policy: str, expected_gaps: list[float]) -> None:
+    spec = DeliverySpec(retry=3, backoff_policy=policy, backoff_delay=0.1)  # type: ignore[arg-type]
+    async with Sink.start(fail_first(3)) as sink:  # type: ignore[arg-type]
+        sender = Sender()
+        try:
+            result = await sender.send(sink.url, EVENT, BODY, spec)
+        finally:
+            await sender.close()
+    assert result.delivered
+    assert result.attempts == 4
+    times = [r.at for r in sink.received]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    for gap, expected in zip(gaps, expected_gaps, strict=True):
+        assert expected <= gap < expected + 0.08, (gaps, expected_gaps)
+
+
+async def test_backoff_max_caps_waits() -> None:
+    spec = DeliverySpec(retry=3, backoff_delay=0.1, backoff_max=0.15)
+    async with Sink.start(fail_first(3)) as sink:  # type: ignore[arg-type]
+        sender = Sender()
+        try:
+            await sender.send(sink.url, EVENT, BODY, spec)
+        finally:
+            await sender.close()
+    times = [r.at for r in sink.received]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert gaps[0] >= 0.1, gaps
+    assert all(0.15 <= g < 0.23 for g in gaps[1:]), gaps
+
+
+async def test_retry_after_is_honoured_and_capped() -> None:
+    def responder(index: int, _: Received) -> Reply:
+        return Reply(429, headers={"Retry-After": "5"}) if index == 0 else Reply(202)
+
+    spec = DeliverySpec(retry=1, backoff_delay=0.01, retry_after_max=0.3)
+    async with Sink.start(responder) as sink:
+        sender = Sender()
+        try:
+            result = await sender.send(sink.url, EVENT, BODY, spec)
+        finally:
+            await sender.close()
+    assert result.delivered
+    gap = sink.received[1].at - sink.received[0].at
+    assert 0.3 <= gap < 0.4
+
+
+@pytest.mark.parametrize(
+    ("status", "attempts"), [(400, 1), (403, 1), (404, 3), (408, 3), (409, 3), (429, 3), (500, 3)]
+)
+async def test_which_statuses_are_retried(status: int, attempts: int) -> None:
+    async with Sink.start(lambda i, r: Reply(status)) as sink:
+        sender = Sender()
+        try:
+            result = await sender.send(sink.url, EVENT, BODY, DeliverySpec(retry=2, backoff_delay=0.01))
+        finally:
+            await sender.close()
+    assert not result.delivered
+    assert (result.status, result.attempts, len(sink.received)) == (status, attempts, attempts)
+
+
+async def test_dead_letter_gets_original_event_with_error_extensions() -> None:
+    error_body = b"x" * 2000
+    async with Sink.start(lambda i, r: Reply(500, body=error_body)) as subscriber, Sink.start() as dls:
+        spec = DeliverySpec(retry=1, backoff_delay=0.01, dead_letter_uri=dls.url)
+        sender = Sender(error_data_limit=100)
+        try:
+            result = await sender.send(subscriber.url, EVENT, BODY, spec)
+        finally:
+            await sender.close()
+    assert result.dead_lettered
+    assert not result.delivered
+    assert result.attempts == 2
+    [dead] = dls.received
+    assert dead.body == BODY
+    assert {k: dead.headers[k] for k in EVENT} == EVENT
+    assert dead.headers["ce-knativeerrordest"] == subscriber.url
+    assert dead.headers["ce-knativeerrorcode"] == "500"
+    assert base64.b64decode(dead.headers["ce-knativeerrordata"]) == error_body[:100]
+
+
+async def test_dead_letter_structured_event_gets_attributes_in_json() -> None:
+    import json
+
+    headers = {"content-type": "application/cloudevents+json"}
+    body = json.dumps({"specversion": "1.0", "id": "1", "source": "/s", "type": "t"}).encode()
+    async with Sink.start(lambda i, r: Reply(400)) as subscriber, Sink.start() as dls:
+        sender = Sender()
+        try:
+            result = await sender.send(subscriber.url, headers, body, DeliverySpec(dead_letter_uri=dls.url))
+        finally:
+            await sender.close()
+    assert result.dead_lettered
+    obj = json.loads(dls.received[0].body)
+    assert obj["knativeerrordest"] == subscriber.url
+    assert obj["knativeerrorcode"] == "400"
+    assert "knativeerrordata" not in obj
+    assert obj["id"] == "1"
+
+
+async def test_transport_error_is_retried_then_dead_lettered() -> None:
+    dead_url = f"http://127.0.0.1:{free_port()}/"
+    async with Sink.start() as dls:
+        sender = Sender()
+        try:
+            spec = DeliverySpec(retry=2, backoff_delay=0.01, dead_letter_uri=dls.url)
+            result = await sender.send(dead_url, EVENT, BODY, spec)
+        finally:
+            await sender.close()
+    assert result.status is None
+    assert result.attempts == 3
+    assert result.dead_lettered
+    assert "ce-knativeerrorcode" not in dls.received[0].headers
+    assert dls.received[0].headers["ce-knativeerrordest"] == dead_url
+
+
+async def test_per_attempt_timeout() -> None:
+    async with Sink.start(lambda i, r: Reply(202, delay=1.0 if i == 0 else 0)) as sink:
+        sender = Sender()
+        try:
+            result = await sender.send(
+                sink.url, EVENT, BODY, DeliverySpec(retry=1, backoff_delay=0.01, timeout=0.2)
+            )
+        finally:
+            await sender.close()
+    assert result.delivered
+    assert result.attempts == 2
+
+
+async def test_failed_success_hook_retries_the_whole_delivery() -> None:
+    calls: list[int] = []
+
+    async def hook(response: Response) -> str | None:
+        calls.append(response.status)
+        return "reply delivery failed" if len(calls) == 1 else None
+
+    async with Sink.start(lambda i, r: Reply(200, body=b"ok")) as sink:
+        sender = Sender()
+        try:
+            result = await sender.send(
+                sink.url, EVENT, BODY, DeliverySpec(retry=2, backoff_delay=0.01), on_success=hook
+            )
+        finally:
+            await sender.close()
+    assert result.delivered
+    assert result.attempts == 2
+    assert len(sink.received) == 2
+    assert result.body == b"ok"
+
+
+async def test_client_reuses_connections_and_survives_server_closing_them() -> None:
+    client = HttpClient()
+    try:
+        async with Sink.start() as sink:
+            for _ in range(5):
+                response = await client.post(sink.url, [("x-a", "b")], b"1", 5)
+                assert response.status == 202
+        async with Sink.start() as sink2:
+            response = await client.post(sink2.url, [], b"", 5)
+            assert response.status == 202
+    finally:
+        await client.close()
+
+
+async def test_client_rejects_non_http_url() -> None:
+    client = HttpClient()
+    try:
+        with pytest.raises(ValueError, match="http"):
+            await client.post("ftp://x/", [], b"", 1)
+    finally:
+        await client.close()

@@ -1,0 +1,108 @@
+"""Fixtures: the dispatcher as a real subprocess, a routes file, and an HTTP client to poke it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+
+from tests.support.processes import ManagedProcess, free_port
+
+
+class Routes:
+    """A routes file the dispatcher watches; `write()` replaces its content."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def write(self, channels: list[dict[str, Any]]) -> None:
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(yaml.safe_dump({"channels": channels}))
+        tmp.replace(self.path)
+
+
+def channel(
+    name: str, *subscribers: dict[str, Any], namespace: str = "default", **extra: Any
+) -> dict[str, Any]:
+    return {"namespace": namespace, "name": name, "subscribers": list(subscribers), **extra}
+
+
+def subscriber(uid: str, uri: str, **extra: Any) -> dict[str, Any]:
+    return {"uid": uid, "subscriberUri": uri, **extra}
+
+
+class RunningDispatcher:
+    def __init__(self, proc: ManagedProcess, port: int) -> None:
+        self.proc = proc
+        self.port = port
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def url(self, namespace: str, name: str) -> str:
+        return f"{self.base}/{namespace}/{name}"
+
+
+async def wait_ready(proc: ManagedProcess, port: int, within: float = 15.0) -> None:
+    """Poll /readyz until 200; fail with the process output if it exits or never gets ready."""
+    async with aiohttp.ClientSession() as session:
+        for _ in range(int(within / 0.05)):
+            if not proc.alive():
+                raise RuntimeError(f"dispatcher exited with {proc.proc.returncode}:\n{proc.output()}")
+            with contextlib.suppress(aiohttp.ClientError):
+                async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                    if resp.status == 200:
+                        return
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"dispatcher not ready within {within}s:\n{proc.output()}")
+
+
+@contextlib.asynccontextmanager
+async def run_dispatcher(
+    routes: Routes, *, port: int | str | None = None, **settings: str
+) -> AsyncIterator[RunningDispatcher]:
+    port = int(port or free_port())
+    env = {
+        "EVENTWIRE_ROUTES_FILE": str(routes.path),
+        "EVENTWIRE_PORT": str(port),
+        "EVENTWIRE_ROUTES_POLL": "0.05",
+    }
+    env.update({"EVENTWIRE_" + k.upper(): v for k, v in settings.items()})
+    proc = ManagedProcess([sys.executable, "-m", "eventwire_runtime", "dispatcher"], env=env)
+    try:
+        await wait_ready(proc, port)
+        yield RunningDispatcher(proc, port)
+    finally:
+        await asyncio.to_thread(proc.stop)
+
+
+@pytest.fixture
+def routes(tmp_path: Path) -> Routes:
+    r = Routes(tmp_path / "routes.yaml")
+    r.write([])
+    return r
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def binary_headers(event_id: str = "1", **extra: str) -> dict[str, str]:
+    return {
+        "ce-specversion": "1.0",
+        "ce-id": event_id,
+        "ce-source": "/test",
+        "ce-type": "dev.eventwire.test",
+        "content-type": "application/json",
+        **extra,
+    }

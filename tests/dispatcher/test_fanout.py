@@ -1,0 +1,317 @@
+"""Fan-out, delivery spec, dead letter, replies and back-pressure through a real dispatcher process."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import itertools
+import json
+import signal
+import time
+
+import aiohttp
+import pytest
+
+from tests.dispatcher.conftest import Routes, binary_headers, channel, run_dispatcher, subscriber
+from tests.support.sink import Received, Reply, Responder, Sink
+
+
+async def post(
+    http: aiohttp.ClientSession, url: str, event_id: str = "1", body: bytes = b"{}", **headers: str
+) -> int:
+    async with http.post(url, data=body, headers={**binary_headers(event_id), **headers}) as resp:
+        return resp.status
+
+
+async def test_binary_attributes_and_trace_headers_reach_subscriber_unchanged(
+    routes: Routes, http: aiohttp.ClientSession
+) -> None:
+    async with Sink.start() as sink:
+        routes.write([channel("orders", subscriber("s1", sink.url))])
+        async with run_dispatcher(routes) as d:
+            extra = {
+                "ce-subject": "caf%C3%A9%20au%20lait",
+                "ce-myext": "a%25b",
+                "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+                "tracestate": "congo=t61rcWkgMzE",
+                "x-private": "not forwarded",
+            }
+            body = bytes(range(256)) * 4
+            assert await post(http, d.url("default", "orders"), "e-1", body, **extra) == 202
+            [got] = await sink.wait_for(1)
+    assert got.body == body
+    for name, value in {**binary_headers("e-1"), **extra}.items():
+        if name != "x-private":
+            assert got.headers[name] == value
+    assert "x-private" not in got.headers
+    assert got.headers["prefer"] == "reply"
+
+
+async def test_structured_in_binary_out_and_structured_on_request(
+    routes: Routes, http: aiohttp.ClientSession
+) -> None:
+    async with Sink.start() as binary_sink, Sink.start() as structured_sink:
+        routes.write(
+            [
+                channel(
+                    "orders",
+                    subscriber("b", binary_sink.url),
+                    subscriber("s", structured_sink.url, delivery={"format": "json"}),
+                )
+            ]
+        )
+        async with run_dispatcher(routes) as d:
+            event = {
+                "specversion": "1.0",
+                "id": "x-1",
+                "source": "/s",
+                "type": "t",
+                "subject": "héllo",
+                "datacontenttype": "application/json",
+                "data": {"n": 1},
+            }
+            async with http.post(
+                d.url("default", "orders"),
+                data=json.dumps(event),
+                headers={"content-type": "application/cloudevents+json"},
+            ) as resp:
+                assert resp.status == 202
+            [b] = await binary_sink.wait_for(1)
+            [s] = await structured_sink.wait_for(1)
+    assert b.headers["ce-id"] == "x-1"
+    assert b.headers["ce-subject"] == "h%C3%A9llo"
+    assert b.headers["content-type"] == "application/json"
+    assert json.loads(b.body) == {"n": 1}
+    assert s.headers["content-type"].startswith("application/cloudevents+json")
+    got = json.loads(s.body)
+    assert {k: got[k] for k in event} == event
+
+
+async def test_fan_out_is_concurrent_and_a_slow_subscriber_delays_nobody(
+    routes: Routes, http: aiohttp.ClientSession
+) -> None:
+    async with (
+        Sink.start(lambda i, r: Reply(202, delay=3.0)) as slow,
+        Sink.start() as fast1,
+        Sink.start(lambda i, r: Reply(500)) as failing,
+        Sink.start() as fast2,
+    ):
+        routes.write(
+            [
+                channel(
+                    "orders",
+                    subscriber("slow", slow.url),
+                    subscriber("f1", fast1.url),
+                    subscriber("bad", failing.url, delivery={"retry": 5, "backoffDelay": "PT1S"}),
+                    subscriber("f2", fast2.url),
+                )
+            ]
+        )
+        async with run_dispatcher(routes) as d:
+            started = time.monotonic()
+            for i in range(5):
+                assert await post(http, d.url("default", "orders"), f"e{i}") == 202
+            await fast1.wait_for(5, within=2)
+            await fast2.wait_for(5, within=2)
+            elapsed = time.monotonic() - started
+            assert elapsed < 1.5
+            assert {r.headers["ce-id"] for r in fast1.received} == {f"e{i}" for i in range(5)}
+            await slow.wait_for(5, within=2)  # all five in flight at once, not one after another
+
+
+@pytest.mark.parametrize(("policy", "gaps"), [("exponential", [0.1, 0.2, 0.4]), ("linear", [0.1, 0.2, 0.3])])
+async def test_retry_delays_through_dispatcher(
+    routes: Routes, http: aiohttp.ClientSession, policy: str, gaps: list[float]
+) -> None:
+    async with Sink.start(lambda i, r: Reply(503) if i < 3 else Reply(202)) as sink:
+        delivery = {"retry": 3, "backoffPolicy": policy, "backoffDelay": "PT0.1S"}
+        routes.write([channel("orders", subscriber("s1", sink.url, delivery=delivery))])
+        async with run_dispatcher(routes) as d:
+            assert await post(http, d.url("default", "orders")) == 202
+            received = await sink.wait_for(4)
+            await asyncio.sleep(0.3)
+            assert len(sink.received) == 4  # success after the third retry: no more attempts
+    measured = [b.at - a.at for a, b in itertools.pairwise(received)]
+    for got, want in zip(measured, gaps, strict=True):
+        assert want <= got < want + 0.1, (measured, gaps)
+
+
+async def test_no_retry_on_400_and_dead_letter_content(routes: Routes, http: aiohttp.ClientSession) -> None:
+    async with (
+        Sink.start(lambda i, r: Reply(400, body=b"bad event!")) as sink,
+        Sink.start() as dls,
+    ):
+        routes.write(
+            [
+                channel(
+                    "orders",
+                    subscriber(
+                        "s1",
+                        sink.url,
+                        deadLetterSinkUri=dls.url,
+                        delivery={"retry": 3, "backoffDelay": "PT0.01S"},
+                    ),
+                )
+            ]
+        )
+        async with run_dispatcher(routes) as d:
+            assert (
+                await post(http, d.url("default", "orders"), "dl-1", b'{"v":1}', **{"ce-subject": "a%20b"})
+                == 202
+            )
+            [dead] = await dls.wait_for(1)
+            async with http.get(f"{d.base}/metrics") as resp:
+                metrics = await resp.text()
+    assert len(sink.received) == 1
+    assert dead.body == b'{"v":1}'
+    assert dead.headers["ce-id"] == "dl-1"
+    assert dead.headers["ce-subject"] == "a%20b"
+    assert dead.headers["ce-knativeerrordest"] == sink.url
+    assert dead.headers["ce-knativeerrorcode"] == "400"
+    assert base64.b64decode(dead.headers["ce-knativeerrordata"]) == b"bad event!"
+    assert 'outcome="dead_lettered"' in metrics
+    assert "eventwire_dispatcher_dead_lettered_total" in metrics
+
+
+async def test_retries_exhausted_then_dead_lettered(routes: Routes, http: aiohttp.ClientSession) -> None:
+    async with Sink.start(lambda i, r: Reply(502)) as sink, Sink.start() as dls:
+        delivery = {"retry": 2, "backoffDelay": "PT0.01S", "deadLetterSinkUri": dls.url}
+        routes.write([channel("orders", subscriber("s1", sink.url, delivery=delivery))])
+        async with run_dispatcher(routes) as d:
+            assert await post(http, d.url("default", "orders")) == 202
+            [dead] = await dls.wait_for(1)
+    assert len(sink.received) == 3
+    assert dead.headers["ce-knativeerrorcode"] == "502"
+
+
+def replier(reply_type: str) -> Responder:
+    def respond(index: int, req: Received) -> Reply:
+        return Reply(
+            200,
+            headers={
+                "ce-specversion": "1.0",
+                "ce-id": "reply-" + req.headers["ce-id"],
+                "ce-source": "/replier",
+                "ce-type": reply_type,
+                "content-type": "text/plain",
+            },
+            body=b"reply body",
+        )
+
+    return respond
+
+
+async def test_reply_chaining_through_two_channels(routes: Routes, http: aiohttp.ClientSession) -> None:
+    async with (
+        Sink.start(replier("t.reply")) as first,
+        Sink.start() as second,
+        Sink.start(lambda i, r: Reply(200, body=b"{}")) as plain,
+        run_dispatcher(routes) as d,
+    ):
+        routes.write(
+            [
+                channel("one", subscriber("a", first.url, replyUri=d.url("default", "two"))),
+                channel("two", subscriber("b", second.url)),
+                # a 200 without an event is not a reply; a reply without replyUri is discarded
+                channel("three", subscriber("c", plain.url), subscriber("d", first.url)),
+            ]
+        )
+        await asyncio.sleep(0.3)
+        assert await post(http, d.url("default", "one"), "orig") == 202
+        [got] = await second.wait_for(1)
+        assert await post(http, d.url("default", "three"), "other") == 202
+        await plain.wait_for(1)
+        await first.wait_for(2)
+        await asyncio.sleep(0.3)
+    assert got.headers["ce-id"] == "reply-orig"
+    assert got.headers["ce-type"] == "t.reply"
+    assert got.body == b"reply body"
+    assert len(second.received) == 1
+
+
+async def test_failed_reply_delivery_retries_whole_delivery(
+    routes: Routes, http: aiohttp.ClientSession
+) -> None:
+    async with (
+        Sink.start(replier("t.reply")) as first,
+        Sink.start(lambda i, r: Reply(500) if i == 0 else Reply(202)) as reply_target,
+    ):
+        delivery = {"retry": 2, "backoffDelay": "PT0.05S"}
+        routes.write(
+            [channel("one", subscriber("a", first.url, replyUri=reply_target.url, delivery=delivery))]
+        )
+        async with run_dispatcher(routes) as d:
+            assert await post(http, d.url("default", "one"), "orig") == 202
+            await reply_target.wait_for(2)
+    assert len(first.received) == 2  # the subscriber saw the event again after the reply failed
+
+
+async def test_full_channel_answers_429_with_retry_after(routes: Routes, http: aiohttp.ClientSession) -> None:
+    async with Sink.start(lambda i, r: Reply(202, delay=2.0)) as sink:
+        routes.write([channel("orders", subscriber("s1", sink.url))])
+        async with run_dispatcher(routes, queue_capacity="3", retry_after="2") as d:
+            statuses = [await post(http, d.url("default", "orders"), str(i)) for i in range(5)]
+            async with http.post(d.url("default", "orders"), data=b"", headers=binary_headers()) as resp:
+                assert resp.status == 429
+                assert resp.headers["Retry-After"] == "2"
+            await sink.wait_for(3)
+            for _ in range(100):  # capacity frees as deliveries finish
+                if await post(http, d.url("default", "orders"), "later") == 202:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                pytest.fail("channel never accepted again")
+    assert statuses == [202, 202, 202, 429, 429]
+
+
+async def test_subscription_added_and_removed_at_runtime(routes: Routes, http: aiohttp.ClientSession) -> None:
+    async with Sink.start() as a, Sink.start() as b:
+        routes.write([channel("orders", subscriber("a", a.url))])
+        async with run_dispatcher(routes) as d:
+            routes.write([channel("orders", subscriber("a", a.url), subscriber("b", b.url))])
+            deadline = time.monotonic() + 1.0
+            while not b.received and time.monotonic() < deadline:
+                assert await post(http, d.url("default", "orders"), "probe") == 202
+                await asyncio.sleep(0.05)
+            assert b.received, "new subscription got nothing within a second"
+            routes.write([channel("orders", subscriber("a", a.url))])
+            await asyncio.sleep(0.5)
+            before = len(b.received)
+            assert await post(http, d.url("default", "orders"), "after") == 202
+            await a.wait_for(len(a.received) + 1)
+            await asyncio.sleep(0.2)
+            assert len(b.received) == before
+            routes.write([])
+            await asyncio.sleep(0.5)
+            assert await post(http, d.url("default", "orders"), "gone") == 404
+
+
+async def test_bad_routes_file_keeps_previous_table(routes: Routes, http: aiohttp.ClientSession) -> None:
+    async with Sink.start() as a:
+        routes.write([channel("orders", subscriber("a", a.url))])
+        async with run_dispatcher(routes) as d:
+            routes.path.write_text("channels: [{name: x, subscribers: [{uid: u, subscriberUri: 'ftp://x'}]}]")
+            await asyncio.sleep(0.4)
+            assert await post(http, d.url("default", "orders")) == 202
+            await a.wait_for(1)
+            assert "subscriberUri" in d.proc.output()
+
+
+async def test_graceful_shutdown_finishes_in_flight_deliveries(
+    routes: Routes, http: aiohttp.ClientSession
+) -> None:
+    async with Sink.start(lambda i, r: Reply(202, delay=1.0)) as sink:
+        routes.write([channel("orders", subscriber("s1", sink.url))])
+        async with run_dispatcher(routes) as d:
+            for i in range(5):
+                assert await post(http, d.url("default", "orders"), str(i)) == 202
+            await sink.wait_for(5)
+            d.proc.kill(signal.SIGTERM)
+            for _ in range(100):
+                if not d.proc.alive():
+                    break
+                await asyncio.sleep(0.05)
+            assert d.proc.proc.returncode == 0, d.proc.output()
+            assert '"msg": "dispatcher stopped"' in d.proc.output()
+    # all five answered (the sink completed them) before the process exited
+    assert len(sink.received) == 5

@@ -1,0 +1,161 @@
+"""The jetstream and redis backends against real nats-server and redis-server processes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Iterator
+
+import aiohttp
+import pytest
+
+from tests.dispatcher.conftest import Routes, binary_headers, channel, run_dispatcher, subscriber
+from tests.support.nats import nats_server
+from tests.support.redis import redis_server
+from tests.support.sink import Reply, Sink
+
+
+@pytest.fixture(params=["jetstream", "redis"])
+def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Settings for a dispatcher on a fresh broker (short ack wait so a crash is recovered fast)."""
+    if request.param == "jetstream":
+        with nats_server() as url:
+            yield {"backend": "jetstream", "nats_url": url, "ack_wait": "2"}
+    else:
+        with redis_server() as url:
+            yield {"backend": "redis", "redis_url": url, "ack_wait": "2"}
+
+
+async def post(http: aiohttp.ClientSession, url: str, event_id: str) -> int:
+    async with http.post(url, data=b"{}", headers=binary_headers(event_id)) as resp:
+        return resp.status
+
+
+async def delivered_count(http: aiohttp.ClientSession, base: str) -> float:
+    async with http.get(f"{base}/metrics") as resp:
+        text = await resp.text()
+    found = re.findall(
+        r'eventwire_dispatcher_deliveries_total\{[^}]*outcome="delivered"[^}]*\} ([0-9.e+]+)', text
+    )
+    return sum(float(v) for v in found)
+
+
+async def test_delivers_with_retries_and_dead_letter(
+    routes: Routes, http: aiohttp.ClientSession, backend: dict[str, str]
+) -> None:
+    async with (
+        Sink.start(lambda i, r: Reply(503) if i == 0 else Reply(202)) as sink,
+        Sink.start(lambda i, r: Reply(400)) as bad,
+        Sink.start() as dls,
+    ):
+        routes.write(
+            [
+                channel(
+                    "orders",
+                    subscriber("ok", sink.url, delivery={"retry": 2, "backoffDelay": "PT0.05S"}),
+                    subscriber("bad", bad.url, deadLetterSinkUri=dls.url),
+                )
+            ]
+        )
+        async with run_dispatcher(routes, **backend) as d:
+            await asyncio.sleep(0.5)  # consumers created
+            assert await post(http, d.url("default", "orders"), "p-1") == 202
+            await sink.wait_for(2)
+            [dead] = await dls.wait_for(1)
+    assert [r.headers["ce-id"] for r in sink.received] == ["p-1", "p-1"]
+    assert dead.headers["ce-knativeerrorcode"] == "400"
+
+
+@contextlib.asynccontextmanager
+async def stream_events(
+    http: aiohttp.ClientSession, url: str, accepted: set[str]
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Post events with ids 0, 1, 2 ... until cancelled, recording each id answered 202."""
+
+    async def run() -> None:
+        for i in range(100000):
+            with contextlib.suppress(aiohttp.ClientError):
+                if await post(http, url, str(i)) == 202:
+                    accepted.add(str(i))
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(run())
+    try:
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_kill_9_mid_stream_loses_nothing(
+    routes: Routes, http: aiohttp.ClientSession, backend: dict[str, str]
+) -> None:
+    async with Sink.start(lambda i, r: Reply(202, delay=0.01)) as sink:
+        routes.write([channel("orders", subscriber("s1", sink.url))])
+        accepted: set[str] = set()
+        async with run_dispatcher(routes, consumer_name="replica-a", **backend) as d:
+            await asyncio.sleep(0.5)
+            port = d.port
+            async with stream_events(http, d.url("default", "orders"), accepted):
+                await sink.wait_for(50, within=20)
+                d.proc.kill()  # SIGKILL: no graceful anything
+                for _ in range(100):
+                    if not d.proc.alive():
+                        break
+                    await asyncio.sleep(0.05)
+        assert len(accepted) >= 25  # a real stream was cut, not an idle channel
+        async with run_dispatcher(routes, port=port, consumer_name="replica-b", **backend):
+            for _ in range(300):
+                got = {r.headers["ce-id"] for r in sink.received}
+                if accepted <= got:
+                    break
+                await asyncio.sleep(0.1)
+    missing = accepted - {r.headers["ce-id"] for r in sink.received}
+    assert not missing, f"{len(missing)} accepted events never delivered: {sorted(missing)[:10]}"
+
+
+async def test_replicas_share_the_work(
+    routes: Routes, http: aiohttp.ClientSession, backend: dict[str, str]
+) -> None:
+    async with Sink.start(lambda i, r: Reply(202, delay=0.02)) as sink:
+        routes.write([channel("orders", subscriber("s1", sink.url))])
+        async with (
+            run_dispatcher(routes, consumer_name="r1", **backend) as one,
+            run_dispatcher(routes, consumer_name="r2", **backend) as two,
+        ):
+            await asyncio.sleep(0.5)
+            for i in range(200):
+                target = one if i % 2 else two
+                assert await post(http, target.url("default", "orders"), str(i)) == 202
+            await sink.wait_for(200, within=30)
+            for _ in range(100):  # the last responses are still on their way back
+                first, second = await delivered_count(http, one.base), await delivered_count(http, two.base)
+                if first + second >= 200:
+                    break
+                await asyncio.sleep(0.05)
+    assert {r.headers["ce-id"] for r in sink.received} == {str(i) for i in range(200)}
+    assert first > 0
+    assert second > 0
+    assert first + second >= 200
+
+
+async def test_ingress_is_held_back_when_delivery_lags(
+    routes: Routes, http: aiohttp.ClientSession, backend: dict[str, str]
+) -> None:
+    async with Sink.start(lambda i, r: Reply(202, delay=0.2)) as sink:
+        routes.write([channel("orders", subscriber("s1", sink.url))])
+        async with run_dispatcher(routes, max_backlog="3", subscriber_concurrency="1", **backend) as d:
+            await asyncio.sleep(0.5)
+            results = await asyncio.gather(
+                *(post(http, d.url("default", "orders"), str(i)) for i in range(40))
+            )
+            accepted = {str(i) for i, status in enumerate(results) if status == 202}
+            assert set(results) <= {202, 429}
+            assert 429 in results  # the backlog could not drain within the hold time
+            for _ in range(200):
+                if accepted <= {r.headers["ce-id"] for r in sink.received}:
+                    break
+                await asyncio.sleep(0.1)
+    assert accepted <= {r.headers["ce-id"] for r in sink.received}

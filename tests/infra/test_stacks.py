@@ -1,0 +1,167 @@
+"""The program (infra/) runs for every stack file, with the typed config of Pulumi.yaml."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import yaml
+
+from eventwire import rbac
+from eventwire.exceptions import ConfigError
+from eventwire.install.settings import KEYS, SECRET_KEYS
+from eventwire.render.engine import ProgramRun
+from eventwire.render.project import Project
+from eventwire.render.stack import run_stack
+from tests.infra.conftest import ROOT, SECRETS, STACKS
+
+
+def objects(run: ProgramRun, kind: str) -> dict[str, dict[str, Any]]:
+    return {
+        r.plain["metadata"]["name"]: r.plain
+        for r in run.registrations
+        if r.custom and r.inputs.get("kind") == kind
+    }
+
+
+def by_kind_name(run: ProgramRun, kind: str, name: str) -> Any:
+    for registration in run.registrations:
+        if registration.inputs.get("kind") == kind and registration.plain["metadata"]["name"] == name:
+            return registration
+    raise AssertionError(f"no {kind}/{name}")
+
+
+def test_there_are_three_stacks() -> None:
+    assert STACKS == ["dev", "prod", "staging"]
+
+
+def test_pulumi_yaml_declares_every_key_the_program_reads_with_a_default(project: Project) -> None:
+    assert {key: spec["type"] for key, spec in project.schema.items()} == KEYS
+    for key, spec in project.schema.items():
+        assert "default" in spec, key
+        assert spec.get("description"), key
+        if spec["type"] == "array":
+            assert spec["items"] == {"type": "string"}, key
+    assert project.main == ROOT / "infra"
+    assert project.stack_dir == ROOT / "stacks"
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_stack_files_set_only_declared_keys_with_the_right_types(stack: str) -> None:
+    config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+    python_types = {"string": str, "integer": int, "boolean": bool, "array": list}
+    for full_key, value in config.items():
+        project, _, key = full_key.partition(":")
+        assert project == "eventwire", full_key
+        assert key in KEYS, full_key
+        assert key not in SECRET_KEYS, f"{full_key}: secrets are set with `pulumi config set --secret`"
+        assert isinstance(value, python_types[KEYS[key]]), full_key
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_stack_runs_the_whole_program(project: Project, stack: str) -> None:
+    run = run_stack(project, stack, secrets=SECRETS)
+    types = {r.type for r in run.registrations}
+    assert {"eventwire:index:EventingCore", "eventwire:index:EventSources"} <= types
+    assert {"namespace", "ingressAddress", "dispatcherUrls", "channelUrls", "versions"} <= set(run.outputs)
+    role = by_kind_name(run, "ClusterRole", "eventwire-controller").plain
+    assert role["rules"] == [dict(rule) for rule in rbac.CONTROLLER_RULES]
+    providers = run.of_type("pulumi:providers:kubernetes")
+    assert [p.name for p in providers] == ["kubernetes"]
+
+
+def test_dev_is_small_in_memory_and_needs_no_mesh(project: Project) -> None:
+    run = run_stack(project, "dev")
+    types = {r.type for r in run.registrations}
+    assert "eventwire:index:Istio" not in types
+    assert "eventwire:index:KnativeServing" not in types
+    assert list(objects(run, "ClusterChannelProvisioner")) == ["in-memory"]
+    for deployment in objects(run, "Deployment").values():
+        assert deployment["spec"]["replicas"] == 1
+    assert run.outputs["ingressAddress"] == ""
+    assert run.outputs["versions"]["runtimeImage"] == "ghcr.io/eventwire/runtime:dev"
+
+
+def test_prod_is_ha_jetstream_pinned_and_strict(project: Project) -> None:
+    run = run_stack(project, "prod", secrets=SECRETS)
+    provisioners = objects(run, "ClusterChannelProvisioner")
+    assert provisioners["jetstream"]["spec"]["jetstream"]["streamReplicas"] == 3
+    nats = {r.name: r.plain for r in run.of_type("kubernetes:helm.sh/v4:Chart")}["eventing-jetstream-nats"]
+    assert nats["values"]["config"]["cluster"] == {"enabled": True, "replicas": 3}
+    assert nats["values"]["config"]["jetstream"]["fileStore"]["pvc"]["size"] == "20Gi"
+    dispatcher = objects(run, "Deployment")["eventwire-dispatcher-jetstream"]
+    assert dispatcher["spec"]["replicas"] == 3
+    for deployment in objects(run, "Deployment").values():
+        image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert "@sha256:" in image, deployment["metadata"]["name"]
+    peer = [r.plain for r in run.registrations if r.inputs.get("kind") == "PeerAuthentication"]
+    assert {p["metadata"]["namespace"]: p["spec"]["mtls"]["mode"] for p in peer} == {
+        "istio-system": "STRICT",
+        "eventwire-system": "STRICT",
+    }
+    assert run.outputs["versions"]["istio"] == "1.29.2"
+    assert run.outputs["versions"]["knativeServing"] == "1.22.0"
+    assert set(run.outputs["channelUrls"]) == {"orders", "enriched", "audit"}
+
+
+def test_install_order_across_components(project: Project) -> None:
+    run = run_stack(project, "prod", secrets=SECRETS)
+    net_istio = run.named("knative-serving-net-istio")
+    assert run.depends_on(net_istio, run.named("istio-gateway"))
+    assert run.depends_on(run.named("knative-serving-core"), run.named("knative-serving-crds"))
+    namespace = by_kind_name(run, "Namespace", "eventwire-system")
+    assert run.depends_on(namespace, run.named("istio-istiod"))  # sidecar injection needs istiod
+    controller = by_kind_name(run, "Deployment", "eventwire-controller")
+    for crd in objects(run, "CustomResourceDefinition"):
+        assert run.depends_on(controller, by_kind_name(run, "CustomResourceDefinition", crd))
+    channel = by_kind_name(run, "Channel", "orders")
+    assert run.depends_on(
+        channel, by_kind_name(run, "CustomResourceDefinition", "channels.messaging.eventwire.dev")
+    )
+
+
+def test_secrets_become_secret_kubernetes_secrets(project: Project) -> None:
+    run = run_stack(project, "prod", secrets=SECRETS)
+    secrets = {r.plain["metadata"]["name"]: r for r in run.registrations if r.inputs.get("kind") == "Secret"}
+    assert set(secrets) == {"github-webhook", "aws-credentials", "gcp-credentials"}
+    for registration in secrets.values():
+        assert registration.has_secrets
+        for value in SECRETS.values():
+            assert value not in str(registration.redacted)
+    assert secrets["github-webhook"].plain["stringData"] == {"secret": SECRETS["githubWebhookSecret"]}
+
+
+def test_a_plaintext_secret_is_rejected(project: Project) -> None:
+    with pytest.raises(ConfigError, match="githubWebhookSecret holds a plaintext value"):
+        run_stack(project, "staging", overrides={"githubWebhookSecret": "not-encrypted"})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"controllerReplicas": "many"}, "controllerReplicas.*not an integer"),
+        ({"dispatcherReplicas": 0}, "dispatcherReplicas.*below the minimum"),
+        ({"installIstio": "yes"}, "installIstio.*not true or false"),
+        ({"provisioners": []}, "provisioners"),
+        ({"sources": "PingSource"}, "sources.*not a list"),
+        ({"imageDigest": "latest"}, "imageDigest"),
+    ],
+)
+def test_bad_config_names_the_key(project: Project, overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        run_stack(project, "dev", overrides=overrides)
+
+
+def test_build_image_builds_and_uses_the_pushed_image(project: Project) -> None:
+    run = run_stack(project, "dev", overrides={"buildImage": True, "imageRepository": "ghcr.io/acme/runtime"})
+    build = run.of_type("docker-build:index:Image")[0].plain
+    assert build["tags"] == ["ghcr.io/acme/runtime:dev"]
+    dispatcher = objects(run, "Deployment")["eventwire-dispatcher-in-memory"]
+    assert dispatcher["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/acme/runtime:dev"
+
+
+def test_render_yaml_to_makes_the_cluster_optional(project: Project) -> None:
+    run = run_stack(project, "dev", overrides={"renderYamlTo": "build/manifests", "kubeContext": "kind-dev"})
+    provider = run.of_type("pulumi:providers:kubernetes")[0].plain
+    assert provider["renderYamlToDirectory"] == "build/manifests"
+    assert provider["context"] == "kind-dev"
