@@ -108,6 +108,7 @@ def test_controller_env_matches_the_runtime_settings(run: Runner) -> None:
         "EVENTWIRE_SYSTEM_NAMESPACE": "eventwire-system",
         "EVENTWIRE_WEBHOOK_DOMAIN": "hooks.example.org",
     }
+    assert "prometheus.io/scrape" not in controller["spec"]["template"]["metadata"]["annotations"]
     assert controller["spec"]["template"]["spec"]["containers"][0]["args"] == [
         "controller",
         "--liveness=http://0.0.0.0:8080/healthz",
@@ -179,6 +180,8 @@ def test_namespace_is_restricted_and_policies_admit_only_events_and_metrics(run:
     assert deny == {"podSelector": {"matchLabels": {}}, "policyTypes": ["Ingress"], "ingress": []}
     allow = find(record, "NetworkPolicy", "allow-dispatcher-ingress").plain["spec"]
     assert allow["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8080}]}]
+    policies = sorted(o["metadata"]["name"] for o in kube_objects(record) if o["kind"] == "NetworkPolicy")
+    assert policies == ["allow-dispatcher-ingress", "default-deny-ingress"]
     for manifest in kube_objects(record):
         pod = pod_spec_of(manifest)
         if pod is not None:

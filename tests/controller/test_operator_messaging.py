@@ -230,6 +230,40 @@ def test_channel_without_a_ready_provisioner_is_not_ready(cluster: KubeApiFake, 
     assert ".eventwire-dispatcher-redis-main.eventwire-system." in channel["status"]["address"]["url"]
 
 
+def test_channel_dead_letter_sink_resolves_when_it_appears(cluster: KubeApiFake, namespace: str) -> None:
+    kube = cluster
+    apply(kube, make_channel("orders", namespace, delivery={"deadLetterSink": service_ref("dead")}))
+    apply(kube, make_subscription("s", namespace, "orders", subscriber={"uri": "http://s.example/"}))
+    kube.wait_for(
+        lambda: (
+            condition(get(kube, "Channel", "orders", namespace), "DeadLetterSinkResolved").get("status")
+            == "False"
+        ),
+        TIMEOUT,
+        "DeadLetterSinkResolved=False",
+    )
+    apply(kube, make_service("dead", namespace))
+    kube.wait_for(lambda: ready(kube, "Channel", "orders", namespace) == "True", TIMEOUT, "channel Ready")
+    dead = f"http://dead.{namespace}.svc.cluster.local"
+
+    def entry() -> dict[str, Any]:
+        status = (get(kube, "Channel", "orders", namespace) or {}).get("status") or {}
+        return dict((status.get("subscribers") or [{}])[0])
+
+    kube.wait_for(lambda: entry().get("deadLetterSinkUri") == dead, TIMEOUT, "the channel's DLS in the entry")
+
+
+def test_subscriber_in_another_namespace(cluster: KubeApiFake, namespace: str) -> None:
+    kube = cluster
+    other = f"{namespace}-other"
+    apply(kube, make_channel("orders", namespace))
+    ref = {"ref": {"apiVersion": "v1", "kind": "Service", "name": "handler", "namespace": other}}
+    apply(kube, make_subscription("cross", namespace, "orders", subscriber=ref))
+    kube.wait_for(lambda: ready(kube, "Subscription", "cross", namespace) == "False", TIMEOUT, "Ready=False")
+    apply(kube, make_service("handler", other))
+    kube.wait_for(lambda: ready(kube, "Subscription", "cross", namespace) == "True", TIMEOUT, "Ready=True")
+
+
 def test_every_request_of_the_controller_is_allowed_by_its_cluster_role(cluster: KubeApiFake) -> None:
     """Runs last in this module: checks what the operator did in all the tests above."""
     assert requests_outside_rbac(list(cluster.requests)) == []

@@ -248,8 +248,9 @@ def test_api_server_source_with_namespace_selector_follows_namespaces_and_cleans
 ) -> None:
     kube = cluster
     team = f"{namespace}-team"
+    first, second = f"{team}-1", f"{team}-2"
     kube.create(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"{team}-1", "labels": {"team": team}}}
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": first, "labels": {"team": team}}}
     )
     spec = {
         "resources": [{"apiVersion": "v1", "kind": "Event"}],
@@ -259,25 +260,35 @@ def test_api_server_source_with_namespace_selector_follows_namespaces_and_cleans
     name = f"eventwire-{namespace}-events-apiserversource"
     role = kube.wait_for(lambda: kube.get(RBAC, "ClusterRole", name), TIMEOUT, "ClusterRole")
     assert role["rules"] == [{"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]}]
-    assert kube.get(RBAC, "ClusterRoleBinding", name) is not None
+    assert kube.get(RBAC, "ClusterRoleBinding", name) is None  # bound per namespace only
 
     def watched() -> list[str]:
         dep = deployment(kube, "events-apiserversource", namespace)
         return json.loads(env_of(dep)["K_SOURCE_CONFIG"])["namespaces"] if dep else []
 
-    kube.wait_for(lambda: watched() == [f"{team}-1"], TIMEOUT, "the selected namespace")
-    # A new matching namespace is picked up through the watch on namespaces.
+    def bound() -> list[str]:
+        return sorted(
+            b["metadata"]["namespace"]
+            for b in kube.list(RBAC, "RoleBinding")
+            if b["metadata"]["name"] == name
+        )
+
+    kube.wait_for(lambda: watched() == [first] and bound() == [first], TIMEOUT, "the selected namespace")
+    # A new matching namespace is picked up through the watch on namespaces; one that stops
+    # matching loses its binding.
     kube.create(
-        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": f"{team}-2", "labels": {"team": team}}}
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": second, "labels": {"team": team}}}
     )
-    kube.wait_for(lambda: watched() == [f"{team}-1", f"{team}-2"], TIMEOUT, "both namespaces")
+    kube.wait_for(lambda: watched() == [first, second] and bound() == [first, second], TIMEOUT, "both")
+    kube.patch("v1", "Namespace", first, {"metadata": {"labels": {"team": "other"}}})
+    kube.wait_for(lambda: watched() == [second] and bound() == [second], TIMEOUT, "only the second")
 
     kube.delete(SOURCES, "ApiServerSource", "events", namespace)
     kube.wait_for(
         lambda: kube.get(SOURCES, "ApiServerSource", "events", namespace) is None, TIMEOUT, "deleted"
     )
     assert kube.get(RBAC, "ClusterRole", name) is None
-    assert kube.get(RBAC, "ClusterRoleBinding", name) is None
+    assert bound() == []
 
 
 def test_api_server_source_watching_an_unknown_kind_lacks_permissions(
@@ -396,6 +407,23 @@ def test_github_source_with_a_missing_token_secret(cluster: KubeApiFake, namespa
         TIMEOUT,
         "AccessTokenMissing",
     )
+
+
+def test_a_deleted_adapter_deployment_comes_back(cluster: KubeApiFake, namespace: str) -> None:
+    kube = cluster
+    apply(kube, make_source("PingSource", "tick", namespace, sink={"uri": "http://one.example/"}))
+    first = kube.wait_for(lambda: deployment(kube, "tick-pingsource", namespace), TIMEOUT, "Deployment")
+    kube.delete("apps/v1", "Deployment", "tick-pingsource", namespace)
+    again = kube.wait_for(
+        lambda: (
+            (dep := deployment(kube, "tick-pingsource", namespace))
+            and dep["metadata"]["uid"] != first["metadata"]["uid"]
+            and dep
+        ),
+        TIMEOUT,
+        "the Deployment recreated",
+    )
+    assert env_of(again)["K_SINK"] == "http://one.example/"
 
 
 def test_every_request_of_the_controller_is_allowed_by_its_cluster_role(cluster: KubeApiFake) -> None:

@@ -332,13 +332,36 @@ def test_api_server_source_namespaced_rbac() -> None:
         assert object_problems(manifest) == ([], True)
 
 
-def test_api_server_source_cluster_rbac_carries_the_uid_label() -> None:
+def test_api_server_source_with_a_selector_binds_a_cluster_role_in_each_namespace() -> None:
     source = served(make_source("ApiServerSource", "w", "ns", namespaceSelector={"matchLabels": {"a": "b"}}))
-    role, binding = apiserver.make_rbac(source, [("", "events")], "w-apiserversource")
+    role, *bindings = apiserver.make_rbac(source, [("", "events")], "w-apiserversource", ["y", "x"])
+    name = "eventwire-ns-w-apiserversource"
+    tracked = {**labels("w", "ApiServerSource"), names.SOURCE_UID_LABEL: source["metadata"]["uid"]}
+    assert role == {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": name, "labels": tracked},
+        "rules": [{"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]}],
+    }
+    assert bindings == [
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name, "namespace": namespace, "labels": tracked},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": "w-apiserversource", "namespace": "ns"}],
+        }
+        for namespace in ("x", "y")
+    ]
+    for manifest in (role, *bindings):
+        assert object_problems(manifest) == ([], True)
+
+
+def test_api_server_source_for_all_namespaces_gets_a_cluster_role_binding() -> None:
+    source = served(make_source("ApiServerSource", "w", "ns", namespaceSelector={}))
+    role, binding = apiserver.make_rbac(source, [("", "events")], "sa")
     assert (role["kind"], binding["kind"]) == ("ClusterRole", "ClusterRoleBinding")
-    assert "ownerReferences" not in role["metadata"]
-    assert role["metadata"]["labels"][names.SOURCE_UID_LABEL] == source["metadata"]["uid"]
-    assert role["rules"] == [{"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]}]
+    assert binding["metadata"]["labels"][names.SOURCE_UID_LABEL] == source["metadata"]["uid"]
 
 
 @pytest.mark.parametrize(

@@ -160,8 +160,12 @@ async def test_no_retry_on_400_and_dead_letter_content(routes: Routes, http: aio
                 == 202
             )
             [dead] = await dls.wait_for(1)
-            async with http.get(f"{d.base}/metrics") as resp:
-                metrics = await resp.text()
+            for _ in range(100):  # the outcome is counted once the dead-letter sink has answered
+                async with http.get(f"{d.base}/metrics") as resp:
+                    metrics = await resp.text()
+                if 'outcome="dead_lettered"' in metrics:
+                    break
+                await asyncio.sleep(0.02)
     assert len(sink.received) == 1
     assert dead.body == b'{"v":1}'
     assert dead.headers["ce-id"] == "dl-1"

@@ -21,10 +21,22 @@ from eventwire.render.engine import REDACTED
 from eventwire.render.pod_security import pod_spec_of, restricted_violations
 from eventwire.render.project import Project
 from eventwire.render.stack import RenderResult, render_stack
-from eventwire.render.validate import KUBERNETES_VERSION, is_builtin
+from eventwire.render.validate import is_builtin
 from tests.infra.conftest import ROOT, SECRETS, STACKS
 
 THIRD_PARTY_KINDS = {"PeerAuthentication", "Gateway"}
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+# Kubernetes 1.33 (the oldest supported) and every newer release kubernetes-validate has schemas for.
+KUBERNETES_VERSIONS = [
+    version
+    for version in ("1.33.0", "1.34.0", "1.35.0", "1.36.0", "1.37.0")
+    if _version(version) <= _version(kubernetes_validate.latest_version())
+]
 
 
 @pytest.fixture(scope="module")
@@ -57,15 +69,16 @@ def test_one_file_per_component_plus_artifacts_and_outputs(rendered: Any, stack:
     assert {path.name for path in result.files} == set(names)
 
 
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 @pytest.mark.parametrize("stack", STACKS)
-def test_every_rendered_object_validates(rendered: Any, stack: str) -> None:
+def test_every_rendered_object_validates(rendered: Any, stack: str, version: str) -> None:
     out, _ = rendered[stack]
     for file_name, doc in documents(out):
         label = f"{file_name}: {doc['kind']}/{doc['metadata']['name']}"
         if doc["apiVersion"].split("/")[0].endswith("eventwire.dev"):
             assert resource_errors(doc) == [], label
         elif is_builtin(doc["apiVersion"]):
-            kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+            kubernetes_validate.validate(doc, version, strict=True)
         else:
             assert doc["kind"] in THIRD_PARTY_KINDS, label
 
@@ -120,6 +133,16 @@ def test_render_is_stable(tmp_path: Path, project: Project, rendered: Any) -> No
         assert (tmp_path / path.name).read_text() == path.read_text(), path.name
 
 
+def test_render_replaces_only_its_own_files(tmp_path: Path, project: Project) -> None:
+    mine = tmp_path / "kustomization.yaml"
+    mine.write_text("resources: []\n")
+    stale = tmp_path / "60-old-component.yaml"
+    stale.write_text("# Written by `eventwire render`, stack dev: component Channel 'gone'.\n")
+    render_stack(project, "dev", tmp_path)
+    assert mine.read_text() == "resources: []\n"
+    assert not stale.exists()
+
+
 def test_namespaces_and_crds_come_first_in_each_file(rendered: Any) -> None:
     out, _ = rendered["prod"]
     kinds = [doc["kind"] for name, doc in documents(out) if name.endswith("-eventing.yaml")]
@@ -138,6 +161,26 @@ def test_the_cli_renders_a_stack(tmp_path: Path) -> None:
     # What render writes is what `eventwire validate` accepts.
     checked = io.StringIO()
     assert main(["validate", str(tmp_path / "dev")], checked) == 0, checked.getvalue()
+
+
+def test_the_cli_overrides_config_keys(tmp_path: Path) -> None:
+    out = io.StringIO()
+    args = ["render", "--stack", "dev", "--out", str(tmp_path), "--project", str(ROOT)]
+    sets = ["--set", "channels=[alpha, beta]", "--set", "dispatcherReplicas=2", "--set", "imageTag=1.10"]
+    assert main([*args, *sets], out) == 0, out.getvalue()
+    assert sorted(path.name for path in tmp_path.glob("50-*.yaml")) == [
+        "50-channel-alpha.yaml",
+        "50-channel-beta.yaml",
+    ]
+    eventing = list(yaml.safe_load_all((tmp_path / "30-eventing.yaml").read_text()))
+    dispatcher = next(
+        d for d in eventing if d["kind"] == "Deployment" and "dispatcher" in d["metadata"]["name"]
+    )
+    assert dispatcher["spec"]["replicas"] == 2
+    assert dispatcher["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.10")
+    bad = io.StringIO()
+    assert main([*args, "--set", "dispatcherReplicas"], bad) == 1
+    assert "--set needs KEY=VALUE" in bad.getvalue()
 
 
 def test_the_cli_names_an_unknown_stack(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,29 @@ def load() -> dict[Any, Any]:
 def steps(job: str) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = load()["jobs"][job]["steps"]
     return result
+
+
+def schema_check(path: Path) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema against the GitHub workflow schema it vendors (no network)."""
+    tool = Path(sys.executable).parent / "check-jsonschema"
+    command = [str(tool), "--builtin-schema", "vendor.github-workflows", str(path)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_the_workflow_matches_the_github_workflow_schema() -> None:
+    result = schema_check(WORKFLOW)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_schema_check_catches_a_broken_workflow(tmp_path: Path) -> None:
+    broken = load()
+    broken["on"] = broken.pop(True)
+    del broken["jobs"]["preview"]["runs-on"]
+    broken["jobs"]["preview"]["strategy"]["fail-fast"] = "sometimes"
+    path = tmp_path / "broken.yml"
+    path.write_text(yaml.safe_dump(broken))
+    result = schema_check(path)
+    assert result.returncode == 1, result.stdout
 
 
 def test_triggers_on_pull_requests_with_least_privilege() -> None:

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from eventwire import rbac
+from eventwire.api import render_crds, resource_errors
 from eventwire.exceptions import ConfigError
 from eventwire.install import brokers
 from eventwire.install import runtime_contract as contract
@@ -116,6 +117,9 @@ class EventingCore(pulumi.ComponentResource):
                 "EventingCore controller_replicas: must be 1 (the controller runs kopf without peering)"
             )
         image = args["image"]
+        # Every provisioner object is built (and checked against its CRD) before anything is created.
+        specs = {p["name"]: provisioner_spec(p, namespace) for p in provisioners}
+        provisioner_objects = {name_: provisioner_manifest(name_, spec) for name_, spec in specs.items()}
 
         ns = kube_object(f"{name}-namespace", namespace_manifest(namespace, strict_mtls), self._opts())
         crds = self._crds(name, args.get("crd_labels", {}))
@@ -145,10 +149,10 @@ class EventingCore(pulumi.ComponentResource):
         urls: dict[str, str] = {}
         for provisioner in provisioners:
             broker = self._broker(name, provisioner, namespace, profile, in_ns)
-            spec = provisioner_spec(provisioner, namespace)
+            spec = specs[provisioner["name"]]
             kube_object(
                 f"{name}-provisioner-{provisioner['name']}",
-                provisioner_manifest(provisioner["name"], spec),
+                provisioner_objects[provisioner["name"]],
                 self._opts(depends_on=crds),
             )
             waits = [ns, *crds, *dispatcher_rbac, *broker]
@@ -224,8 +228,6 @@ class EventingCore(pulumi.ComponentResource):
 
 
 def _render_crds(labels: Mapping[str, str]) -> list[dict[str, Any]]:
-    from eventwire.api import render_crds
-
     return render_crds(labels=dict(labels) or None)
 
 
@@ -414,11 +416,11 @@ def controller_manifests(
     spec = pod_spec(
         [container], "eventwire-controller", selector, replicas, contract.TERMINATION_GRACE_SECONDS
     )
-    annotations = prometheus_annotations(contract.CONTROLLER_HEALTH_PORT)
+    # No scrape annotations: the controller serves only kopf's health endpoint, no /metrics.
     return [
         (
             "controller",
-            deployment("eventwire-controller", namespace, labels, selector, replicas, spec, annotations),
+            deployment("eventwire-controller", namespace, labels, selector, replicas, spec),
         ),
         (
             "controller-pdb",
@@ -464,8 +466,6 @@ def provisioner_spec(provisioner: ProvisionerArgs, namespace: str) -> dict[str, 
 
 def provisioner_manifest(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     """The ClusterChannelProvisioner object, checked against our CRD schema."""
-    from eventwire.api import resource_errors
-
     manifest = {
         "apiVersion": f"{MESSAGING}/v1",
         "kind": "ClusterChannelProvisioner",
@@ -511,11 +511,11 @@ def dispatcher_manifests(
 
 
 def namespace_network_policies(namespace: str) -> list[tuple[str, dict[str, Any]]]:
-    """Deny all ingress in the namespace, then admit events to dispatchers and metrics scrapes
-    (both on the pods' http port) from anywhere. Brokers add their own policies."""
+    """Deny all ingress in the namespace, then admit events and metrics scrapes to the
+    dispatchers (both on their http port) from anywhere. The controller takes no traffic but the
+    kubelet's probes; brokers add their own policies."""
     labels = {"app.kubernetes.io/part-of": "eventwire"}
     dispatchers = {"app.kubernetes.io/name": "eventwire", "app.kubernetes.io/component": "dispatcher"}
-    controller = {"app.kubernetes.io/name": "eventwire", "app.kubernetes.io/component": "controller"}
     return [
         ("deny-ingress", network_policy("default-deny-ingress", namespace, labels, {}, [])),
         (
@@ -526,16 +526,6 @@ def namespace_network_policies(namespace: str) -> list[tuple[str, dict[str, Any]
                 labels,
                 dispatchers,
                 [allow_ports([contract.DISPATCHER_PORT])],
-            ),
-        ),
-        (
-            "allow-controller-metrics",
-            network_policy(
-                "allow-controller-metrics",
-                namespace,
-                labels,
-                controller,
-                [allow_ports([contract.CONTROLLER_HEALTH_PORT], [{"namespaceSelector": {}}])],
             ),
         ),
     ]

@@ -1,9 +1,9 @@
 """`eventwire render`: run the install program against a stack file without a cluster or the
 Pulumi CLI, and write what it would create.
 
-    eventwire render --stack dev --out build/dev
+    eventwire render --stack dev --out build/dev [--set KEY=VALUE ...] [--project DIR]
 
-Writes, in `--out` (emptied of earlier YAML first):
+Writes, in `--out` (replacing the files an earlier render wrote, and only those):
 - one YAML file per top-level component (`10-istio.yaml`, `30-eventing.yaml`, ...), every
   Kubernetes object it creates, in a stable order, secret values redacted;
 - `artifacts.yaml`: the third-party artifacts (Helm charts with versions and values, release

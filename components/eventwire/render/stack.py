@@ -15,6 +15,9 @@ from eventwire.render.engine import REDACTED, ProgramRun, run_program_file
 from eventwire.render.project import Project, stack_config
 from eventwire.render.validate import object_problems
 
+# The first line of every file render writes; only such files are replaced by a later render.
+MARKER = "# Written by `eventwire render`,"
+
 
 @dataclass
 class RenderResult:
@@ -67,7 +70,8 @@ def render_stack(
     result = RenderResult(resources=len(run.registrations))
     out.mkdir(parents=True, exist_ok=True)
     for stale in out.glob("*.yaml"):
-        stale.unlink()
+        if _is_ours(stale):  # never delete files this command did not write
+            stale.unlink()
     artifacts: list[dict[str, Any]] = []
     for component in components:
         _check(component, result)
@@ -77,12 +81,14 @@ def render_stack(
             result.files.append(path)
             result.objects += len(component.objects)
         artifacts.extend({"component": component.name, **artifact} for artifact in component.artifacts)
-    header = f"# Third-party artifacts of stack {stack}: installed by the program, not rendered here.\n"
+    header = f"{MARKER} stack {stack}: third-party artifacts, installed by the program, not rendered here.\n"
     result.files.append(_write(out / "artifacts.yaml", header + _dump({"artifacts": artifacts})))
     outputs = {
         key: REDACTED if key in run.secret_outputs else value for key, value in sorted(run.outputs.items())
     }
-    result.files.append(_write(out / "outputs.yaml", f"# Stack outputs of {stack}.\n" + _dump(outputs)))
+    result.files.append(
+        _write(out / "outputs.yaml", f"{MARKER} stack {stack}: the stack outputs.\n" + _dump(outputs))
+    )
     result.seconds = time.perf_counter() - started
     return result
 
@@ -96,9 +102,7 @@ def _check(component: ComponentOutput, result: RenderResult) -> None:
 
 
 def _component_yaml(stack: str, component: ComponentOutput) -> str:
-    lines = [
-        f"# Stack {stack}, component {component.type} {component.name!r}: rendered by `eventwire render`."
-    ]
+    lines = [f"{MARKER} stack {stack}: component {component.type} {component.name!r}."]
     patches = [item.label for item in component.objects if item.patch]
     if patches:
         lines.append(
@@ -110,6 +114,11 @@ def _component_yaml(stack: str, component: ComponentOutput) -> str:
 
 def _dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, width=120)
+
+
+def _is_ours(path: Path) -> bool:
+    with path.open() as file:
+        return file.readline().startswith(MARKER)
 
 
 def _write(path: Path, text: str) -> Path:

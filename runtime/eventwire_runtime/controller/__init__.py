@@ -13,8 +13,8 @@ from eventwire_runtime.controller.provisioner import handlers as provisioner_han
 from eventwire_runtime.controller.sources import handlers as source_handlers
 from eventwire_runtime.controller.subscription import handlers as subscription_handlers
 
-source_handlers.register(load_settings().resync_seconds)
-subscription_handlers.register(load_settings().resync_seconds)
+for kind_handlers in (provisioner_handlers, channel_handlers, subscription_handlers, source_handlers):
+    kind_handlers.register(load_settings().resync_seconds)
 targets.register()
 
 __all__ = [

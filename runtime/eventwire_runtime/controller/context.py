@@ -34,16 +34,20 @@ def post_warning(obj: Mapping[str, Any], reason: str, message: str) -> None:
 
 @dataclass
 class Context:
-    """Args:
-    settings: the controller settings.
-    client: the API client.
-    warn: posts a Warning Event about an object (reason, message); tests record them.
+    """The reconcilers' shared state.
+
+    Attributes:
+        settings: the controller settings.
+        client: the API client.
+        warn: posts a Warning Event about an object (reason, message); tests record them.
+        pending_subscriptions: Subscriptions by uid whose reconcile computed a status that is not
+            written yet; channel reconciles use it instead of the API server's older copy.
     """
 
     settings: ControllerSettings
     client: KubeClient
     warn: Callable[[Mapping[str, Any], str, str], None] = post_warning
-    pending_subscriptions: dict[str, Body] = field(default_factory=dict)  # uid -> with unwritten status
+    pending_subscriptions: dict[str, Body] = field(default_factory=dict)
     _locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict)
 
     def warn_on_failure(self, obj: Mapping[str, Any], status: Mapping[str, Any]) -> None:

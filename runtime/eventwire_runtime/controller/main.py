@@ -12,13 +12,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from eventwire_runtime.controller.settings import ControllerSettings, SettingsError
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="eventwire-runtime controller", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="eventwire-runtime controller", description=(__doc__ or "").split("\n")[0]
+    )
     parser.add_argument(
         "-n", "--namespace", action="append", default=[], help="serve only this namespace (repeatable)"
     )
@@ -34,8 +37,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     """Run the operator until SIGTERM/SIGINT; returns the exit status."""
     args = parse_args(argv)
-    import os
-
     try:
         ControllerSettings.from_env(os.environ)  # fail fast, before kopf starts
     except SettingsError as exc:

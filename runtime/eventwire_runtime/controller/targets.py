@@ -15,6 +15,7 @@ from typing import Any
 import kopf
 
 from eventwire_runtime.api import MESSAGING_API_VERSION, MESSAGING_GROUP, SOURCES_API_VERSION, SOURCES_GROUP
+from eventwire_runtime.controller.channel import handlers as channels
 from eventwire_runtime.controller.context import Body, Context, ctx_of
 from eventwire_runtime.controller.destinations import TargetKey, ref_target
 from eventwire_runtime.controller.sources import handlers as sources
@@ -35,15 +36,18 @@ def referenced_targets(spec: Mapping[str, Any], namespace: str) -> set[TargetKey
     return {ref_target(dest["ref"], namespace) for dest in candidates if dest and dest.get("ref")}
 
 
-def _index(kind: str) -> Callable[..., dict[TargetKey, tuple[str, str]]]:
-    def index(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[TargetKey, tuple[str, str]]:
-        return dict.fromkeys(referenced_targets(dict(spec), namespace), (kind, name))
+def _index(kind: str) -> Callable[..., dict[TargetKey, tuple[str, str, str]]]:
+    """A kopf index function: target -> (kind, namespace, name) of the referring object."""
+
+    def index(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict[TargetKey, tuple[str, str, str]]:
+        return dict.fromkeys(referenced_targets(dict(spec), namespace), (kind, namespace, name))
 
     return index
 
 
 DEPENDENTS: dict[str, tuple[str, str, Reconcile]] = {
     "Subscription": (MESSAGING_GROUP, "subscriptions", subscriptions.reconcile),
+    "Channel": (MESSAGING_GROUP, "channels", channels.reconcile),  # its dead-letter sink
     **{kind: (SOURCES_GROUP, plural, sources.reconcile) for kind, plural in sources.SOURCE_KINDS.items()},
 }
 
@@ -52,9 +56,10 @@ async def reconcile_dependents(ctx: Context, key: TargetKey, indexes: Mapping[st
     for index_name, index in indexes.items():
         if not index_name.endswith("_targets"):
             continue
-        for kind, name in list(index.get(key, [])):
-            api_version = MESSAGING_API_VERSION if kind == "Subscription" else SOURCES_API_VERSION
-            obj = await ctx.client.get(api_version, kind, name, key.namespace)
+        for kind, namespace, name in list(index.get(key, [])):
+            group = DEPENDENTS[kind][0]
+            api_version = MESSAGING_API_VERSION if group == MESSAGING_GROUP else SOURCES_API_VERSION
+            obj = await ctx.client.get(api_version, kind, name, namespace)
             if obj is not None:
                 await DEPENDENTS[kind][2](ctx, obj)
 

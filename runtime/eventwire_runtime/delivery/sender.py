@@ -26,6 +26,11 @@ Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 SuccessHook = Callable[[Response], Awaitable[str | None]]
 
 STRUCTURED = "application/cloudevents+json"
+_DEFAULT_SPEC = DeliverySpec()
+
+
+def _pairs(headers: Headers) -> list[tuple[str, str]]:
+    return list(headers.items()) if isinstance(headers, Mapping) else list(headers)
 
 
 def _percent_encode(value: str) -> str:
@@ -98,8 +103,7 @@ class Sender:
         Raises:
             TransportError: on a transport failure or timeout.
         """
-        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
-        return await self.client.post(url, pairs, body, seconds or self.default_timeout)
+        return await self.client.post(url, _pairs(headers), body, seconds or self.default_timeout)
 
     async def send(
         self,
@@ -119,8 +123,9 @@ class Sender:
         status, when there was one) and `knativeerrordata` (base64 of the last response body,
         truncated to `error_data_limit` bytes).
         """
-        spec = spec or DeliverySpec()
-        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers)
+        spec = spec or _DEFAULT_SPEC
+        # A list is used as is (never modified here); other shapes are copied into one.
+        pairs = headers if isinstance(headers, list) else _pairs(headers)
         result = await self._send_with_retries(url, pairs, body, spec, on_success)
         if result.error is not None and spec.dead_letter_uri:
             dl_headers, dl_body = self._dead_letter_event(url, pairs, body, result)

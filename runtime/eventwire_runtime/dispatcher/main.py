@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import sys
@@ -24,6 +25,10 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     dispatcher = Dispatcher(settings)
     await dispatcher.start()
+    # Long-lived startup objects (routing table, clients) move out of the collector's reach, so
+    # full collections under load do not walk them (shorter pauses with 10,000 channels).
+    gc.collect()
+    gc.freeze()
     try:
         await stop.wait()
         log.info("shutting down")

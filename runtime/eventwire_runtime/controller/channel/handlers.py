@@ -15,6 +15,7 @@ import kopf
 
 from eventwire_runtime.api import MESSAGING_API_VERSION, MESSAGING_GROUP
 from eventwire_runtime.controller.channel.resources import make_status, subscribes_to
+from eventwire_runtime.controller.conditions import is_ready
 from eventwire_runtime.controller.context import Body, Context, ctx_of
 from eventwire_runtime.controller.destinations import resolve
 from eventwire_runtime.controller.provisioner.resources import default_provisioner
@@ -89,3 +90,16 @@ async def channel_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_:
         names_it = (subscription.get("spec") or {}).get("channel", {}).get("name") == body["metadata"]["name"]
         if names_it and (type == "DELETED" or subscribes_to(subscription, channel)):
             await reconcile_subscription(ctx, subscription, sync_channel=False)
+
+
+async def channel_resync(body: kopf.Body, memo: Any, **_: Any) -> None:
+    await reconcile(ctx_of(memo), dict(body))
+
+
+def _not_ready(body: kopf.Body, **_: Any) -> bool:
+    return not is_ready(dict(body))
+
+
+def register(resync_seconds: float) -> None:
+    """The resync timer of Channels that are not Ready (e.g. after a failed API request)."""
+    kopf.timer(*CHANNELS, id="channel_resync", interval=resync_seconds, when=_not_ready)(channel_resync)

@@ -8,6 +8,7 @@ from typing import Any
 import kopf
 
 from eventwire_runtime.api import MESSAGING_API_VERSION, MESSAGING_GROUP
+from eventwire_runtime.controller.conditions import is_ready
 from eventwire_runtime.controller.context import Body, Context, ctx_of, load_settings
 from eventwire_runtime.controller.provisioner.names import dispatcher_service
 from eventwire_runtime.controller.provisioner.resources import make_status
@@ -55,3 +56,18 @@ async def dispatcher_service_event(name: str, memo: kopf.Memo, **_: Any) -> None
     for provisioner in await ctx.client.list(MESSAGING_API_VERSION, KIND):
         if dispatcher_service(ctx.settings, provisioner["metadata"]["name"]) == name:
             await reconcile(ctx, provisioner)
+
+
+async def provisioner_resync(body: kopf.Body, memo: Any, **_: Any) -> None:
+    await reconcile(ctx_of(memo), dict(body))
+
+
+def _not_ready(body: kopf.Body, **_: Any) -> bool:
+    return not is_ready(dict(body))
+
+
+def register(resync_seconds: float) -> None:
+    """The resync timer of provisioners that are not Ready (e.g. after a failed API request)."""
+    kopf.timer(*PROVISIONERS, id="provisioner_resync", interval=resync_seconds, when=_not_ready)(
+        provisioner_resync
+    )

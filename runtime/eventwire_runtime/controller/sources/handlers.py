@@ -9,7 +9,7 @@ import base64
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import kopf
@@ -62,7 +62,9 @@ async def _selected_namespaces(ctx: Context, source: Body) -> list[str] | None:
     return sorted(ns["metadata"]["name"] for ns in found)
 
 
-async def _apiserver_rbac(ctx: Context, source: Body, conds: Conditions) -> list[dict[str, Any]]:
+async def _apiserver_rbac(
+    ctx: Context, source: Body, conds: Conditions, namespaces: list[str] | None
+) -> list[dict[str, Any]]:
     """Its RBAC children, or [] with SufficientPermissions False when a watched kind is unknown."""
     plurals: list[tuple[str, str]] = []
     unknown: list[str] = []
@@ -81,7 +83,7 @@ async def _apiserver_rbac(ctx: Context, source: Body, conds: Conditions) -> list
         )
         return []
     conds.mark_true(cond.SUFFICIENT_PERMISSIONS)
-    return apiserver.make_rbac(source, plurals, resources.service_account_name(source))
+    return apiserver.make_rbac(source, plurals, resources.service_account_name(source), namespaces)
 
 
 async def _github_webhook(ctx: Context, source: Body, conds: Conditions, extra: dict[str, Any]) -> None:
@@ -138,12 +140,8 @@ async def _desired(
         children.append(resources.make_service_account(source))
     namespaces = None
     if kind == "ApiServerSource":
-        children.extend(await _apiserver_rbac(ctx, source, conds))
         namespaces = await _selected_namespaces(ctx, source)
-        if not apiserver.is_cluster_wide(source):
-            await api_server_cluster_rbac_cleanup(
-                ctx, source["metadata"]["uid"]
-            )  # after a selector was removed
+        children.extend(await _apiserver_rbac(ctx, source, conds, namespaces))
     if kind == "GitHubSource":
         children.append(resources.make_webhook_service(source))
     deployment = resources.make_adapter_deployment(
@@ -163,8 +161,10 @@ async def _deploy(
             ctx, source, sink.uri, dead_letter.uri if dead_letter else None, conds
         )
         for child in children:
-            owner_uid = meta["uid"] if "namespace" in child["metadata"] else None  # cluster-scoped: by label
-            await apply_child(ctx.client, child, owner_uid)
+            owned = bool(child["metadata"].get("ownerReferences"))  # else tracked by the uid label
+            await apply_child(ctx.client, child, meta["uid"] if owned else None)
+        if source["kind"] == "ApiServerSource":
+            await api_server_rbac_cleanup(ctx, meta["uid"], keep=children)
         if conds.status_of(cond.SUFFICIENT_PERMISSIONS) != "False":
             deployment, _ = await apply_child(ctx.client, desired, meta["uid"])
         else:  # without the rights the adapter would only fail: keep what runs, if anything
@@ -224,17 +224,21 @@ async def source_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     await reconcile(ctx_of(memo), dict(body))
 
 
-async def api_server_cluster_rbac_cleanup(ctx: Context, uid: str) -> None:
-    """Delete the cluster-scoped RBAC made for the ApiServerSource with this uid, if any."""
+async def api_server_rbac_cleanup(ctx: Context, uid: str, keep: Sequence[Mapping[str, Any]] = ()) -> None:
+    """Delete the label-tracked RBAC of the ApiServerSource with this uid that is not in `keep`
+    (a namespace that stopped matching, a removed selector, or everything on deletion)."""
+    wanted = {(c["kind"], c["metadata"].get("namespace"), c["metadata"]["name"]) for c in keep}
     selector = f"{names.SOURCE_UID_LABEL}={uid}"
-    for kind in ("ClusterRoleBinding", "ClusterRole"):
-        for obj in await ctx.client.list("rbac.authorization.k8s.io/v1", kind, label_selector=selector):
-            await ctx.client.delete("rbac.authorization.k8s.io/v1", kind, obj["metadata"]["name"])
+    for kind in ("RoleBinding", "ClusterRoleBinding", "ClusterRole"):
+        for obj in await ctx.client.list(apiserver.RBAC_API, kind, label_selector=selector):
+            obj_meta = obj["metadata"]
+            if (kind, obj_meta.get("namespace"), obj_meta["name"]) not in wanted:
+                await ctx.client.delete(apiserver.RBAC_API, kind, obj_meta["name"], obj_meta.get("namespace"))
 
 
 async def api_server_source_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Delete the cluster-scoped RBAC of a namespaceSelector source (owner refs cannot)."""
-    await api_server_cluster_rbac_cleanup(ctx_of(memo), body["metadata"]["uid"])
+    await api_server_rbac_cleanup(ctx_of(memo), body["metadata"]["uid"])
 
 
 async def github_source_deleted(body: kopf.Body, memo: Any, logger: Any, **_: Any) -> None:

@@ -98,6 +98,7 @@ class RedisBackend:
         self.gate = BacklogGate(settings.max_backlog)
         self._active: set[tuple[str, str]] = set()
         self._inflight: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Future[None]] = set()
         self._monitor: asyncio.Task[None] | None = None
         self._connected = False
         self._stopping = False
@@ -153,12 +154,22 @@ class RedisBackend:
         for uid in list(self._consumers):
             entry = wanted.get(uid)
             if entry is None or self.key(entry[0].namespace, entry[0].name) != self._consumers[uid][0]:
-                self._consumers.pop(uid)[1].cancel()
+                key, task = self._consumers.pop(uid)
+                task.cancel()
+                if entry is None:  # subscription removed: its group must not hold back trimming
+                    cleanup = asyncio.ensure_future(self._destroy_group(key, group_name(uid)))
+                    self._background.add(cleanup)
+                    cleanup.add_done_callback(self._background.discard)
         for uid, (route, _) in wanted.items():
             if uid not in self._consumers:
                 key = self.key(route.namespace, route.name)
                 task = asyncio.create_task(self._consume(route, uid, key), name=f"consume-{uid}")
                 self._consumers[uid] = (key, task)
+
+    async def _destroy_group(self, key: str, group: str) -> None:
+        if self.client is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self.client.xgroup_destroy(key, group)
 
     async def _consume(self, route: ChannelRoute, uid: str, key: str) -> None:
         assert self.client is not None

@@ -1,0 +1,1 @@
+"""Throughput and latency harnesses that print comparable figures (`python -m benchmarks`)."""
