@@ -3,6 +3,8 @@
     eventwire crds [--label KEY=VALUE ...]      print every CRD as YAML (for kubectl apply -f -)
     eventwire validate [--knative] PATH ...     validate manifests; exit 1 on any error
     eventwire convert PATH ...                  print Knative Eventing manifests in eventwire's API
+    eventwire render --stack dev --out DIR      run the Pulumi program without an engine or cluster
+                                                and write every Kubernetes object it creates
 
 More subcommands register themselves in COMMANDS; each is imported only when it runs.
 """

@@ -161,7 +161,12 @@ async def test_existing_subscription_tells_the_topic_and_flow_control_bounds_out
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({}, "PUBSUB_PROJECT is required"),
+        # No project and a key file that does not exist: nothing to take the project from.
+        ({"GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent/key.json"}, "PUBSUB_PROJECT is not set"),
+        (
+            {"PUBSUB_PROJECT": "p", "PUBSUB_RETENTION_DURATION": "60"},
+            "PUBSUB_RETENTION_DURATION must be at least 600",
+        ),
         ({"PUBSUB_PROJECT": "p", "PUBSUB_CREATE_SUBSCRIPTION": "true"}, "PUBSUB_TOPIC is required"),
         ({"PUBSUB_PROJECT": "p", "PUBSUB_TOPIC": "projects/p/topics/t"}, "must be an id"),
         ({"PUBSUB_PROJECT": "p", "PUBSUB_ACK_DEADLINE": "5"}, "PUBSUB_ACK_DEADLINE must be at least 10"),

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from eventwire.api import validate_resource
+from eventwire_runtime.controller.channel import names as channel_names
 from eventwire_runtime.controller.channel import resources as channel
 from eventwire_runtime.controller.conditions import ConditionSet
 from eventwire_runtime.controller.destinations import Resolution
@@ -92,7 +93,7 @@ def test_provisioner_status_with_its_dispatcher() -> None:
     assert provisioner.make_status(ccp, True, SETTINGS, NOW) == {
         "observedGeneration": 1,
         "address": {"url": f"http://{HOST}"},
-        "hostSuffix": HOST,
+        "hostSuffix": None,  # no explicit suffix: channels are path-routed (removed by the merge patch)
         "conditions": [cond("DispatcherReady"), cond("Ready"), cond("SettingsValid")],
     }
 
@@ -218,7 +219,7 @@ def test_channel_status_whole() -> None:
     assert channel.make_status(ch, "default", ready_provisioner(), "", None, [], NOW) == {
         "observedGeneration": 1,
         "provisioner": "default",
-        "address": {"name": "http", "url": f"http://orders.ns.{HOST}"},
+        "address": {"name": "http", "url": f"http://{HOST}/ns/orders"},
         "deadLetterSinkUri": None,
         "subscribers": [],
         "conditions": [
@@ -242,7 +243,44 @@ def test_channel_without_a_ready_provisioner(name: str | None, ccp: Any, problem
     status = channel.make_status(served(make_channel("orders", "ns")), name, ccp, problem, None, [], NOW)
     ready = status["conditions"][-1]
     assert (ready["type"], ready["status"], ready["reason"]) == ("Ready", "False", reason)
-    assert status["address"] is None  # no host suffix: no address (removed by the merge patch)
+    assert status["address"] is None  # no dispatcher address: none (removed by the merge patch)
+
+
+@pytest.mark.parametrize(
+    ("dispatcher", "provisioner_status", "url"),
+    [
+        # Default: path-routed on the dispatcher Service, resolvable by stock cluster DNS.
+        ({}, {"address": {"url": f"http://{HOST}"}}, f"http://{HOST}/ns/orders"),
+        ({}, {"address": {"url": f"http://{HOST}/"}}, f"http://{HOST}/ns/orders"),
+        # An explicit host suffix (the operator has wildcard DNS for it): host-style.
+        (
+            {"hostSuffix": "channels.example.com"},
+            {"address": {"url": f"http://{HOST}"}},
+            "http://orders.ns.channels.example.com",
+        ),
+        ({"hostSuffix": "channels.example.com"}, {}, "http://orders.ns.channels.example.com"),
+        # Nothing published yet and no suffix: no address.
+        ({}, {}, None),
+    ],
+)
+def test_channel_address_styles(
+    dispatcher: dict[str, Any], provisioner_status: dict[str, Any], url: str | None
+) -> None:
+    ccp = served(make_provisioner("default", default=True, dispatcher=dispatcher))
+    ccp["status"] = provisioner_status
+    assert channel_names.channel_address("orders", "ns", ccp) == url
+
+
+def test_channel_address_from_the_provisioner_status_builder() -> None:
+    """The provisioner builder's status feeds the channel builder: both styles end to end."""
+    for dispatcher, url in (
+        ({}, f"http://{HOST}/ns/orders"),
+        ({"hostSuffix": "channels.example.com"}, "http://orders.ns.channels.example.com"),
+    ):
+        ccp = served(make_provisioner("default", default=True, dispatcher=dispatcher))
+        ccp["status"] = provisioner.make_status(ccp, True, SETTINGS, NOW)
+        status = channel.make_status(served(make_channel("orders", "ns")), "default", ccp, "", None, [], NOW)
+        assert status["address"] == {"name": "http", "url": url}
 
 
 # -- Subscription -------------------------------------------------------------------------------------

@@ -80,8 +80,9 @@ def test_channel_lists_its_subscriptions_and_becomes_ready(cluster: KubeApiFake,
     ]
     channel = get(kube, "Channel", "orders", namespace)
     assert channel is not None
+    # Path-routed on the dispatcher Service: stock cluster DNS resolves it.
     assert channel["status"]["address"]["url"] == (
-        f"http://orders.{namespace}.eventwire-dispatcher-default.eventwire-system.svc.cluster.local"
+        f"http://eventwire-dispatcher-default.eventwire-system.svc.cluster.local/{namespace}/orders"
     )
     assert channel["status"]["provisioner"] == "default"
     kube.wait_for(lambda: ready(kube, "Channel", "orders", namespace) == "True", TIMEOUT, "channel Ready")
@@ -227,7 +228,35 @@ def test_channel_without_a_ready_provisioner_is_not_ready(cluster: KubeApiFake, 
     channel = get(kube, "Channel", "orders", namespace)
     assert channel is not None
     assert channel["status"]["provisioner"] == "redis-main"
-    assert ".eventwire-dispatcher-redis-main.eventwire-system." in channel["status"]["address"]["url"]
+    assert channel["status"]["address"]["url"] == (
+        f"http://eventwire-dispatcher-redis-main.eventwire-system.svc.cluster.local/{namespace}/orders"
+    )
+
+
+def test_channel_address_follows_the_provisioners_host_suffix(cluster: KubeApiFake, namespace: str) -> None:
+    """Host-style only while the provisioner sets spec.dispatcher.hostSuffix; path-routed otherwise."""
+    kube = cluster
+    name = f"edge-{namespace}"
+    kube.create(make_service(f"eventwire-dispatcher-{name}", "eventwire-system"))
+    apply(kube, make_provisioner(name, dispatcher={"hostSuffix": "channels.example.com"}))
+    apply(kube, make_channel("orders", namespace, provisioner=name))
+
+    def url() -> str:
+        status = (get(kube, "Channel", "orders", namespace) or {}).get("status") or {}
+        return str((status.get("address") or {}).get("url", ""))
+
+    host_style = f"http://orders.{namespace}.channels.example.com"
+    kube.wait_for(lambda: url() == host_style, TIMEOUT, host_style)
+
+    def status_suffix() -> object:
+        return ((get(kube, "ClusterChannelProvisioner", name) or {}).get("status") or {}).get("hostSuffix")
+
+    kube.wait_for(lambda: status_suffix() == "channels.example.com", TIMEOUT, "status.hostSuffix")
+    # The operator drops the suffix: the channel moves to the dispatcher Service's path.
+    kube.patch(MESSAGING, "ClusterChannelProvisioner", name, {"spec": {"dispatcher": {"hostSuffix": None}}})
+    path_style = f"http://eventwire-dispatcher-{name}.eventwire-system.svc.cluster.local/{namespace}/orders"
+    kube.wait_for(lambda: url() == path_style, TIMEOUT, path_style)
+    kube.wait_for(lambda: status_suffix() is None, TIMEOUT, "the provisioner's status without hostSuffix")
 
 
 def test_channel_dead_letter_sink_resolves_when_it_appears(cluster: KubeApiFake, namespace: str) -> None:

@@ -415,10 +415,30 @@ def test_label_selector_string(selector: dict[str, Any], query: str) -> None:
     assert kinds.label_selector_string(selector) == query
 
 
-def test_pubsub_ack_deadline_in_seconds() -> None:
-    source = served(make_source("GcpPubSubSource", "p", "ns", ackDeadline="PT1M30S"))
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ({"ackDeadline": "PT1M30S"}, {"PUBSUB_ACK_DEADLINE": "90"}),
+        # Clamped to what Pub/Sub accepts: ack deadline 10 s..600 s, retention 10 min..31 days.
+        (
+            {"ackDeadline": "PT5S", "retentionDuration": "PT1M"},
+            {"PUBSUB_ACK_DEADLINE": "10", "PUBSUB_RETENTION_DURATION": "600"},
+        ),
+        (
+            {"ackDeadline": "PT1H", "retentionDuration": "P1D"},
+            {"PUBSUB_ACK_DEADLINE": "600", "PUBSUB_RETENTION_DURATION": "86400"},
+        ),
+        ({"retentionDuration": "P60D"}, {"PUBSUB_RETENTION_DURATION": str(31 * 86400)}),
+        ({}, {}),
+    ],
+)
+def test_pubsub_durations_in_seconds(spec: dict[str, Any], expected: dict[str, str]) -> None:
+    source = served(make_source("GcpPubSubSource", "p", "ns", **spec))
     env = {e["name"]: e["value"] for e in kinds.adapter_for(source).env}
-    assert env["PUBSUB_ACK_DEADLINE"] == "90"
+    assert {
+        k: v for k, v in env.items() if k in ("PUBSUB_ACK_DEADLINE", "PUBSUB_RETENTION_DURATION")
+    } == expected
+    assert "PUBSUB_PROJECT" not in env  # no spec.project: the adapter takes the credentials' project
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import itertools
 import json
 import signal
@@ -319,3 +320,16 @@ async def test_graceful_shutdown_finishes_in_flight_deliveries(
             assert '"msg": "dispatcher stopped"' in d.proc.output()
     # all five answered (the sink completed them) before the process exited
     assert len(sink.received) == 5
+
+
+async def test_github_sized_event_is_delivered_intact(routes: Routes, http: aiohttp.ClientSession) -> None:
+    body = bytes(range(256)) * (26 * 1024 * 1024 // 256)  # 26 MiB: above GitHub's 25 MB webhooks
+    async with Sink.start() as sink:
+        routes.write([channel("orders", subscriber("s1", sink.url))])
+        async with run_dispatcher(routes) as d:
+            async with http.post(
+                d.url("default", "orders"), data=io.BytesIO(body), headers=binary_headers()
+            ) as resp:
+                assert resp.status == 202
+            [got] = await sink.wait_for(1, within=30)
+    assert got.body == body

@@ -262,3 +262,17 @@ def test_codec_round_trip() -> None:
     assert empty == Event([], b"")
     with pytest.raises(ValueError, match="terminator"):
         decode(b"garbage")
+
+
+def test_batch_events_carry_the_request_trace_context() -> None:
+    base = {"specversion": "1.0", "source": "/s", "type": "t"}
+    batch = json.dumps([{**base, "id": "1"}, {**base, "id": "2", "traceparent": "own"}]).encode()
+    headers = [
+        ("content-type", "application/cloudevents-batch+json"),
+        ("traceparent", "tp"),
+        ("tracestate", "ts"),
+    ]
+    first, second = events_from_request(headers, batch)
+    assert ("traceparent", "tp") in first.headers
+    assert ("tracestate", "ts") in first.headers
+    assert ("ce-traceparent", "own") in second.headers

@@ -11,7 +11,9 @@ Environment (besides the common contract in `env`):
                                                        # namespaces as they come and go ({} = all)
                          "mode": "Reference" | "Resource",
                          "owner": {"apiVersion": "apps/v1", "kind": "Deployment"}}   # optional
-                        With no namespaces and allNamespaces false, NAMESPACE is watched.
+                        Without a namespaces key and allNamespaces false, NAMESPACE is
+                        watched; an empty namespaces list watches no namespace (the adapter
+                        idles, ready, until the controller passes matching namespaces).
                         namespaceSelector needs RBAC list/watch on namespaces.
     KUBECONFIG          optional; kubeconfig path when not running in a pod (in a pod the service
                         account of `serviceAccountName` is used).
@@ -153,14 +155,15 @@ class ApiServerAdapter(BaseAdapter):
         if self.config.all_namespaces:
             self.namespaces: list[str | None] = [None]
         else:
-            self.namespaces = list(self.config.namespaces or (env.namespace,))
+            given = self.config.namespaces
+            self.namespaces = list(given) if given is not None else [env.namespace]
         kinds = ", ".join(f"{r.kind}.{r.api_version}" for r in self.config.resources)
         if self.config.all_namespaces:
             where = "all namespaces"
         elif self.config.namespace_selector is not None:
             where = f"namespaces matching {self.config.namespace_selector!r}"
         else:
-            where = ", ".join(str(n) for n in self.namespaces)
+            where = ", ".join(str(n) for n in self.namespaces) or "no namespace (none matched)"
         self.mode = f"{self.config.mode} mode, resilient watch of {kinds} in {where}"
         self._lists_pending = 0
         self.api: ApiConnection | None = None
@@ -188,6 +191,9 @@ class ApiServerAdapter(BaseAdapter):
                     pairs.extend((watched, ns) for ns in dict.fromkeys(scopes))
             self._lists_pending = len(pairs) + len(tasks)
             tasks.extend(asyncio.create_task(self._watch_forever(session, w, ns)) for w, ns in pairs)
+            if not tasks:  # nothing to watch (no namespace matched): idle until stopped
+                self._ready = True
+                tasks.append(asyncio.create_task(self._idle()))
             try:
                 await asyncio.gather(*tasks)
                 # Stopping: per-namespace watches finish their current delivery and return too.
@@ -201,6 +207,9 @@ class ApiServerAdapter(BaseAdapter):
                     await asyncio.gather(*namespace_tasks, return_exceptions=True)
                 self._namespace_tasks.clear()
                 self._ready = False
+
+    async def _idle(self) -> None:
+        await self.stopping.wait()
 
     def _namespace_follower(self, session: aiohttp.ClientSession, namespaced: list[WatchedType]) -> Observer:
         """An observer of the Namespace watch that starts and stops per-namespace watches."""

@@ -54,7 +54,9 @@ class SourceConfig:
 
     Attributes:
         resources: what to watch.
-        namespaces: where; empty with `all_namespaces` False means the adapter's NAMESPACE.
+        namespaces: where; None (the key is absent) with `all_namespaces` False means the
+            adapter's NAMESPACE; an empty tuple means no namespace (a namespaceSelector the
+            controller resolved to nothing): only cluster-scoped resources are watched.
         all_namespaces: watch cluster-wide.
         namespace_selector: when set, a label selector string: the adapter follows the namespaces
             that match it as they come and go (empty string = every namespace).
@@ -63,7 +65,7 @@ class SourceConfig:
     """
 
     resources: tuple[ResourceSpec, ...]
-    namespaces: tuple[str, ...] = ()
+    namespaces: tuple[str, ...] | None = None
     all_namespaces: bool = False
     mode: Mode = "Reference"
     owner: OwnerFilter | None = None
@@ -133,8 +135,10 @@ def parse_source_config(text: str | None) -> SourceConfig:
     if raw_mode not in ("Resource", "Reference"):
         raise ConfigError(f"K_SOURCE_CONFIG.mode must be Resource or Reference, got {raw_mode!r}")
     mode: Mode = "Resource" if raw_mode == "Resource" else "Reference"
-    namespaces = doc.get("namespaces") or []
-    if not isinstance(namespaces, list) or not all(isinstance(n, str) and n for n in namespaces):
+    namespaces = doc.get("namespaces")
+    if namespaces is not None and (
+        not isinstance(namespaces, list) or not all(isinstance(n, str) and n for n in namespaces)
+    ):
         raise ConfigError("K_SOURCE_CONFIG.namespaces must be a list of names")
     owner = doc.get("owner")
     owner_filter = None
@@ -148,7 +152,7 @@ def parse_source_config(text: str | None) -> SourceConfig:
     all_namespaces = bool(doc.get("allNamespaces")) or namespace_selector == ""
     return SourceConfig(
         resources=tuple(resources),
-        namespaces=tuple(dict.fromkeys(namespaces)),
+        namespaces=None if namespaces is None else tuple(dict.fromkeys(namespaces)),
         all_namespaces=all_namespaces,
         mode=mode,
         owner=owner_filter,

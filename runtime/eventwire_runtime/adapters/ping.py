@@ -3,7 +3,8 @@
 Environment (besides the common contract in `env`):
 
     PING_SCHEDULE       required; cron expression, 5 fields (6 with seconds last), an alias such
-                        as `@hourly`, optionally prefixed `CRON_TZ=<zone> `.
+                        as `@hourly`, or `@every <Go duration>` (e.g. `@every 90s`), optionally
+                        prefixed `CRON_TZ=<zone> `.
     PING_TIMEZONE       optional IANA zone the schedule is read in (default UTC).
     PING_DATA           optional; the event data as text.
     PING_DATA_BASE64    optional; the event data base64-encoded (binary data). Not with PING_DATA.

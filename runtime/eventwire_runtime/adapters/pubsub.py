@@ -2,7 +2,11 @@
 
 Environment (besides the common contract in `env`):
 
-    PUBSUB_PROJECT                  required; the Google Cloud project id.
+    PUBSUB_PROJECT                  optional; the Google Cloud project id. Unset: the project of
+                                    the credentials (the key file's project_id, or what
+                                    google.auth.default() finds: GOOGLE_CLOUD_PROJECT, gcloud's
+                                    configuration, the metadata server); a configuration error
+                                    when neither names one.
     PUBSUB_TOPIC                    required unless the subscription exists (then read from it);
                                     the topic id (not the full path).
     PUBSUB_SUBSCRIPTION             optional; subscription id (default
@@ -12,6 +16,9 @@ Environment (besides the common contract in `env`):
     PUBSUB_ACK_DEADLINE             optional; ack deadline in seconds for a created subscription,
                                     10..600 (default 30). The client extends leases while a
                                     delivery is in flight.
+    PUBSUB_RETENTION_DURATION       optional; seconds a created subscription retains
+                                    unacknowledged messages, 600..2678400 (10 minutes to 31 days;
+                                    default: Pub/Sub's, 7 days).
     PUBSUB_MAX_OUTSTANDING_MESSAGES optional; flow control, messages held at once (default 100).
     PUBSUB_MAX_OUTSTANDING_BYTES    optional; flow control, bytes held at once (default 104857600).
     GOOGLE_APPLICATION_CREDENTIALS  optional; path of a mounted service-account key (`secret`);
@@ -37,6 +44,7 @@ import base64
 import datetime as dt
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from eventwire_runtime.adapters.base import BaseAdapter
@@ -48,6 +56,40 @@ from eventwire_runtime.delivery.errors import ConfigError
 log = logging.getLogger(__name__)
 
 PUBSUB_TYPE = "google.cloud.pubsub.topic.v1.messagePublished"
+# Pub/Sub's accepted message retention of a subscription, in seconds (10 minutes to 31 days).
+RETENTION_RANGE = (600, 31 * 86400)
+
+
+def project_of_credentials(environ: Mapping[str, str]) -> str:
+    """The Google Cloud project the adapter's credentials belong to.
+
+    The mounted key file (GOOGLE_APPLICATION_CREDENTIALS in `environ`) names it; otherwise
+    google.auth.default() looks (GOOGLE_CLOUD_PROJECT, gcloud's configuration, the metadata
+    server of GKE workload identity).
+
+    Raises:
+        ConfigError: when the credentials cannot be loaded or name no project.
+    """
+    import google.auth
+    from google.auth import exceptions
+
+    key_file = environ.get("GOOGLE_APPLICATION_CREDENTIALS", "").strip()
+    try:
+        if key_file:
+            _, project = google.auth.load_credentials_from_file(key_file)  # type: ignore[no-untyped-call]
+        else:
+            _, project = google.auth.default()
+    except exceptions.DefaultCredentialsError as exc:
+        where = f"the key file GOOGLE_APPLICATION_CREDENTIALS={key_file!r}" if key_file else "no credentials"
+        raise ConfigError(
+            f"PUBSUB_PROJECT is not set and the project cannot be taken from {where} ({exc}); "
+            "set the source's spec.project"
+        ) from None
+    if not project:
+        raise ConfigError(
+            "PUBSUB_PROJECT is not set and the credentials name no project; set the source's spec.project"
+        )
+    return str(project)
 
 
 def push_payload(message: Any, subscription_path: str) -> bytes:
@@ -70,7 +112,7 @@ class PubSubAdapter(BaseAdapter):
     def __init__(self, env: AdapterEnv, sender: EventSender) -> None:
         super().__init__(env, sender)
         environ = env.environ
-        self.project = env_str(environ, "PUBSUB_PROJECT")
+        self.project = environ.get("PUBSUB_PROJECT", "").strip() or project_of_credentials(environ)
         self.topic = environ.get("PUBSUB_TOPIC", "").strip()
         self.subscription = env_str(environ, "PUBSUB_SUBSCRIPTION", f"eventwire-{env.namespace}-{env.name}")
         self.create = env_bool(environ, "PUBSUB_CREATE_SUBSCRIPTION", False)
@@ -80,8 +122,11 @@ class PubSubAdapter(BaseAdapter):
             if "/" in value:
                 raise ConfigError(f"{name} must be an id, not a path: {value!r}")
         self.ack_deadline = env_int(environ, "PUBSUB_ACK_DEADLINE", 30, minimum=10, maximum=600)
+        low, high = RETENTION_RANGE
+        retention = env_int(environ, "PUBSUB_RETENTION_DURATION", 0, minimum=low, maximum=high)
+        self.retention: int | None = retention or None
         self.max_messages = env_int(environ, "PUBSUB_MAX_OUTSTANDING_MESSAGES", 100, minimum=1)
-        self.max_bytes = env_int(environ, "PUBSUB_MAX_OUTSTANDING_BYTES", 100 * 1024 * 1024, minimum=1024)
+        self.max_bytes = env_int(environ, "PUBSUB_MAX_OUTSTANDING_BYTES", 100 * 1024 * 1024, minimum=1)
         self.emulator = environ.get("PUBSUB_EMULATOR_HOST", "").strip() or None
         self.subscription_path = f"projects/{self.project}/subscriptions/{self.subscription}"
         where = f"emulator {self.emulator}" if self.emulator else "Google Cloud"
@@ -111,13 +156,14 @@ class PubSubAdapter(BaseAdapter):
 
         if self.create:
             try:
-                client.create_subscription(
-                    request={
-                        "name": self.subscription_path,
-                        "topic": f"projects/{self.project}/topics/{self.topic}",
-                        "ack_deadline_seconds": self.ack_deadline,
-                    }
-                )
+                request: dict[str, Any] = {
+                    "name": self.subscription_path,
+                    "topic": f"projects/{self.project}/topics/{self.topic}",
+                    "ack_deadline_seconds": self.ack_deadline,
+                }
+                if self.retention is not None:
+                    request["message_retention_duration"] = {"seconds": self.retention}
+                client.create_subscription(request=request)
                 log.info("created subscription %s", self.subscription_path)
             except exceptions.AlreadyExists:
                 pass

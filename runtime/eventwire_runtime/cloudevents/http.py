@@ -197,9 +197,11 @@ def events_from_request(headers: Iterable[tuple[str, str]], body: bytes) -> list
         events = []
         for index, item in enumerate(items):
             try:
-                events.append(_from_structured(item))
+                event = _from_structured(item)
             except EventFormatError as exc:
                 raise EventFormatError(f"batch event {index}: {exc}") from None
+            _add_trace(event, kept)
+            events.append(event)
         return events
     _check_binary(kept)
     return [Event(kept, body)]

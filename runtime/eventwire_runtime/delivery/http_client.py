@@ -25,6 +25,13 @@ import httptools
 
 from eventwire_runtime.delivery.errors import TransportError
 
+SWEEP_INTERVAL = 0.05  # seconds between deadline checks
+
+
+class _Expired(TransportError):
+    """A request ran past its deadline (reported as a TransportError naming the timeout)."""
+
+
 # Responses larger than this are cut off with a TransportError rather than held in memory.
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
@@ -84,6 +91,13 @@ class _Connection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._size = 0
         self._got_bytes = False
+        self.deadline = float("inf")
+
+    def expire(self) -> None:
+        """The request ran past its deadline: fail it and drop the connection."""
+        self._got_bytes = True  # never retried as a stale idle connection
+        self._fail(_Expired())
+        self.close()
 
     # asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -166,6 +180,8 @@ class HttpClient:
         self._connect_timeout = connect_timeout
         self._ssl: ssl.SSLContext | None = None
         self._closed = False
+        self._busy: set[_Connection] = set()
+        self._sweeper: asyncio.Task[None] | None = None
 
     async def post(
         self, url: str, headers: Iterable[tuple[str, str]], body: bytes, seconds: float | None = None
@@ -185,15 +201,32 @@ class HttpClient:
             lines.encode("latin-1", "replace"),
             body,
         )
+        loop = asyncio.get_running_loop()
+        deadline = float("inf") if seconds is None else loop.time() + seconds
+        if seconds is not None and (self._sweeper is None or self._sweeper.done()):
+            self._sweeper = loop.create_task(self._sweep())
         try:
-            if seconds is None:
-                return await self._exchange(target, data)
-            async with asyncio.timeout(seconds):
-                return await self._exchange(target, data)
-        except TimeoutError:
+            return await self._exchange(target, data, deadline)
+        except _Expired:
             raise TransportError(f"timed out after {seconds}s waiting for {url}") from None
 
-    async def _exchange(self, target: Target, data: bytes) -> Response:
+    async def _sweep(self) -> None:
+        """Fail requests past their deadline; one timer for all requests (50 ms resolution).
+
+        A per-request `asyncio.timeout` costs a timer handle scheduled and cancelled per
+        request, which profiles showed as ~10% of delivery time.
+        """
+        loop = asyncio.get_running_loop()
+        idle_rounds = 0
+        while idle_rounds < 20:  # stop after a second with nothing in flight; post() restarts it
+            await asyncio.sleep(SWEEP_INTERVAL)
+            idle_rounds = 0 if self._busy else idle_rounds + 1
+            now = loop.time()
+            for conn in [c for c in self._busy if c.deadline <= now]:
+                self._busy.discard(conn)
+                conn.expire()
+
+    async def _exchange(self, target: Target, data: bytes, deadline: float) -> Response:
         key = (target.scheme, target.host, target.port)
         idle = self._idle.get(key)
         # An idle connection the server has already closed fails before any byte comes back;
@@ -203,7 +236,7 @@ class HttpClient:
             if conn.closed:
                 continue
             try:
-                response = await self._request_on(conn, key, data)
+                response = await self._request_on(conn, key, data, deadline)
             except TransportError:
                 if conn.got_bytes:
                     raise
@@ -212,19 +245,25 @@ class HttpClient:
                 conn.close()
                 raise
             return response
-        conn = await self._connect(target)
+        conn = await self._connect(target, deadline)
         try:
-            return await self._request_on(conn, key, data)
+            return await self._request_on(conn, key, data, deadline)
         except BaseException:
             conn.close()
             raise
 
-    async def _request_on(self, conn: _Connection, key: tuple[str, str, int], data: bytes) -> Response:
+    async def _request_on(
+        self, conn: _Connection, key: tuple[str, str, int], data: bytes, deadline: float
+    ) -> Response:
+        conn.deadline = deadline
+        self._busy.add(conn)
         try:
             response = await conn.request(data)
         except BaseException:
             conn.close()
             raise
+        finally:
+            self._busy.discard(conn)
         if not conn.closed and not self._closed:
             pool = self._idle.setdefault(key, collections.deque())
             if len(pool) < self._max_idle:
@@ -233,15 +272,18 @@ class HttpClient:
                 conn.close()
         return response
 
-    async def _connect(self, target: Target) -> _Connection:
+    async def _connect(self, target: Target, deadline: float) -> _Connection:
         loop = asyncio.get_running_loop()
+        allowed = min(self._connect_timeout, deadline - loop.time())
+        if allowed <= 0:
+            raise _Expired
         ssl_ctx: ssl.SSLContext | None = None
         if target.scheme == "https":
             if self._ssl is None:
                 self._ssl = ssl.create_default_context()
             ssl_ctx = self._ssl
         try:
-            async with asyncio.timeout(self._connect_timeout):
+            async with asyncio.timeout(allowed):
                 _, conn = await loop.create_connection(
                     _Connection,
                     target.host,
@@ -258,6 +300,8 @@ class HttpClient:
     async def close(self) -> None:
         """Close every idle connection; in-flight requests finish on their own connections."""
         self._closed = True
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         for pool in self._idle.values():
             while pool:
                 pool.pop().close()

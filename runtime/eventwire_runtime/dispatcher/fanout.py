@@ -10,6 +10,7 @@ slow or failing subscriber never holds up the others.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import time
 from typing import Any
@@ -27,6 +28,44 @@ log = logging.getLogger(__name__)
 PREFER_REPLY = ("prefer", "reply")
 
 
+class _Limiter:
+    """A counting limit whose uncontended path is two attribute operations, no coroutine.
+
+    asyncio.Semaphore costs an awaited context manager per delivery even when free; at tens of
+    thousands of deliveries per second that shows in profiles.
+    """
+
+    __slots__ = ("free", "waiters")
+
+    def __init__(self, limit: int) -> None:
+        self.free = limit
+        self.waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    def try_take(self) -> bool:
+        if self.free > 0 and not self.waiters:
+            self.free -= 1
+            return True
+        return False
+
+    async def take(self) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiters.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.give()  # granted just as we were cancelled: pass the slot on
+            raise
+
+    def give(self) -> None:
+        while self.waiters:
+            future = self.waiters.popleft()
+            if not future.done():
+                future.set_result(None)
+                return
+        self.free += 1
+
+
 class Fanout:
     """Delivers events to subscribers through one shared Sender.
 
@@ -40,14 +79,15 @@ class Fanout:
         self.sender = sender
         self.metrics = metrics
         self.concurrency = concurrency
-        self._limits: dict[str, asyncio.Semaphore] = {}
+        self._limits: dict[str, _Limiter] = {}
         self._outcomes: dict[tuple[str, str, str, str], Any] = {}
+        self._latency: dict[str, Any] = {}
 
-    def _limit(self, uid: str) -> asyncio.Semaphore:
-        sem = self._limits.get(uid)
-        if sem is None:
-            sem = self._limits[uid] = asyncio.Semaphore(self.concurrency)
-        return sem
+    def _limit(self, uid: str) -> _Limiter:
+        limit = self._limits.get(uid)
+        if limit is None:
+            limit = self._limits[uid] = _Limiter(self.concurrency)
+        return limit
 
     def _count(self, channel: ChannelRoute, uid: str, outcome: str) -> None:
         key = (channel.namespace, channel.name, uid, outcome)
@@ -78,14 +118,18 @@ class Fanout:
         async def on_success(response: Response) -> str | None:
             return await self._handle_reply(sub, response)
 
+        limit = self._limit(sub.uid)
+        if not limit.try_take():
+            await limit.take()
         try:
-            async with self._limit(sub.uid):
-                result = await self.sender.send(
-                    sub.subscriber_uri, headers, body, sub.spec, on_success=on_success
-                )
+            result = await self.sender.send(
+                sub.subscriber_uri, headers, body, sub.spec, on_success=on_success
+            )
         except Exception:
             log.exception("delivery to %s failed unexpectedly", sub.subscriber_uri)
             return None
+        finally:
+            limit.give()
         if result.delivered:
             outcome = "delivered"
         elif result.dead_lettered:
@@ -106,7 +150,10 @@ class Fanout:
             self.metrics.retries.labels(*labels).inc(result.attempts - 1)
         if result.dead_lettered:
             self.metrics.dead_lettered.labels(*labels).inc()
-        self.metrics.latency.labels(outcome).observe(time.monotonic() - accepted_at)
+        latency = self._latency.get(outcome)
+        if latency is None:
+            latency = self._latency[outcome] = self.metrics.latency.labels(outcome)
+        latency.observe(time.monotonic() - accepted_at)
         return result
 
     async def _handle_reply(self, sub: Subscriber, response: Response) -> str | None:

@@ -98,6 +98,8 @@ class Ingress:
             return self.too_many
         if status == 503:
             return self.unavailable
+        if status == 413:
+            return text_response(413, "event larger than the channel backend accepts")
         return text_response(500, "internal error while persisting the event")
 
     def _operations(self, path: str) -> bytes:

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from eventwire_runtime.controller.channel import conditions as cond
-from eventwire_runtime.controller.channel.names import channel_url
+from eventwire_runtime.controller.channel.names import channel_address
 from eventwire_runtime.controller.conditions import FALSE, TRUE, UNKNOWN, condition, is_ready, now_rfc3339
 from eventwire_runtime.controller.destinations import Resolution
 
@@ -122,7 +122,6 @@ def make_status(
     conds = cond.CONDITIONS.manage(old.get("conditions"), generation, now or now_rfc3339())
     status: dict[str, Any] = {"observedGeneration": generation, "provisioner": provisioner_name}
 
-    suffix = ((provisioner or {}).get("status") or {}).get("hostSuffix")
     if provisioner_name is None:
         conds.mark_false(cond.PROVISIONER_READY, "NoDefaultProvisioner", provisioner_problem)
     elif provisioner is None:
@@ -141,13 +140,17 @@ def make_status(
     else:
         conds.mark_true(cond.PROVISIONER_READY)
 
-    if suffix:
-        status["address"] = {"name": "http", "url": channel_url(meta["name"], meta["namespace"], str(suffix))}
+    # Path-routed on the dispatcher Service unless the provisioner names a host suffix (names.py).
+    url = channel_address(meta["name"], meta["namespace"], provisioner)
+    if url:
+        status["address"] = {"name": "http", "url": url}
         conds.mark_true(cond.ADDRESSABLE)
     else:
         status["address"] = None
         conds.mark_unknown(
-            cond.ADDRESSABLE, "NoHostSuffix", "the provisioner has not published its host suffix yet"
+            cond.ADDRESSABLE,
+            "NoDispatcherAddress",
+            "the provisioner has not published its dispatcher address yet",
         )
 
     if dead_letter is None:

@@ -15,3 +15,8 @@ def dispatcher_host(settings: ControllerSettings, provisioner: str) -> str:
     return (
         f"{dispatcher_service(settings, provisioner)}.{settings.system_namespace}.{settings.service_domain}"
     )
+
+
+def dispatcher_url(settings: ControllerSettings, provisioner: str) -> str:
+    """The URL of the provisioner's dispatcher Service (port 80): `http://<host>`."""
+    return f"http://{dispatcher_host(settings, provisioner)}"

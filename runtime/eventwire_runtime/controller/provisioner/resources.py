@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from eventwire_runtime.controller.channel.names import explicit_host_suffix
 from eventwire_runtime.controller.conditions import now_rfc3339
 from eventwire_runtime.controller.provisioner import conditions as cond
-from eventwire_runtime.controller.provisioner.names import dispatcher_host
+from eventwire_runtime.controller.provisioner.names import dispatcher_host, dispatcher_url
 from eventwire_runtime.controller.settings import ControllerSettings
 
 TYPES = {"in-memory": "inMemory", "jetstream": "jetstream", "redis": "redis"}
@@ -52,7 +53,8 @@ def make_status(
     settings: ControllerSettings,
     now: str | None = None,
 ) -> dict[str, Any]:
-    """The desired status: address and host suffix of the dispatcher, and the conditions."""
+    """The desired status: the dispatcher Service's address, the explicit host suffix of channel
+    hosts (None, i.e. removed, when spec.dispatcher.hostSuffix is unset), and the conditions."""
     meta, spec = provisioner["metadata"], provisioner.get("spec") or {}
     generation = int(meta.get("generation", 1))
     conds = cond.CONDITIONS.manage(
@@ -72,10 +74,10 @@ def make_status(
             "DispatcherServiceMissing",
             f"the dispatcher Service {host} does not exist (installed by the eventwire EventingCore)",
         )
-    suffix = (spec.get("dispatcher") or {}).get("hostSuffix") or host
     return {
         "observedGeneration": generation,
-        "address": {"url": f"http://{host}"},
-        "hostSuffix": suffix,
+        "address": {"url": dispatcher_url(settings, meta["name"])},
+        # Only an explicit suffix: channels are then host-style, else path-routed on the Service.
+        "hostSuffix": explicit_host_suffix(provisioner),
         "conditions": conds.result(),
     }

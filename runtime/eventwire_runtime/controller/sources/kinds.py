@@ -122,8 +122,27 @@ def _seconds(duration: Any) -> int | None:
         return None
 
 
+# Pub/Sub's accepted ack deadline of a subscription, in seconds (the CRD documents the range
+# but cannot check a duration string against it).
+ACK_DEADLINE_RANGE = (10, 600)
+
+
+# ... and its accepted message retention (10 minutes to 31 days).
+RETENTION_RANGE = (600, 31 * 86400)
+
+
+def _clamped_seconds(duration: Any, bounds: tuple[int, int]) -> int | None:
+    seconds = _seconds(duration)
+    if seconds is None:
+        return None
+    low, high = bounds
+    return min(max(seconds, low), high)
+
+
 def gcp_pubsub(spec: Mapping[str, Any]) -> AdapterSettings:
-    """Env of the Pub/Sub adapter. `retentionDuration` has no adapter setting (not passed)."""
+    """Env of the Pub/Sub adapter. ackDeadline and retentionDuration are clamped to the ranges
+    Pub/Sub accepts (10 s..600 s and 10 min..31 days); without `project` the adapter takes the
+    credentials' project."""
     volumes, mounts, path = _secret_file("google-credentials", spec.get("secret"), "key.json")
     return AdapterSettings(
         "gcppubsubsource",
@@ -132,7 +151,8 @@ def gcp_pubsub(spec: Mapping[str, Any]) -> AdapterSettings:
             ("PUBSUB_TOPIC", spec.get("topic")),
             ("PUBSUB_SUBSCRIPTION", spec.get("subscription")),
             ("PUBSUB_CREATE_SUBSCRIPTION", spec.get("createSubscription")),
-            ("PUBSUB_ACK_DEADLINE", _seconds(spec.get("ackDeadline"))),
+            ("PUBSUB_ACK_DEADLINE", _clamped_seconds(spec.get("ackDeadline"), ACK_DEADLINE_RANGE)),
+            ("PUBSUB_RETENTION_DURATION", _clamped_seconds(spec.get("retentionDuration"), RETENTION_RANGE)),
             ("PUBSUB_MAX_OUTSTANDING_MESSAGES", spec.get("maxOutstandingMessages")),
             ("PUBSUB_MAX_OUTSTANDING_BYTES", spec.get("maxOutstandingBytes")),
             ("GOOGLE_APPLICATION_CREDENTIALS", path),

@@ -162,6 +162,9 @@ class JetStreamBackend:
                 await self.publisher.publish(subject, encode(events[0], now))
             else:
                 await asyncio.gather(*(self.publisher.publish(subject, encode(e, now)) for e in events))
+        except nats.errors.MaxPayloadError:
+            log.warning("event larger than the NATS server's max_payload (raise it in nats-server config)")
+            return 413
         except (nats.errors.Error, TimeoutError) as exc:
             log.warning("jetstream publish failed: %s", exc)
             return 503

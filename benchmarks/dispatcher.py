@@ -1,0 +1,248 @@
+"""Dispatcher throughput and latency against nginx proxy_pass, with the same load generator.
+
+    .venv/bin/python -m benchmarks.dispatcher [--duration S] [--connections N] [scenario ...]
+
+Scenarios (default: all): memory (1 subscriber), fanout10, channels10k, jetstream, redis.
+Every scenario sends 1 KB binary-mode CloudEvents with wrk (1 thread, N keep-alive connections,
+S seconds). The reference is nginx `proxy_pass` (one worker, keep-alive upstream) in front of the
+same sink (nginx `return 202`), measured in the same run. For each scenario it prints accepted
+events/s (2xx answers only), p50/p99 latency at full load, the ratio dispatcher/nginx, and p50/p99
+at about half the dispatcher's maximum rate (wrk's per-connection `delay()` paces the load). The
+10k-channel scenario spreads requests over 10,000 channels and reports the dispatcher's RSS.
+Everything runs on loopback on this machine, so load generator, sink and dispatcher share cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from tests.support.nats import nats_server
+from tests.support.processes import ManagedProcess, free_port, wait_until
+from tests.support.redis import redis_server
+
+CHANNELS_10K = 10_000
+
+NGINX_CONF = """
+worker_processes 1;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 8192; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body; proxy_temp_path {dir}/proxy; fastcgi_temp_path {dir}/fcgi;
+  uwsgi_temp_path {dir}/uwsgi; scgi_temp_path {dir}/scgi;
+  upstream sink {{ server 127.0.0.1:{sink}; keepalive 512; }}
+  server {{ listen 127.0.0.1:{sink}; location / {{ return 202; }} }}
+  server {{ listen 127.0.0.1:{proxy}; location / {{
+    proxy_pass http://sink; proxy_http_version 1.1; proxy_set_header Connection ""; }} }}
+}}
+"""
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+wrk.body = string.rep("x", 1024)
+wrk.headers["ce-specversion"] = "1.0"
+wrk.headers["ce-id"] = "0b7f2c1e-bench"
+wrk.headers["ce-source"] = "/benchmarks/dispatcher"
+wrk.headers["ce-type"] = "dev.eventwire.bench"
+wrk.headers["content-type"] = "application/octet-stream"
+local channels = {channels}
+local pause = {pause}
+request = function()
+  if channels > 1 then
+    return wrk.format(nil, "/bench/c" .. math.random(0, channels - 1))
+  end
+  return wrk.format(nil, "/bench/c0")
+end
+if pause > 0 then
+  delay = function() return pause end
+end
+"""
+
+
+@dataclass
+class Result:
+    rate: float  # 2xx answers per second
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, seconds: float, connections: int, channels: int = 1, pause_ms: int = 0) -> Result:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
+        script.write(WRK_SCRIPT.format(channels=channels, pause=pause_ms))
+    try:
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "--latency",
+                "-s",
+                script.name,
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=seconds + 30,
+            check=True,
+        ).stdout
+    finally:
+        os.unlink(script.name)
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    elapsed = _ms(re.search(r"requests in ([\d.]+(?:us|ms|s))", out).group(1)) / 1000  # type: ignore[union-attr]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    non_2xx = int(bad.group(1)) if bad else 0
+    p50 = _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
+    return Result((total - non_2xx) / elapsed, p50, p99, non_2xx)
+
+
+@contextlib.contextmanager
+def nginx() -> Iterator[tuple[int, int]]:
+    """(sink port, proxy port) of an nginx that answers 202 and one that proxies to it."""
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    workdir = Path(tempfile.mkdtemp(prefix="ew-bench-nginx-"))
+    sink, proxy = free_port(), free_port()
+    (workdir / "nginx.conf").write_text(NGINX_CONF.format(dir=workdir, sink=sink, proxy=proxy))
+    proc = ManagedProcess([binary, "-c", str(workdir / "nginx.conf"), "-p", str(workdir)])
+    try:
+        proc.wait_port(proxy)
+        proc.wait_port(sink)
+        yield sink, proxy
+    finally:
+        proc.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as resp:
+            return bool(resp.status == 200)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def dispatcher(
+    sink_port: int, channels: int = 1, subscribers: int = 1, **settings: str
+) -> Iterator[ManagedProcess]:
+    workdir = Path(tempfile.mkdtemp(prefix="ew-bench-disp-"))
+    table = [
+        {
+            "namespace": "bench",
+            "name": f"c{c}",
+            "subscribers": [
+                {"uid": f"c{c}-s{s}", "subscriberUri": f"http://127.0.0.1:{sink_port}/s{s}"}
+                for s in range(subscribers)
+            ],
+        }
+        for c in range(channels)
+    ]
+    routes = workdir / "routes.yaml"
+    routes.write_text(yaml.safe_dump({"channels": table}, sort_keys=False))
+    port = free_port()
+    env = {
+        "EVENTWIRE_ROUTES_FILE": str(routes),
+        "EVENTWIRE_PORT": str(port),
+        "EVENTWIRE_ROUTES_POLL": "5",
+        "EVENTWIRE_LOG_LEVEL": "WARNING",
+        **{"EVENTWIRE_" + k.upper(): v for k, v in settings.items()},
+    }
+    proc = ManagedProcess([sys.executable, "-m", "eventwire_runtime", "dispatcher"], env=env)
+    try:
+        wait_until(lambda: proc.alive() and _ready(port), 60, interval=0.1, what="dispatcher ready")
+        proc.port = port  # type: ignore[attr-defined]
+        yield proc
+    finally:
+        proc.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run(scenarios: list[str], seconds: float, connections: int) -> int:
+    rows: list[str] = []
+    header = (
+        f"{'scenario':<12} {'nginx ev/s':>10} {'disp ev/s':>10} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7}"
+        f" {'half-rate ev/s':>14} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} {'RSS MB':>7}"
+    )
+    with nginx() as (sink, proxy):
+        for name in scenarios:
+            channels = CHANNELS_10K if name == "channels10k" else 1
+            subscribers = 10 if name == "fanout10" else 1
+            settings: dict[str, str] = {}
+            stack = contextlib.ExitStack()
+            with stack:
+                if name == "jetstream":
+                    settings = {"backend": "jetstream", "nats_url": stack.enter_context(nats_server())}
+                elif name == "redis":
+                    settings = {"backend": "redis", "redis_url": stack.enter_context(redis_server())}
+                ref = wrk(f"http://127.0.0.1:{proxy}", seconds, connections, channels)
+                proc = stack.enter_context(dispatcher(sink, channels, subscribers, **settings))
+                url = f"http://127.0.0.1:{proc.port}"  # type: ignore[attr-defined]
+                wrk(url, 1, connections, channels)  # warm-up: connection pools, consumers
+                full = wrk(url, seconds, connections, channels)
+                # per-connection pause so that connections * 1000/pause ~ half the measured rate
+                pause = max(1, round(connections * 1000 / max(full.rate / 2, 1)))
+                half = wrk(url, seconds, connections, channels, pause_ms=pause)
+                rss = rss_mb(proc.proc.pid)
+            rows.append(
+                f"{name:<12} {ref.rate:>10.0f} {full.rate:>10.0f} {full.rate / ref.rate:>6.2f} {full.p50_ms:>7.2f}"
+                f" {full.p99_ms:>7.2f} {half.rate:>14.0f} {half.p50_ms:>7.2f} {half.p99_ms:>7.2f}"
+                f" {full.non_2xx:>8} {rss:>7.0f}"
+            )
+            print(rows[-1] if len(rows) > 1 else f"{header}\n{rows[-1]}", flush=True)
+    print(
+        f"\n(nginx proxy_pass p50/p99 for reference are in wrk's output; {seconds:g}s per run, {connections} connections)"
+    )
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.dispatcher", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "scenarios", nargs="*", default=["memory", "fanout10", "channels10k", "jetstream", "redis"]
+    )
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    args = parser.parse_args(argv)
+    for tool in ("wrk", "nginx", "nats-server", "redis-server"):
+        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
+            print(f"{tool} not found: run scripts/setup-services.sh", file=sys.stderr)
+            return 2
+    started = time.monotonic()
+    code = run(args.scenarios, args.duration, args.connections)
+    print(f"total {time.monotonic() - started:.0f}s")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
