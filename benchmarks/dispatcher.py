@@ -202,7 +202,10 @@ def run(scenarios: list[str], seconds: float, connections: int) -> int:
                 if name == "jetstream":
                     settings = {"backend": "jetstream", "nats_url": stack.enter_context(nats_server())}
                 elif name == "redis":
-                    settings = {"backend": "redis", "redis_url": stack.enter_context(redis_server())}
+                    # appendfsync everysec: what the install runs (Redis's default), comparable to
+                    # JetStream's file store, which does not fsync every message either.
+                    url = stack.enter_context(redis_server(appendfsync="everysec"))
+                    settings = {"backend": "redis", "redis_url": url}
                 ref = wrk(f"http://127.0.0.1:{proxy}", seconds, connections, channels)
                 proc = stack.enter_context(dispatcher(sink, channels, subscribers, **settings))
                 url = f"http://127.0.0.1:{proc.port}"  # type: ignore[attr-defined]

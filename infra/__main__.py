@@ -64,7 +64,12 @@ provisioners: list[ProvisionerArgs] = [
     }
     for kind in settings.provisioners
 ]
-webhook_domain = settings.github_webhook_host or (f"webhooks.{settings.domain}" if istio else "")
+# GitHub reaches GitHubSource adapters at <source>.<namespace>.<webhook domain>: EventSources
+# creates the Istio Gateway for it, the controller one VirtualService per source (both need Istio,
+# ours or the cluster's when githubWebhookHost is set explicitly).
+webhook_domain = ""
+if "GitHubSource" in settings.sources:
+    webhook_domain = settings.github_webhook_host or (f"webhooks.{settings.domain}" if istio else "")
 core = EventingCore(
     "eventing",
     {
@@ -76,7 +81,7 @@ core = EventingCore(
         "resource_profile": settings.resource_profile,
         "strict_mtls": settings.strict_mtls,
         "network_policies": settings.network_policies,
-        "webhook_domain": webhook_domain if "GitHubSource" in settings.sources else "",
+        "webhook_domain": webhook_domain,
     },
     # The PeerAuthentication and sidecars need Istio first.
     pulumi.ResourceOptions(provider=provider, depends_on=[istio] if istio else []),
@@ -90,7 +95,7 @@ sources = EventSources(
         "github_webhook_secret": settings.github_webhook_secret,
         "aws_credentials": settings.aws_credentials,
         "gcp_credentials": settings.gcp_credentials,
-        "webhook_domain": webhook_domain if istio else "",
+        "webhook_domain": webhook_domain,
     },
     pulumi.ResourceOptions(provider=provider, depends_on=[core, *([istio] if istio else [])]),
 )

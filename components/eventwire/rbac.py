@@ -18,6 +18,11 @@ Why each rule exists:
 - Knative Services: destinations (their status.address.url).
 Objects of other kinds with status.address.url need a get rule added by the installer (the
 label `AGGREGATE_LABEL` lets an aggregated ClusterRole collect such rules).
+
+`WEBHOOK_ROUTE_RULES` are granted only where GitHub webhooks are routed through an Istio gateway
+(the controller's EVENTWIRE_WEBHOOK_DOMAIN is set): each GitHubSource gets a VirtualService,
+read, created and patched back on drift (the garbage collector deletes it with its source, so no
+delete, list or watch).
 """
 
 from __future__ import annotations
@@ -73,6 +78,11 @@ CONTROLLER_RULES: Final[tuple[dict[str, list[str]], ...]] = (
     _rule(("rbac.authorization.k8s.io",), ("roles", "clusterroles"), ("escalate", "bind")),
     _rule(("apiextensions.k8s.io",), ("customresourcedefinitions",), READ),
     _rule(("serving.knative.dev",), ("services",), READ),
+)
+
+
+WEBHOOK_ROUTE_RULES: Final[tuple[dict[str, list[str]], ...]] = (
+    _rule(("networking.istio.io",), ("virtualservices",), ("get", "create", "update", "patch")),
 )
 
 

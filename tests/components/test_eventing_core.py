@@ -100,15 +100,25 @@ def test_defaults_one_in_memory_dispatcher(run: Runner) -> None:
 
 
 def test_controller_env_matches_the_runtime_settings(run: Runner) -> None:
-    record = run(lambda: core({"webhook_domain": "hooks.example.org"}))
+    record = run(lambda: core({"webhook_domain": "hooks.example.org", "webhook_gateway_namespace": "edge"}))
     controller = find(record, "Deployment", "eventwire-controller").plain
     assert env_of(controller) == {
         "EVENTWIRE_DISPATCHER_SERVICE": "eventwire-dispatcher-{provisioner}",
+        "EVENTWIRE_METRICS_PORT": "9090",
         "EVENTWIRE_RUNTIME_IMAGE": IMAGE,
         "EVENTWIRE_SYSTEM_NAMESPACE": "eventwire-system",
         "EVENTWIRE_WEBHOOK_DOMAIN": "hooks.example.org",
+        "EVENTWIRE_WEBHOOK_GATEWAY": "edge/eventwire-webhooks",
     }
-    assert "prometheus.io/scrape" not in controller["spec"]["template"]["metadata"]["annotations"]
+    assert controller["spec"]["template"]["metadata"]["annotations"] == {
+        "prometheus.io/scrape": "true",
+        "prometheus.io/port": "9090",
+        "prometheus.io/path": "/metrics",
+    }
+    assert controller["spec"]["template"]["spec"]["containers"][0]["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
+    ]
     assert controller["spec"]["template"]["spec"]["containers"][0]["args"] == [
         "controller",
         "--liveness=http://0.0.0.0:8080/healthz",
@@ -180,8 +190,14 @@ def test_namespace_is_restricted_and_policies_admit_only_events_and_metrics(run:
     assert deny == {"podSelector": {"matchLabels": {}}, "policyTypes": ["Ingress"], "ingress": []}
     allow = find(record, "NetworkPolicy", "allow-dispatcher-ingress").plain["spec"]
     assert allow["ingress"] == [{"ports": [{"protocol": "TCP", "port": 8080}]}]
+    metrics = find(record, "NetworkPolicy", "allow-controller-metrics").plain["spec"]
+    assert metrics["ingress"] == [{"ports": [{"protocol": "TCP", "port": 9090}]}]
+    controller_pod = find(record, "Deployment", "eventwire-controller").plain["spec"]["template"]
+    assert metrics["podSelector"]["matchLabels"].items() <= controller_pod["metadata"]["labels"].items()
+    dispatcher_pod = find(record, "Deployment", "eventwire-dispatcher-in-memory").plain["spec"]["template"]
+    assert not metrics["podSelector"]["matchLabels"].items() <= dispatcher_pod["metadata"]["labels"].items()
     policies = sorted(o["metadata"]["name"] for o in kube_objects(record) if o["kind"] == "NetworkPolicy")
-    assert policies == ["allow-dispatcher-ingress", "default-deny-ingress"]
+    assert policies == ["allow-controller-metrics", "allow-dispatcher-ingress", "default-deny-ingress"]
     for manifest in kube_objects(record):
         pod = pod_spec_of(manifest)
         if pod is not None:

@@ -49,9 +49,10 @@ def test_credentials_become_secret_kubernetes_secrets(run: Runner) -> None:
     gateway = find(record, "Gateway", "eventwire-webhooks").plain
     assert gateway["spec"]["selector"] == {"istio": "ingressgateway"}
     assert gateway["spec"]["servers"][0]["hosts"] == ["*.hooks.example.org"]
+    assert gateway["metadata"]["namespace"] == "istio-system"
     routes = find(record, "ClusterRole", "eventwire-controller-webhook-routes").plain
     assert routes["metadata"]["labels"][rbac.AGGREGATE_LABEL] == "true"
-    assert routes["rules"][0]["resources"] == ["virtualservices"]
+    assert routes["rules"] == [dict(rule) for rule in rbac.WEBHOOK_ROUTE_RULES]
 
 
 def test_secrets_of_disabled_kinds_are_not_created(run: Runner) -> None:

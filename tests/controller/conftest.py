@@ -3,15 +3,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
 
 from eventwire.api import render_crds
-from tests.support.kube import KNATIVE_SERVICE, KubeApiFake, running_kube
+from tests.support.kube import ISTIO_VIRTUAL_SERVICE, KNATIVE_SERVICE, KubeApiFake, running_kube
 from tests.support.processes import ManagedProcess, free_port, wait_until
 
 SYSTEM_NAMESPACE = "eventwire-system"
@@ -27,32 +28,39 @@ WATCHED = (
 
 @pytest.fixture(scope="module")
 def kube() -> Iterator[KubeApiFake]:
-    """A Kubernetes API fake serving our CRDs and Knative Services."""
+    """A Kubernetes API fake serving our CRDs, Knative Services and Istio VirtualServices."""
     fake = KubeApiFake()
     fake.add_type(KNATIVE_SERVICE)
+    fake.add_type(ISTIO_VIRTUAL_SERVICE)
     with running_kube(fake) as running:
         running.install_crds(render_crds())
         yield running
 
 
 def operator_env(kubeconfig: Path) -> dict[str, str]:
+    """The controller's env in tests: metrics on a free loopback port (never the default 0.0.0.0:9090)."""
     return {
         "KUBECONFIG": str(kubeconfig),
         "EVENTWIRE_SYSTEM_NAMESPACE": SYSTEM_NAMESPACE,
         "EVENTWIRE_RUNTIME_IMAGE": "registry.example/eventwire/runtime:test",
         "EVENTWIRE_RESYNC_SECONDS": "5",
+        "EVENTWIRE_METRICS_ADDRESS": "127.0.0.1",
+        "EVENTWIRE_METRICS_PORT": str(free_port()),
     }
 
 
-@pytest.fixture(scope="module")
-def operator(kube: KubeApiFake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
-    """The real controller, started once per module; ready when it watches our kinds."""
-    kubeconfig = kube.write_kubeconfig(tmp_path_factory.mktemp("kube") / "config")
+@contextlib.contextmanager
+def running_operator(
+    kube: KubeApiFake, workdir: Path, extra_env: Mapping[str, str] | None = None
+) -> Iterator[ManagedProcess]:
+    """The real controller against `kube` (with `extra_env` over `operator_env`), until the block
+    ends; ready when it watches our kinds."""
+    kubeconfig = kube.write_kubeconfig(workdir / "config")
     port = free_port()
     executable = str(Path(sys.executable).with_name("eventwire-runtime"))
     proc = ManagedProcess(
         [executable, "controller", "--verbose", "--liveness", f"http://127.0.0.1:{port}/healthz"],
-        env=operator_env(kubeconfig),
+        env={**operator_env(kubeconfig), **(extra_env or {})},
     )
     try:
         proc.wait_port(port, timeout=30)
@@ -68,6 +76,13 @@ def operator(kube: KubeApiFake, tmp_path_factory: pytest.TempPathFactory) -> Ite
         yield proc
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="module")
+def operator(kube: KubeApiFake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
+    """The real controller, started once per module; ready when it watches our kinds."""
+    with running_operator(kube, tmp_path_factory.mktemp("kube")) as proc:
+        yield proc
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from tests.api.factories import make
@@ -81,11 +82,14 @@ def apply(kube: Any, obj: dict[str, Any]) -> dict[str, Any]:
     return created
 
 
-def requests_outside_rbac(requests: list[tuple[str, str]]) -> list[str]:
-    """The API requests (method, path?query) that the controller's ClusterRole would forbid."""
+def requests_outside_rbac(
+    requests: list[tuple[str, str]], rules: tuple[Mapping[str, Any], ...] | None = None
+) -> list[str]:
+    """The API requests (method, path?query) that `rules` (default: the controller's ClusterRole)
+    would forbid."""
     from urllib.parse import parse_qs, urlsplit
 
-    from eventwire.rbac import allows
+    from eventwire.rbac import CONTROLLER_RULES, allows
 
     denied = []
     for method, raw in requests:
@@ -107,6 +111,6 @@ def requests_outside_rbac(requests: list[tuple[str, str]]) -> list[str]:
             verb = "watch" if parse_qs(url.query).get("watch") == ["true"] else ("get" if named else "list")
         else:
             verb = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}[method]
-        if not allows(group, resource, verb):
+        if not allows(group, resource, verb, rules or CONTROLLER_RULES):
             denied.append(f"{verb} {group or 'core'}/{resource} ({method} {raw})")
     return denied

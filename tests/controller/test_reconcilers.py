@@ -25,7 +25,7 @@ from tests.controller.factories import (
     make_source,
     make_subscription,
 )
-from tests.support.kube import KubeApiFake
+from tests.support.kube import ISTIO_VIRTUAL_SERVICE, KubeApiFake
 
 SETTINGS = ControllerSettings(image="registry.example/runtime:1")
 SINK = {"uri": "http://sink.example/"}
@@ -236,3 +236,119 @@ async def test_subscription_to_a_missing_channel(harness: Harness) -> None:
     after = harness.kube.get(MESSAGING, "Subscription", "s", "ns")
     assert condition(after, "ChannelReady")["reason"] == "ChannelNotFound"
     assert harness.events == [("s", "ChannelNotFound", "Channel ns/nowhere does not exist")]
+
+
+ROUTED = ControllerSettings(image="registry.example/runtime:1", webhook_domain="hooks.example.com")
+VS_PATH = "/apis/networking.istio.io/v1/namespaces/ns/virtualservices"
+GH_PATHS = [
+    ("POST", SA_PATH),
+    ("POST", "/api/v1/namespaces/ns/services"),
+    ("POST", "/apis/apps/v1/namespaces/ns/deployments"),
+]
+GH_STATUS = ("PATCH", "/apis/sources.eventwire.dev/v1/namespaces/ns/githubsources/repo/status")
+
+
+def foreign_virtual_service(source: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "VirtualService",
+            "metadata": {"name": "repo-githubsource", "namespace": "ns"},
+            "spec": {"hosts": ["someone.else.example"]},
+        }
+    ]
+
+
+@dataclass(frozen=True)
+class RouteCase:
+    name: str
+    settings: ControllerSettings
+    istio: bool  # whether the API server serves VirtualServices
+    existing: Callable[[dict[str, Any]], list[dict[str, Any]]]
+    writes: list[tuple[str, str]]
+    conditions: dict[str, tuple[str, str]]
+    url: str
+    events: list[str]
+
+
+ROUTE_CASES = [
+    RouteCase(
+        "routes the webhook host through the gateway",
+        ROUTED,
+        True,
+        lambda source: [],
+        [*GH_PATHS, ("POST", VS_PATH), GH_STATUS],
+        {"WebhookRouted": ("True", ""), "WebhookRegistered": ("True", "NotManaged")},
+        "http://repo.ns.hooks.example.com",
+        [],
+    ),
+    RouteCase(
+        "without a webhook domain keeps the in-cluster URL and says so",
+        SETTINGS,
+        True,
+        lambda source: [],
+        [*GH_PATHS, GH_STATUS],
+        {"WebhookRouted": ("True", "InClusterOnly"), "WebhookRegistered": ("True", "NotManaged")},
+        "http://repo-githubsource.ns.svc.cluster.local",
+        [],
+    ),
+    RouteCase(
+        "reports that Istio is not installed",
+        ROUTED,
+        False,
+        lambda source: [],
+        [*GH_PATHS, GH_STATUS],
+        {
+            "WebhookRouted": ("False", "VirtualServiceNotServed"),
+            "WebhookRegistered": ("Unknown", "WebhookNotRouted"),
+            "Ready": ("False", "VirtualServiceNotServed"),
+        },
+        "http://repo.ns.hooks.example.com",
+        ["VirtualServiceNotServed"],
+    ),
+    RouteCase(
+        "refuses a VirtualService it does not own",
+        ROUTED,
+        True,
+        foreign_virtual_service,
+        [*GH_PATHS, GH_STATUS],
+        {"WebhookRouted": ("False", "NotOwned"), "Ready": ("False", "NotOwned")},
+        "http://repo.ns.hooks.example.com",
+        ["NotOwned"],
+    ),
+]
+
+
+@pytest.mark.parametrize("case", ROUTE_CASES, ids=[c.name for c in ROUTE_CASES])
+async def test_github_source_webhook_route(harness: Harness, case: RouteCase) -> None:
+    kube = harness.kube
+    if case.istio:
+        kube.add_type(ISTIO_VIRTUAL_SERVICE)
+    harness.ctx.settings = case.settings
+    source = kube.create(
+        make_source(
+            "GitHubSource", "repo", "ns", ownerAndRepository="acme/shop", eventTypes=["push"], sink=SINK
+        )
+    )
+    for obj in case.existing(source):
+        kube.create(obj)
+    harness.writes()
+    await sources.reconcile(harness.ctx, source)
+    assert harness.writes() == case.writes
+    after = kube.get(SOURCES, "GitHubSource", "repo", "ns")
+    assert after is not None
+    for type_, (status, reason) in case.conditions.items():
+        got = condition(after, type_)
+        assert (got.get("status"), got.get("reason", "")) == (status, reason), type_
+    assert after["status"]["url"] == case.url
+    assert [reason for _, reason, _ in harness.events] == case.events
+    if "without a webhook domain" in case.name:
+        assert "EVENTWIRE_WEBHOOK_DOMAIN is not set" in condition(after, "WebhookRouted")["message"]
+    if case.writes[-2:-1] == [("POST", VS_PATH)]:
+        routed = kube.get("networking.istio.io/v1", "VirtualService", "repo-githubsource", "ns")
+        assert routed is not None
+        assert routed["spec"]["hosts"] == ["repo.ns.hooks.example.com"]
+        assert routed["metadata"]["ownerReferences"][0]["uid"] == source["metadata"]["uid"]
+        # Nothing drifted: a second reconcile writes nothing.
+        await sources.reconcile(harness.ctx, after)
+        assert harness.writes() == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eventwire.rbac import CONTROLLER_RULES, allows, controller_cluster_role
+from eventwire.rbac import CONTROLLER_RULES, WEBHOOK_ROUTE_RULES, allows, controller_cluster_role
 from eventwire.render.validate import object_problems
 from eventwire_runtime.controller.main import main
 from eventwire_runtime.controller.settings import ControllerSettings, SettingsError
@@ -13,7 +13,9 @@ from tests.controller.factories import requests_outside_rbac
 
 def test_defaults() -> None:
     settings = ControllerSettings.from_env({})
-    assert settings == ControllerSettings(webhook_domain="svc.cluster.local")
+    assert settings == ControllerSettings()
+    assert settings.webhook_domain == ""  # no VirtualServices: webhook URLs are in-cluster
+    assert settings.webhook_gateway == "istio-system/eventwire-webhooks"
     assert settings.dispatcher_service_name("fast") == "eventwire-dispatcher-fast"
 
 
@@ -25,10 +27,13 @@ def test_every_variable() -> None:
             "EVENTWIRE_SYSTEM_NAMESPACE": "ew",
             "EVENTWIRE_DISPATCHER_SERVICE": "{provisioner}-dispatcher",
             "EVENTWIRE_CLUSTER_DOMAIN": "corp.internal.",
-            "EVENTWIRE_WEBHOOK_DOMAIN": "hooks.example.com",
+            "EVENTWIRE_WEBHOOK_DOMAIN": "Hooks.Example.com.",
+            "EVENTWIRE_WEBHOOK_GATEWAY": "edge/github-hooks",
             "EVENTWIRE_RESYNC_SECONDS": "12.5",
             "EVENTWIRE_ADAPTER_METRICS_PORT": "9191",
             "EVENTWIRE_GITHUB_TIMEOUT": "3",
+            "EVENTWIRE_METRICS_PORT": "0",
+            "EVENTWIRE_METRICS_ADDRESS": "127.0.0.1",
         }
     )
     assert settings == ControllerSettings(
@@ -38,9 +43,12 @@ def test_every_variable() -> None:
         dispatcher_service="{provisioner}-dispatcher",
         cluster_domain="corp.internal",
         webhook_domain="hooks.example.com",
+        webhook_gateway="edge/github-hooks",
         resync_seconds=12.5,
         adapter_metrics_port=9191,
         github_timeout=3.0,
+        metrics_port=0,
+        metrics_address="127.0.0.1",
     )
     assert settings.dispatcher_service_name("fast") == "fast-dispatcher"
 
@@ -56,6 +64,14 @@ def test_every_variable() -> None:
         ("EVENTWIRE_RESYNC_SECONDS", "soon", "EVENTWIRE_RESYNC_SECONDS must be a number"),
         ("EVENTWIRE_RESYNC_SECONDS", "0", "EVENTWIRE_RESYNC_SECONDS must be at least 1"),
         ("EVENTWIRE_ADAPTER_METRICS_PORT", "70000", "EVENTWIRE_ADAPTER_METRICS_PORT must be a port number"),
+        ("EVENTWIRE_METRICS_PORT", "-1", "EVENTWIRE_METRICS_PORT must be at least 0"),
+        ("EVENTWIRE_METRICS_PORT", "90.5", "EVENTWIRE_METRICS_PORT must be a port number"),
+        (
+            "EVENTWIRE_WEBHOOK_GATEWAY",
+            "eventwire-webhooks",
+            "EVENTWIRE_WEBHOOK_GATEWAY must be <namespace>/<name>",
+        ),
+        ("EVENTWIRE_WEBHOOK_GATEWAY", "Istio/Hooks", "EVENTWIRE_WEBHOOK_GATEWAY must be <namespace>/<name>"),
     ],
 )
 def test_invalid_variables_are_named(variable: str, value: str, message: str) -> None:
@@ -88,10 +104,19 @@ def test_cluster_role_is_a_valid_manifest() -> None:
         ("", "secrets", "list", False),
         ("", "pods", "get", False),
         ("messaging.eventwire.dev", "channels", "delete", False),
+        ("networking.istio.io", "virtualservices", "create", False),  # only with WEBHOOK_ROUTE_RULES
     ],
 )
 def test_controller_rules(group: str, resource: str, verb: str, allowed: bool) -> None:
     assert allows(group, resource, verb) is allowed
+
+
+@pytest.mark.parametrize(
+    ("verb", "allowed"),
+    [("get", True), ("create", True), ("patch", True), ("update", True), ("delete", False), ("watch", False)],
+)
+def test_webhook_route_rules_cover_only_what_the_reconciler_does(verb: str, allowed: bool) -> None:
+    assert allows("networking.istio.io", "virtualservices", verb, WEBHOOK_ROUTE_RULES) is allowed
 
 
 def test_request_audit_maps_requests_to_verbs() -> None:

@@ -311,6 +311,90 @@ def test_webhook_service_and_service_account() -> None:
         assert object_problems(manifest) == ([], True)
 
 
+ROUTED = ControllerSettings(webhook_domain="hooks.example.com")
+
+
+@pytest.mark.parametrize(
+    ("settings", "spec", "url"),
+    [
+        pytest.param(SETTINGS, {}, "http://repo-githubsource.ns.svc.cluster.local", id="in-cluster"),
+        pytest.param(
+            SETTINGS,
+            {"secure": True},
+            "https://repo-githubsource.ns.svc.cluster.local",
+            id="in-cluster-secure",
+        ),
+        pytest.param(
+            ControllerSettings(cluster_domain="corp.internal"),
+            {},
+            "http://repo-githubsource.ns.svc.corp.internal",
+            id="in-cluster-own-domain",
+        ),
+        pytest.param(ROUTED, {}, "http://repo.ns.hooks.example.com", id="routed"),
+        pytest.param(ROUTED, {"secure": True}, "https://repo.ns.hooks.example.com", id="routed-secure"),
+        pytest.param(ROUTED, {"secure": False}, "http://repo.ns.hooks.example.com", id="routed-insecure"),
+    ],
+)
+def test_webhook_url(settings: ControllerSettings, spec: dict[str, Any], url: str) -> None:
+    source = served(make_source("GitHubSource", "repo", "ns", **spec))
+    assert resources.webhook_url(source, settings) == url
+
+
+def virtual_service(source: dict[str, Any], host: str, gateway: str, destination: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "networking.istio.io/v1",
+        "kind": "VirtualService",
+        "metadata": {
+            "name": "repo-githubsource",
+            "namespace": "shop",
+            "labels": labels("repo", "GitHubSource"),
+            "ownerReferences": owner(source),
+        },
+        "spec": {
+            "hosts": [host],
+            "gateways": [gateway],
+            "http": [{"route": [{"destination": {"host": destination, "port": {"number": 80}}}]}],
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("settings", "host", "gateway", "destination"),
+    [
+        pytest.param(
+            ROUTED,
+            "repo.shop.hooks.example.com",
+            "istio-system/eventwire-webhooks",
+            "repo-githubsource.shop.svc.cluster.local",
+            id="defaults",
+        ),
+        pytest.param(
+            ControllerSettings(
+                webhook_domain="gh.corp.example", webhook_gateway="edge/hooks", cluster_domain="corp.internal"
+            ),
+            "repo.shop.gh.corp.example",
+            "edge/hooks",
+            "repo-githubsource.shop.svc.corp.internal",
+            id="own-gateway-and-cluster-domain",
+        ),
+    ],
+)
+def test_webhook_virtual_service_whole(
+    settings: ControllerSettings, host: str, gateway: str, destination: str
+) -> None:
+    source = served(make_source("GitHubSource", "repo", "shop", secure=True))
+    built = resources.make_webhook_virtual_service(source, settings)
+    assert built == virtual_service(source, host, gateway, destination)
+    # The route ends at the webhook Service's port, and the URL GitHub gets names the routed host.
+    service = resources.make_webhook_service(source)
+    assert (
+        built["spec"]["http"][0]["route"][0]["destination"]["port"]["number"]
+        == (service["spec"]["ports"][0]["port"])
+    )
+    assert destination.startswith(f"{service['metadata']['name']}.{service['metadata']['namespace']}.svc.")
+    assert resources.webhook_url(source, settings) == f"https://{host}"
+
+
 def test_api_server_source_namespaced_rbac() -> None:
     source = served(make_source("ApiServerSource", "w", "ns"))
     role, binding = apiserver.make_rbac(

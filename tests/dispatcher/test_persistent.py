@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import re
 from collections.abc import AsyncIterator, Iterator
 
@@ -159,3 +160,47 @@ async def test_ingress_is_held_back_when_delivery_lags(
                     break
                 await asyncio.sleep(0.1)
     assert accepted <= {r.headers["ce-id"] for r in sink.received}
+
+
+async def test_github_sized_event_through_jetstream_arrives_intact(
+    routes: Routes, http: aiohttp.ClientSession
+) -> None:
+    body = bytes(range(256)) * (26 * 1024 * 1024 // 256)  # 26 MiB: above GitHub's 25 MB webhooks
+    headers = binary_headers("big", traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+    with nats_server() as url:  # the fixture raises max_payload as the install does
+        async with Sink.start() as sink:
+            routes.write([channel("orders", subscriber("s1", sink.url))])
+            async with run_dispatcher(routes, backend="jetstream", nats_url=url) as d:
+                await asyncio.sleep(0.5)  # consumer created
+                async with http.post(
+                    d.url("default", "orders"), data=io.BytesIO(body), headers=headers
+                ) as resp:
+                    assert resp.status == 202
+                [got] = await sink.wait_for(1, within=30)
+    assert got.body == body
+    assert {k: v for k, v in got.headers.items() if k in headers} == headers
+
+
+async def test_event_above_the_brokers_max_payload_gets_413_naming_the_limit(
+    routes: Routes, http: aiohttp.ClientSession
+) -> None:
+    limit = 1024 * 1024  # NATS's default max_payload
+    with nats_server(max_payload=limit) as url:
+        async with Sink.start() as sink:
+            routes.write([channel("orders", subscriber("s1", sink.url))])
+            async with run_dispatcher(routes, backend="jetstream", nats_url=url) as d:
+                async with http.post(
+                    d.url("default", "orders"),
+                    data=io.BytesIO(b"x" * (2 * limit)),
+                    headers=binary_headers("big"),
+                ) as resp:
+                    assert resp.status == 413
+                    message = await resp.text()
+                async with http.post(
+                    d.url("default", "orders"), data=b"{}", headers=binary_headers("small")
+                ) as ok:
+                    assert ok.status == 202  # the connection and the backend are fine afterwards
+                await sink.wait_for(1)
+    assert "max_payload" in message
+    assert str(limit) in message
+    assert [r.headers["ce-id"] for r in sink.received] == ["small"]

@@ -104,6 +104,9 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
 # A Knative Serving Service, for tests of destination resolution (the real one is a CRD).
 KNATIVE_SERVICE = ResourceType("serving.knative.dev", "v1", "services", "Service", has_status=True)
 
+# An Istio VirtualService (a CRD in a real cluster): GitHubSource webhook routes.
+ISTIO_VIRTUAL_SERVICE = ResourceType("networking.istio.io", "v1", "virtualservices", "VirtualService")
+
 _CRDS = BUILTIN_TYPES[-1]
 
 

@@ -21,6 +21,10 @@ REDIS_PORT: Final = 6379
 # The official images' unprivileged users.
 NATS_UID: Final = 1000
 REDIS_UID: Final = 999
+# NATS accepts 1 MB messages by default; the dispatcher takes GitHub-sized events (bodies up to
+# its 32 MiB limit, plus the stored attributes), so the server's max_payload is raised (NATS
+# allows up to 64 MB and requires max_pending, 64 MB by default, to be at least as large).
+NATS_MAX_PAYLOAD: Final = 40 * 1024 * 1024
 
 
 def nats_release(provisioner: str) -> str:
@@ -34,7 +38,8 @@ def nats_url(provisioner: str, namespace: str) -> str:
 
 def nats_values(replicas: int, storage_size: str, resources: dict[str, Any]) -> dict[str, Any]:
     """Values of the NATS chart: JetStream on persistent volumes, clustered above one replica,
-    pods hardened to the restricted Pod Security Standard, nats-box (a debug shell) off."""
+    max_payload raised to NATS_MAX_PAYLOAD for large events, pods hardened to the restricted
+    Pod Security Standard, nats-box (a debug shell) off."""
     container_security = restricted_container_security_context()
     container_security["runAsUser"] = NATS_UID
     config: dict[str, Any] = {
@@ -43,6 +48,7 @@ def nats_values(replicas: int, storage_size: str, resources: dict[str, Any]) -> 
             "fileStore": {"enabled": True, "pvc": {"enabled": True, "size": storage_size}},
         },
         "cluster": {"enabled": replicas > 1, "replicas": replicas},
+        "merge": {"max_payload": NATS_MAX_PAYLOAD},
     }
     return {
         "config": config,

@@ -88,7 +88,11 @@ class EventingCoreArgs(TypedDict):
     crd_labels: NotRequired[Mapping[str, str]]
     """Extra labels on the CRDs."""
     webhook_domain: NotRequired[str]
-    """DNS suffix under which GitHub reaches GitHubSource webhook Services; in-cluster only when unset."""
+    """DNS suffix under which GitHub reaches GitHubSource adapters (`<source>.<namespace>.<domain>`,
+    one Istio VirtualService each, created by the controller); in-cluster only when unset."""
+    webhook_gateway_namespace: NotRequired[str]
+    """Namespace of the webhook Gateway those VirtualServices bind to (EventSources creates it in
+    its gateway_namespace); default istio-system."""
 
 
 class EventingCore(pulumi.ComponentResource):
@@ -133,8 +137,16 @@ class EventingCore(pulumi.ComponentResource):
             kube_object(f"{name}-{suffix}", manifest, self._opts(depends_on=[controller_sa]))
             for suffix, manifest in controller_rbac(namespace)
         ]
+        gateway = contract.webhook_gateway_ref(
+            args.get("webhook_gateway_namespace", contract.DEFAULT_GATEWAY_NAMESPACE)
+        )
         controller = controller_manifests(
-            namespace, image, args.get("controller_replicas", 1), profile, args.get("webhook_domain", "")
+            namespace,
+            image,
+            args.get("controller_replicas", 1),
+            profile,
+            args.get("webhook_domain", ""),
+            gateway,
         )
         for suffix, manifest in controller:
             kube_object(f"{name}-{suffix}", manifest, self._opts(depends_on=[ns, *crds, *rbac_objects]))
@@ -396,7 +408,12 @@ def _cluster_binding(name: str, account: str, namespace: str) -> dict[str, Any]:
 
 
 def controller_manifests(
-    namespace: str, image: Any, replicas: int, resources: dict[str, Any], webhook_domain: str = ""
+    namespace: str,
+    image: Any,
+    replicas: int,
+    resources: dict[str, Any],
+    webhook_domain: str = "",
+    webhook_gateway: str = "",
 ) -> list[tuple[str, dict[str, Any]]]:
     """The controller Deployment and its PDB."""
     labels, selector = (
@@ -407,8 +424,8 @@ def controller_manifests(
         "controller",
         image,
         contract.controller_args(),
-        contract.controller_env(namespace, image, webhook_domain),
-        {"http": contract.CONTROLLER_HEALTH_PORT},
+        contract.controller_env(namespace, image, webhook_domain, webhook_gateway),
+        {"http": contract.CONTROLLER_HEALTH_PORT, "metrics": contract.CONTROLLER_METRICS_PORT},
         resources,
         liveness_path="/healthz",
         readiness_path="/healthz",
@@ -416,11 +433,11 @@ def controller_manifests(
     spec = pod_spec(
         [container], "eventwire-controller", selector, replicas, contract.TERMINATION_GRACE_SECONDS
     )
-    # No scrape annotations: the controller serves only kopf's health endpoint, no /metrics.
+    annotations = prometheus_annotations(contract.CONTROLLER_METRICS_PORT)
     return [
         (
             "controller",
-            deployment("eventwire-controller", namespace, labels, selector, replicas, spec),
+            deployment("eventwire-controller", namespace, labels, selector, replicas, spec, annotations),
         ),
         (
             "controller-pdb",
@@ -512,10 +529,12 @@ def dispatcher_manifests(
 
 def namespace_network_policies(namespace: str) -> list[tuple[str, dict[str, Any]]]:
     """Deny all ingress in the namespace, then admit events and metrics scrapes to the
-    dispatchers (both on their http port) from anywhere. The controller takes no traffic but the
-    kubelet's probes; brokers add their own policies."""
+    dispatchers (both on their http port) and metrics scrapes to the controller (its metrics
+    port only), from anywhere. Beyond that the controller takes no traffic but the kubelet's
+    probes; brokers add their own policies."""
     labels = {"app.kubernetes.io/part-of": "eventwire"}
     dispatchers = {"app.kubernetes.io/name": "eventwire", "app.kubernetes.io/component": "dispatcher"}
+    controller = {"app.kubernetes.io/name": "eventwire", "app.kubernetes.io/component": "controller"}
     return [
         ("deny-ingress", network_policy("default-deny-ingress", namespace, labels, {}, [])),
         (
@@ -526,6 +545,16 @@ def namespace_network_policies(namespace: str) -> list[tuple[str, dict[str, Any]
                 labels,
                 dispatchers,
                 [allow_ports([contract.DISPATCHER_PORT])],
+            ),
+        ),
+        (
+            "allow-controller-metrics",
+            network_policy(
+                "allow-controller-metrics",
+                namespace,
+                labels,
+                controller,
+                [allow_ports([contract.CONTROLLER_METRICS_PORT])],
             ),
         ),
     ]

@@ -13,8 +13,10 @@ from typing import Any, Final
 
 # The dispatcher serves ingress, /healthz, /readyz and /metrics on one port.
 DISPATCHER_PORT: Final = 8080
-# The controller's health endpoint (kopf --liveness) and metrics.
+# The controller's health endpoint (kopf --liveness).
 CONTROLLER_HEALTH_PORT: Final = 8080
+# The controller's Prometheus endpoint, GET /metrics (its EVENTWIRE_METRICS_PORT).
+CONTROLLER_METRICS_PORT: Final = 9090
 # Seconds the dispatcher drains on SIGTERM; the pod's grace period is longer.
 SHUTDOWN_TIMEOUT_SECONDS: Final = 20
 TERMINATION_GRACE_SECONDS: Final = 30
@@ -67,14 +69,29 @@ def dispatcher_service(provisioner: str) -> str:
 DISPATCHER_SERVICE_PATTERN: Final = "eventwire-dispatcher-{provisioner}"
 
 
-def controller_env(namespace: str, image: Any, webhook_domain: str = "") -> dict[str, Any]:
+# The Istio Gateway (EventSources creates it) that GitHubSource VirtualServices bind to.
+WEBHOOK_GATEWAY_NAME: Final = "eventwire-webhooks"
+DEFAULT_GATEWAY_NAMESPACE: Final = "istio-system"
+
+
+def webhook_gateway_ref(gateway_namespace: str = DEFAULT_GATEWAY_NAMESPACE) -> str:
+    """`<namespace>/<name>` of the webhook Gateway, as a VirtualService's `gateways` names it."""
+    return f"{gateway_namespace}/{WEBHOOK_GATEWAY_NAME}"
+
+
+def controller_env(
+    namespace: str, image: Any, webhook_domain: str = "", webhook_gateway: str = ""
+) -> dict[str, Any]:
     """The controller environment: where the system lives, which image adapters run, how
-    dispatcher Services are named and where GitHub reaches webhook Services."""
+    dispatcher Services are named, and (with a webhook domain) under which host suffix and
+    through which Istio Gateway GitHub reaches GitHubSource adapters."""
     env: dict[str, Any] = {
         "EVENTWIRE_SYSTEM_NAMESPACE": namespace,
         "EVENTWIRE_RUNTIME_IMAGE": image,
         "EVENTWIRE_DISPATCHER_SERVICE": DISPATCHER_SERVICE_PATTERN,
+        "EVENTWIRE_METRICS_PORT": str(CONTROLLER_METRICS_PORT),
     }
     if webhook_domain:
         env["EVENTWIRE_WEBHOOK_DOMAIN"] = webhook_domain
+        env["EVENTWIRE_WEBHOOK_GATEWAY"] = webhook_gateway or webhook_gateway_ref()
     return env

@@ -18,6 +18,7 @@ import pulumi
 
 from eventwire import rbac
 from eventwire.exceptions import ConfigError
+from eventwire.install import runtime_contract as contract
 from eventwire.install.kube import kube_object
 
 SOURCE_KINDS: Final = (
@@ -50,17 +51,21 @@ class EventSourcesArgs(TypedDict):
     gcp_credentials: NotRequired[pulumi.Input[str] | None]
     """A Google service account JSON key (a Pulumi secret); Secret gcp-credentials, key `key.json`."""
     webhook_domain: NotRequired[str]
-    """DNS suffix under which GitHub reaches webhook Services; with GitHubSource it gets an Istio Gateway."""
+    """DNS suffix under which GitHub reaches GitHubSource adapters; with GitHubSource it gets an
+    Istio Gateway for `*.<domain>` (give EventingCore the same domain: its controller routes
+    `<source>.<namespace>.<domain>` through that Gateway)."""
     gateway_namespace: NotRequired[str]
-    """Namespace of the Istio ingress gateway; default istio-system."""
+    """Namespace of the Istio ingress gateway (and of the webhook Gateway); default istio-system."""
 
 
 class EventSources(pulumi.ComponentResource):
-    """Turns on source kinds. Outputs: `kinds`, `secret_names` (kind -> Secret name), `webhook_hosts`."""
+    """Turns on source kinds. Outputs: `kinds`, `secret_names` (kind -> Secret name), `webhook_hosts`,
+    `webhook_gateway` (`<namespace>/<name>` of the webhook Gateway, "" without one)."""
 
     kinds: pulumi.Output[list[str]]
     secret_names: pulumi.Output[dict[str, str]]
     webhook_hosts: pulumi.Output[list[str]]
+    webhook_gateway: pulumi.Output[str]
 
     def __init__(self, name: str, args: EventSourcesArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eventwire:index:EventSources", name, None, opts)
@@ -88,17 +93,23 @@ class EventSources(pulumi.ComponentResource):
             secrets[kind] = secret_name
 
         hosts: list[str] = []
+        gateway_ref = ""
         domain = args.get("webhook_domain", "")
         if "GitHubSource" in kinds and domain:
             hosts = [f"*.{domain}"]
-            gateway = webhook_gateway(args.get("gateway_namespace", "istio-system"), hosts)
+            gateway_namespace = args.get("gateway_namespace", contract.DEFAULT_GATEWAY_NAMESPACE)
+            gateway = webhook_gateway(gateway_namespace, hosts)
             kube_object(f"{name}-webhook-gateway", gateway, child)
             kube_object(f"{name}-webhook-routes-role", webhook_routes_role(), child)
+            gateway_ref = contract.webhook_gateway_ref(gateway_namespace)
 
         self.kinds = pulumi.Output.from_input(kinds)
         self.secret_names = pulumi.Output.from_input(secrets)
         self.webhook_hosts = pulumi.Output.from_input(hosts)
-        self.register_outputs({"kinds": kinds, "secret_names": secrets, "webhook_hosts": hosts})
+        self.webhook_gateway = pulumi.Output.from_input(gateway_ref)
+        self.register_outputs(
+            {"kinds": kinds, "secret_names": secrets, "webhook_hosts": hosts, "webhook_gateway": gateway_ref}
+        )
 
 
 def aggregated_roles(kinds: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
@@ -154,13 +165,7 @@ def webhook_routes_role() -> dict[str, Any]:
             "name": "eventwire-controller-webhook-routes",
             "labels": {"app.kubernetes.io/part-of": "eventwire", rbac.AGGREGATE_LABEL: "true"},
         },
-        "rules": [
-            {
-                "apiGroups": ["networking.istio.io"],
-                "resources": ["virtualservices"],
-                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-            }
-        ],
+        "rules": [{key: list(values) for key, values in rule.items()} for rule in rbac.WEBHOOK_ROUTE_RULES],
     }
 
 
@@ -184,7 +189,7 @@ def webhook_gateway(namespace: str, hosts: Sequence[str]) -> dict[str, Any]:
     return {
         "apiVersion": "networking.istio.io/v1",
         "kind": "Gateway",
-        "metadata": {"name": "eventwire-webhooks", "namespace": namespace},
+        "metadata": {"name": contract.WEBHOOK_GATEWAY_NAME, "namespace": namespace},
         "spec": {
             "selector": {"istio": "ingressgateway"},
             "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": list(hosts)}],

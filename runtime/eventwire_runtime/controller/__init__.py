@@ -3,9 +3,11 @@ so `kopf run -m eventwire_runtime.controller` and `eventwire-runtime controller`
 
 One reconciler per kind: `provisioner`, `channel`, `subscription` and `sources` (all six source
 kinds), each split into handlers (kopf glue), resources (pure builders), names and conditions.
-`targets` re-runs dependents when a destination appears or moves.
+`targets` re-runs dependents when a destination appears or moves; `operator` holds the
+operator-wide hooks (startup, metrics endpoint, cleanup).
 """
 
+from eventwire_runtime.api import SOURCES_GROUP
 from eventwire_runtime.controller import operator, targets
 from eventwire_runtime.controller.channel import handlers as channel_handlers
 from eventwire_runtime.controller.context import load_settings
@@ -16,6 +18,14 @@ from eventwire_runtime.controller.subscription import handlers as subscription_h
 for kind_handlers in (provisioner_handlers, channel_handlers, subscription_handlers, source_handlers):
     kind_handlers.register(load_settings().resync_seconds)
 targets.register()
+operator.register_ready_tracking(
+    {
+        provisioner_handlers.KIND: provisioner_handlers.PROVISIONERS,
+        channel_handlers.KIND: channel_handlers.CHANNELS,
+        subscription_handlers.KIND: subscription_handlers.SUBSCRIPTIONS,
+        **{kind: (SOURCES_GROUP, plural) for kind, plural in source_handlers.SOURCE_KINDS.items()},
+    }
+)
 
 __all__ = [
     "channel_handlers",

@@ -8,17 +8,19 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Concatenate, ParamSpec, cast
 
 import kopf
 
 from eventwire_runtime.controller.conditions import condition, status_changed
 from eventwire_runtime.controller.kube import KubeClient, Obj
+from eventwire_runtime.controller.metrics import ControllerMetrics
 from eventwire_runtime.controller.settings import ControllerSettings
 
 Body = Obj
+P = ParamSpec("P")
 
 
 @functools.cache
@@ -42,11 +44,13 @@ class Context:
         warn: posts a Warning Event about an object (reason, message); tests record them.
         pending_subscriptions: Subscriptions by uid whose reconcile computed a status that is not
             written yet; channel reconciles use it instead of the API server's older copy.
+        metrics: the operator's Prometheus metrics (a fresh set unless given).
     """
 
     settings: ControllerSettings
     client: KubeClient
     warn: Callable[[Mapping[str, Any], str, str], None] = post_warning
+    metrics: ControllerMetrics = field(default_factory=ControllerMetrics)
     pending_subscriptions: dict[str, Body] = field(default_factory=dict)
     _locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict)
 
@@ -86,6 +90,21 @@ class Context:
             sub="status",
         )
         return True
+
+
+def instrumented(
+    reconcile: Callable[Concatenate[Context, Body, P], Awaitable[Body]],
+) -> Callable[Concatenate[Context, Body, P], Awaitable[Body]]:
+    """Count and time every call of a kind's reconcile (`ctx.metrics`), by the object's kind;
+    the outcome follows the Ready condition of the object it returns."""
+
+    @functools.wraps(reconcile)
+    async def observed(ctx: Context, obj: Body, /, *args: P.args, **kwargs: P.kwargs) -> Body:
+        async with ctx.metrics.reconciling(str(obj.get("kind") or "Unknown")) as record:
+            record.result = await reconcile(ctx, obj, *args, **kwargs)
+            return record.result
+
+    return observed
 
 
 def ctx_of(memo: Any) -> Context:

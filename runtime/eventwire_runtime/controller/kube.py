@@ -9,7 +9,7 @@ discovery, cached per group/version.
 from __future__ import annotations
 
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -33,6 +33,8 @@ class KubeClient:
         headers: sent with every request (Authorization).
         ssl_context: for https servers; None uses the default verification.
         timeout: seconds per request.
+        on_error: called with (method, status) for every failed request (status 0: no answer),
+            e.g. to count them.
     """
 
     def __init__(
@@ -41,8 +43,10 @@ class KubeClient:
         headers: Mapping[str, str] | None = None,
         ssl_context: ssl.SSLContext | None = None,
         timeout: float = 15.0,
+        on_error: Callable[[str, int], None] | None = None,
     ):
         self.server = server.rstrip("/")
+        self._on_error = on_error
         self._headers = dict(headers or {})
         self._ssl = ssl_context
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -50,7 +54,9 @@ class KubeClient:
         self._plurals: dict[str, dict[str, tuple[str, bool]]] = {}
 
     @classmethod
-    def from_connection_info(cls, info: Any) -> KubeClient:
+    def from_connection_info(
+        cls, info: Any, on_error: Callable[[str, int], None] | None = None
+    ) -> KubeClient:
         """Build from kopf's `ConnectionInfo` (server, token or basic auth, CA, client cert)."""
         headers = {}
         if info.token:
@@ -70,7 +76,7 @@ class KubeClient:
         if info.username and info.password:
             auth = aiohttp.BasicAuth(info.username, info.password).encode()
             headers["Authorization"] = auth
-        return cls(str(info.server), headers, context)
+        return cls(str(info.server), headers, context, on_error=on_error)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -85,6 +91,16 @@ class KubeClient:
         self, method: str, path: str, body: Any = None, content_type: str = "application/json", **params: str
     ) -> Any:
         """One request; returns the decoded JSON. Raises KubeError for non-2xx and transport errors."""
+        try:
+            return await self._request(method, path, body, content_type, params)
+        except KubeError as exc:
+            if self._on_error is not None:
+                self._on_error(method, exc.status)
+            raise
+
+    async def _request(
+        self, method: str, path: str, body: Any, content_type: str, params: Mapping[str, str]
+    ) -> Any:
         headers = {"Content-Type": content_type} if body is not None else {}
         try:
             async with self._sess().request(

@@ -1,14 +1,18 @@
-"""Operator-wide hooks: settings and the API client at startup, kopf's settings, and cleanup."""
+"""Operator-wide hooks: settings, the API client and the metrics endpoint at startup, kopf's
+settings, the Ready-status tracking behind the resources gauge, and cleanup."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
 
+from eventwire_runtime.controller import metrics as metrics_server
 from eventwire_runtime.controller.context import Context, ctx_of, load_settings
 from eventwire_runtime.controller.kube import KubeClient
+from eventwire_runtime.controller.metrics import ControllerMetrics
 
 FINALIZER = "eventwire.dev/finalizer"
 
@@ -30,11 +34,35 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
         raise kopf.PermanentError(
             "cannot log in to the Kubernetes API (no in-cluster account, no kubeconfig)"
         )
-    memo.ctx = Context(controller_settings, KubeClient.from_connection_info(info))
+    metrics = ControllerMetrics()
+    client = KubeClient.from_connection_info(info, on_error=metrics.api_error)
+    memo.ctx = Context(controller_settings, client, metrics=metrics)
     logger.info(f"eventwire controller settings: {controller_settings}")
+    if controller_settings.metrics_port:
+        address, port = controller_settings.metrics_address, controller_settings.metrics_port
+        try:
+            memo.metrics_runner = await metrics_server.serve(metrics, address, port)
+        except OSError as exc:
+            raise kopf.PermanentError(f"cannot serve metrics on {address}:{port}: {exc}") from exc
+        logger.info(f"metrics at http://{address}:{port}/metrics")
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    if hasattr(memo, "metrics_runner"):
+        await memo.metrics_runner.cleanup()
     if hasattr(memo, "ctx"):
         await ctx_of(memo).client.close()
+
+
+async def track_ready(body: kopf.Body, type: str | None, memo: Any, **_: Any) -> None:
+    """Keep the resources gauge on the Ready status every watch event carries."""
+    meta = body["metadata"]
+    obj = None if type == "DELETED" else dict(body)
+    ctx_of(memo).metrics.track(str(body.get("kind")), meta.get("namespace"), meta["name"], obj)
+
+
+def register_ready_tracking(resources: Mapping[str, tuple[str, str]]) -> None:
+    """An event handler per kind (kind -> (group, plural)) for eventwire_controller_resources."""
+    for kind, (group, plural) in resources.items():
+        kopf.on.event(group, plural, id=f"{kind.lower()}_ready_metric")(track_ready)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import cast
@@ -24,6 +25,8 @@ from urllib.parse import urlsplit
 import httptools
 
 from eventwire_runtime.delivery.errors import TransportError
+
+log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL = 0.05  # seconds between deadline checks
 
@@ -55,10 +58,6 @@ class Target:
     target: bytes
     host_header: bytes
 
-    @property
-    def request_prefix(self) -> bytes:
-        return b"POST " + self.target + b" HTTP/1.1\r\nhost: "
-
 
 @lru_cache(maxsize=65536)
 def parse_target(url: str) -> Target:
@@ -79,6 +78,27 @@ def parse_target(url: str) -> Target:
     return Target(parts.scheme, host, port, path.encode("latin-1"), host_header.encode("idna"))
 
 
+# Receives the outcome of one request: the complete Response, or the TransportError that ended it.
+OnDone = Callable[[Response | TransportError], None]
+
+
+def _request_bytes(target: Target, headers: bytes | Iterable[tuple[str, str]], body: bytes) -> bytes:
+    """The whole request in one buffer, so it goes out in one write (one syscall)."""
+    lines = headers if isinstance(headers, bytes) else header_block(headers)
+    return b"POST %s HTTP/1.1\r\nhost: %s\r\ncontent-length: %d\r\n%s\r\n%s" % (
+        target.target,
+        target.host_header,
+        len(body),
+        lines,
+        body,
+    )
+
+
+def header_block(headers: Iterable[tuple[str, str]]) -> bytes:
+    """Header lines `name: value\r\n` encoded once, for `HttpClient.post_nowait`."""
+    return "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("latin-1", "replace")
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; at most one request in flight."""
 
@@ -86,7 +106,7 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self._parser = httptools.HttpResponseParser(self)
-        self._waiter: asyncio.Future[Response] | None = None
+        self._on_done: OnDone | None = None
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._size = 0
@@ -131,34 +151,55 @@ class _Connection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
-        waiter = self._waiter
-        self._waiter = None
-        response = Response(self._parser.get_status_code(), self._headers, b"".join(self._body))
+        body = self._body
+        response = Response(
+            self._parser.get_status_code(), self._headers, body[0] if len(body) == 1 else b"".join(body)
+        )
         if not self._parser.should_keep_alive():
             self.close()
         self._headers = {}
         self._body = []
         self._size = 0
-        if waiter is not None and not waiter.done():
-            waiter.set_result(response)
+        self._finish(response)
 
-    def _fail(self, exc: Exception) -> None:
-        waiter = self._waiter
-        self._waiter = None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(exc)
+    def _fail(self, exc: TransportError) -> None:
+        self._finish(exc)
+
+    def _finish(self, outcome: Response | TransportError) -> None:
+        on_done = self._on_done
+        self._on_done = None
+        if on_done is None:
+            return
+        try:
+            on_done(outcome)
+        except Exception:  # a callback's bug must not be mistaken for a broken response
+            log.exception("HTTP response callback failed")
 
     def close(self) -> None:
         self.closed = True
         if self.transport is not None:
             self.transport.close()
 
-    async def request(self, data: bytes) -> Response:
+    def send(self, data: bytes, on_done: OnDone) -> None:
+        """Write one complete request; `on_done` gets the Response or the TransportError, once."""
         assert self.transport is not None
-        self._waiter = asyncio.get_running_loop().create_future()
+        self._on_done = on_done
         self._got_bytes = False
         self.transport.write(data)
-        return await self._waiter
+
+    async def request(self, data: bytes) -> Response:
+        future: asyncio.Future[Response] = asyncio.get_running_loop().create_future()
+
+        def resolve(outcome: Response | TransportError) -> None:
+            if future.done():
+                return
+            if isinstance(outcome, Response):
+                future.set_result(outcome)
+            else:
+                future.set_exception(outcome)
+
+        self.send(data, resolve)
+        return await future
 
     @property
     def got_bytes(self) -> bool:
@@ -182,6 +223,7 @@ class HttpClient:
         self._closed = False
         self._busy: set[_Connection] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def post(
         self, url: str, headers: Iterable[tuple[str, str]], body: bytes, seconds: float | None = None
@@ -193,22 +235,94 @@ class HttpClient:
             ValueError: `url` is not an http(s) URL.
         """
         target = parse_target(url)
-        lines = "".join([f"{name}: {value}\r\n" for name, value in headers])
-        data = b"%s%s\r\ncontent-length: %d\r\n%s\r\n%s" % (
-            target.request_prefix,
-            target.host_header,
-            len(body),
-            lines.encode("latin-1", "replace"),
-            body,
-        )
-        loop = asyncio.get_running_loop()
-        deadline = float("inf") if seconds is None else loop.time() + seconds
-        if seconds is not None and (self._sweeper is None or self._sweeper.done()):
-            self._sweeper = loop.create_task(self._sweep())
+        data = _request_bytes(target, headers, body)
         try:
-            return await self._exchange(target, data, deadline)
+            return await self._exchange(target, data, self._deadline(seconds))
         except _Expired:
             raise TransportError(f"timed out after {seconds}s waiting for {url}") from None
+
+    def post_nowait(
+        self,
+        url: str,
+        headers: bytes | Iterable[tuple[str, str]],
+        body: bytes,
+        seconds: float | None,
+        on_done: OnDone,
+    ) -> None:
+        """Like `post`, but reports to `on_done(Response | TransportError)` instead of returning.
+
+        On an idle pooled connection the request is written at once and `on_done` runs from the
+        connection's callbacks: no task or coroutine per request, which is most of the cost of a
+        delivery at high rates. Otherwise (no idle connection, or one the server had closed)
+        `post` runs in a task. `on_done` is called exactly once, from a later loop iteration,
+        and should not raise (exceptions are logged). `headers` may be pre-encoded header lines (`b"name: value\r\n..."`), so a fan-out
+        encodes an event's headers once for all subscribers.
+
+        Raises:
+            ValueError: `url` is not an http(s) URL (raised here, before anything is sent).
+        """
+        target = parse_target(url)
+        data = _request_bytes(target, headers, body)
+        deadline = self._deadline(seconds)
+        key = (target.scheme, target.host, target.port)
+        idle = self._idle.get(key)
+        conn = None
+        while idle:
+            candidate = idle.pop()
+            if not candidate.closed:
+                conn = candidate
+                break
+        if conn is None:
+            self._post_in_task(target, data, deadline, seconds, url, on_done)
+            return
+        busy_conn: _Connection = conn
+
+        def finished(outcome: Response | TransportError) -> None:
+            self._busy.discard(busy_conn)
+            if isinstance(outcome, Response):
+                self._release(busy_conn, key)
+                on_done(outcome)
+                return
+            busy_conn.close()
+            if not busy_conn.got_bytes and not isinstance(outcome, _Expired):
+                # A stale idle connection (closed by the server): the request never reached it.
+                self._post_in_task(target, data, deadline, seconds, url, on_done)
+            elif isinstance(outcome, _Expired):
+                on_done(TransportError(f"timed out after {seconds}s waiting for {url}"))
+            else:
+                on_done(outcome)
+
+        conn.deadline = deadline
+        self._busy.add(conn)
+        conn.send(data, finished)
+
+    def _post_in_task(
+        self, target: Target, data: bytes, deadline: float, seconds: float | None, url: str, on_done: OnDone
+    ) -> None:
+        async def run() -> None:
+            try:
+                response = await self._exchange(target, data, deadline)
+            except _Expired:
+                on_done(TransportError(f"timed out after {seconds}s waiting for {url}"))
+            except TransportError as exc:
+                on_done(exc)
+            except asyncio.CancelledError:
+                on_done(TransportError("request cancelled (client shutting down)"))
+                raise
+            else:
+                on_done(response)
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _deadline(self, seconds: float | None) -> float:
+        if seconds is None:
+            return float("inf")
+        loop = asyncio.get_running_loop()
+        if self._sweeper is None or self._sweeper.done():
+            self._sweeper = loop.create_task(self._sweep())
+        return loop.time() + seconds
 
     async def _sweep(self) -> None:
         """Fail requests past their deadline; one timer for all requests (50 ms resolution).
@@ -264,13 +378,21 @@ class HttpClient:
             raise
         finally:
             self._busy.discard(conn)
-        if not conn.closed and not self._closed:
-            pool = self._idle.setdefault(key, collections.deque())
-            if len(pool) < self._max_idle:
-                pool.append(conn)
-            else:
-                conn.close()
+        self._release(conn, key)
         return response
+
+    def _release(self, conn: _Connection, key: tuple[str, str, int]) -> None:
+        """Return a connection whose exchange completed to the idle pool (or close it)."""
+        if conn.closed or self._closed:
+            conn.close()
+            return
+        pool = self._idle.get(key)
+        if pool is None:
+            pool = self._idle[key] = collections.deque()
+        if len(pool) < self._max_idle:
+            pool.append(conn)
+        else:
+            conn.close()
 
     async def _connect(self, target: Target, deadline: float) -> _Connection:
         loop = asyncio.get_running_loop()

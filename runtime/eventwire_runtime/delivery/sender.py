@@ -113,8 +113,12 @@ class Sender:
         spec: DeliverySpec | None = None,
         *,
         on_success: SuccessHook | None = None,
+        first: Response | TransportError | None = None,
     ) -> DeliveryResult:
         """POST the event to `url`, retrying per `spec`, then dead-lettering if it never succeeds.
+
+        `first` is the outcome of a first attempt the caller already made (e.g. with
+        `HttpClient.post_nowait`): it counts as attempt 1 and is handled like one made here.
 
         Attempts: 1 + `spec.retry`, each bounded by `spec.timeout` (else `default_timeout`),
         separated by `retry_delay` waits. Only retryable outcomes (`retry.is_retryable`) are
@@ -126,7 +130,7 @@ class Sender:
         spec = spec or _DEFAULT_SPEC
         # A list is used as is (never modified here); other shapes are copied into one.
         pairs = headers if isinstance(headers, list) else _pairs(headers)
-        result = await self._send_with_retries(url, pairs, body, spec, on_success)
+        result = await self._send_with_retries(url, pairs, body, spec, on_success, first)
         if result.error is not None and spec.dead_letter_uri:
             dl_headers, dl_body = self._dead_letter_event(url, pairs, body, result)
             dl_spec = DeliverySpec(
@@ -152,14 +156,21 @@ class Sender:
         body: bytes,
         spec: DeliverySpec,
         on_success: SuccessHook | None,
+        first: Response | TransportError | None = None,
     ) -> DeliveryResult:
         timeout = spec.timeout or self.default_timeout
         attempt = 0
         while True:
             attempt += 1
             retry_after: float | None = None
+            outcome, first = first, None
             try:
-                response = await self.client.post(url, pairs, body, timeout)
+                if outcome is None:
+                    response = await self.client.post(url, pairs, body, timeout)
+                elif isinstance(outcome, TransportError):
+                    raise outcome
+                else:
+                    response = outcome
             except TransportError as exc:
                 result = DeliveryResult(None, attempts=attempt, error=str(exc))
                 retryable = True

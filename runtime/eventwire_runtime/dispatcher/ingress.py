@@ -9,6 +9,7 @@ server before the body is read.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -16,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from eventwire_runtime.cloudevents.http import events_from_request
 from eventwire_runtime.delivery.errors import EventFormatError
-from eventwire_runtime.dispatcher.backends import Backend
+from eventwire_runtime.dispatcher.backends import Backend, EventTooLarge
 from eventwire_runtime.dispatcher.metrics import DispatcherMetrics
 from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable
 from eventwire_runtime.dispatcher.server import Request, response, text_response
@@ -77,18 +78,51 @@ class Ingress:
         except EventFormatError as exc:
             self.metrics.count_received(channel.namespace, channel.name, 400)
             return text_response(400, f"invalid CloudEvent: {exc}")
-        status = self.backend.accept(channel, events)
+        try:
+            status = self.backend.accept(channel, events)
+        except EventTooLarge as exc:
+            return self._too_large(channel, exc)
         if isinstance(status, int):
             return self._answer(channel, status)
+        if isinstance(status, asyncio.Future):
+            return self._chain(channel, status)
         return self._await(channel, status)
+
+    def _chain(self, channel: ChannelRoute, pending: asyncio.Future[int]) -> asyncio.Future[bytes]:
+        """The answer as a future resolved by a callback: no coroutine or task per request."""
+        answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+
+        def finished(done: asyncio.Future[int]) -> None:
+            if answer.done():
+                return
+            if done.cancelled():
+                answer.cancel()
+                return
+            exc = done.exception()
+            if exc is None:
+                answer.set_result(self._answer(channel, done.result()))
+            elif isinstance(exc, EventTooLarge):
+                answer.set_result(self._too_large(channel, exc))
+            else:
+                log.error("backend failed to accept an event for %s", channel.key, exc_info=exc)
+                answer.set_result(self._answer(channel, 500))
+
+        pending.add_done_callback(finished)
+        return answer
 
     async def _await(self, channel: ChannelRoute, pending: Awaitable[int]) -> bytes:
         try:
             status = await pending
+        except EventTooLarge as exc:
+            return self._too_large(channel, exc)
         except Exception:
             log.exception("backend failed to accept an event for %s/%s", channel.namespace, channel.name)
             status = 500
         return self._answer(channel, status)
+
+    def _too_large(self, channel: ChannelRoute, exc: EventTooLarge) -> bytes:
+        self.metrics.count_received(channel.namespace, channel.name, 413)
+        return text_response(413, str(exc))
 
     def _answer(self, channel: ChannelRoute, status: int) -> bytes:
         self.metrics.count_received(channel.namespace, channel.name, status)

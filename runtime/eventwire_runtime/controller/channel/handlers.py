@@ -16,7 +16,7 @@ import kopf
 from eventwire_runtime.api import MESSAGING_API_VERSION, MESSAGING_GROUP
 from eventwire_runtime.controller.channel.resources import make_status, subscribes_to
 from eventwire_runtime.controller.conditions import is_ready
-from eventwire_runtime.controller.context import Body, Context, ctx_of
+from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented
 from eventwire_runtime.controller.destinations import resolve
 from eventwire_runtime.controller.provisioner.resources import default_provisioner
 
@@ -36,6 +36,7 @@ async def provisioner_of(ctx: Context, channel: Mapping[str, Any]) -> tuple[str 
     return name, await ctx.client.get(MESSAGING_API_VERSION, "ClusterChannelProvisioner", name), ""
 
 
+@instrumented
 async def reconcile(ctx: Context, channel: Body) -> Body:
     """Compute and write the channel's status; returns the channel with its new status.
 

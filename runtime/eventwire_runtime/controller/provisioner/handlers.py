@@ -9,7 +9,7 @@ import kopf
 
 from eventwire_runtime.api import MESSAGING_API_VERSION, MESSAGING_GROUP
 from eventwire_runtime.controller.conditions import is_ready
-from eventwire_runtime.controller.context import Body, Context, ctx_of, load_settings
+from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented, load_settings
 from eventwire_runtime.controller.provisioner.names import dispatcher_service
 from eventwire_runtime.controller.provisioner.resources import make_status
 
@@ -17,8 +17,9 @@ PROVISIONERS = (MESSAGING_GROUP, "clusterchannelprovisioners")
 KIND = "ClusterChannelProvisioner"
 
 
-async def reconcile(ctx: Context, body: Body) -> dict[str, Any]:
-    """Compute and write the provisioner's status; returns it."""
+@instrumented
+async def reconcile(ctx: Context, body: Body) -> Body:
+    """Compute and write the provisioner's status; returns the provisioner with it."""
     name = body["metadata"]["name"]
     async with ctx.lock(KIND, None, name):
         service = await ctx.client.get(
@@ -27,7 +28,7 @@ async def reconcile(ctx: Context, body: Body) -> dict[str, Any]:
         status = make_status(body, service is not None, ctx.settings)
         await ctx.write_status(body, status)
         ctx.warn_on_failure(body, status)
-        return status
+        return {**body, "status": status}
 
 
 @kopf.on.create(*PROVISIONERS)

@@ -1,5 +1,5 @@
 """kopf glue for every source kind: one reconcile that resolves the sink, applies the children
-(ServiceAccount, RBAC, adapter Deployment, webhook Service), manages the GitHub webhook and
+(ServiceAccount, RBAC, adapter Deployment, webhook Service and VirtualService), manages the GitHub webhook and
 writes the status; finalizers clean up what owner references cannot (cluster-scoped RBAC, the
 GitHub webhook)."""
 
@@ -17,7 +17,7 @@ import kopf
 from eventwire_runtime.api import SOURCES_API_VERSION, SOURCES_GROUP
 from eventwire_runtime.controller.children import NotOwnedError, apply_child
 from eventwire_runtime.controller.conditions import Conditions, is_ready, now_rfc3339
-from eventwire_runtime.controller.context import Body, Context, ctx_of
+from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented
 from eventwire_runtime.controller.destinations import Resolution, resolve
 from eventwire_runtime.controller.kube import KubeError
 from eventwire_runtime.controller.sources import apiserver, kinds, names, resources
@@ -44,13 +44,6 @@ async def secret_value(ctx: Context, namespace: str, selector: Mapping[str, Any]
     secret = await ctx.client.get("v1", "Secret", str(selector["name"]), namespace)
     raw = ((secret or {}).get("data") or {}).get(str(selector["key"]))
     return base64.b64decode(raw).decode() if raw is not None else None
-
-
-def webhook_url(ctx: Context, source: Mapping[str, Any]) -> str:
-    meta = source["metadata"]
-    scheme = "https" if (source.get("spec") or {}).get("secure") else "http"
-    service = names.adapter_name(meta["name"], source["kind"])
-    return f"{scheme}://{service}.{meta['namespace']}.{ctx.settings.webhook_domain}"
 
 
 async def _selected_namespaces(ctx: Context, source: Body) -> list[str] | None:
@@ -86,12 +79,47 @@ async def _apiserver_rbac(
     return apiserver.make_rbac(source, plurals, resources.service_account_name(source), namespaces)
 
 
+async def _webhook_route(ctx: Context, source: Body, conds: Conditions) -> None:
+    """Route the webhook host through the gateway (a VirtualService), when a webhook domain is set."""
+    url = resources.webhook_url(source, ctx.settings)
+    if not ctx.settings.webhook_domain:
+        conds.mark_true(
+            cond.WEBHOOK_ROUTED,
+            "InClusterOnly",
+            f"EVENTWIRE_WEBHOOK_DOMAIN is not set: {url} (the adapter Service) is reachable only "
+            "inside the cluster; no VirtualService is created",
+        )
+        return
+    desired = resources.make_webhook_virtual_service(source, ctx.settings)
+    try:
+        await apply_child(ctx.client, desired, source["metadata"]["uid"])
+    except NotOwnedError as exc:
+        conds.mark_false(cond.WEBHOOK_ROUTED, "NotOwned", str(exc))
+        return
+    except KubeError as exc:
+        if exc.status == 404:
+            conds.mark_false(
+                cond.WEBHOOK_ROUTED,
+                "VirtualServiceNotServed",
+                f"the API server does not serve Istio VirtualServices ({exc}); install Istio or "
+                "unset EVENTWIRE_WEBHOOK_DOMAIN",
+            )
+        else:
+            conds.mark_false(cond.WEBHOOK_ROUTED, "RouteFailed", str(exc))
+        return
+    conds.mark_true(cond.WEBHOOK_ROUTED, message=f"{url} through gateway {ctx.settings.webhook_gateway}")
+
+
 async def _github_webhook(ctx: Context, source: Body, conds: Conditions, extra: dict[str, Any]) -> None:
-    """Register or update the webhook when an access token is given (only when it changed)."""
+    """Register or update the webhook when an access token is given (only when it changed), once
+    its URL routes to the adapter."""
     meta, spec = source["metadata"], source.get("spec") or {}
     status = source.get("status") or {}
-    url = webhook_url(ctx, source)
+    url = resources.webhook_url(source, ctx.settings)
     extra["url"] = url
+    if conds.status_of(cond.WEBHOOK_ROUTED) == "False":
+        conds.mark_unknown(cond.WEBHOOK_REGISTERED, "WebhookNotRouted", f"{url} does not route yet")
+        return
     token_ref = (spec.get("accessToken") or {}).get("secretKeyRef")
     if not token_ref:
         conds.mark_true(
@@ -183,6 +211,7 @@ async def _deploy(
         conds.mark_unknown(cond.DEPLOYED, "DeploymentUnavailable", why)
 
 
+@instrumented
 async def reconcile(ctx: Context, source: Body) -> Body:
     """Bring a source's children and status in line with its spec; returns it with the new status."""
     kind, meta = source["kind"], source["metadata"]
@@ -209,6 +238,7 @@ async def reconcile(ctx: Context, source: Body) -> Body:
         try:
             await _deploy(ctx, current, sink, dead_letter, conds)
             if kind == "GitHubSource":
+                await _webhook_route(ctx, current, conds)
                 await _github_webhook(ctx, current, conds, extra)
         except NotOwnedError as exc:
             conds.mark_false(cond.DEPLOYED, "NotOwned", str(exc))

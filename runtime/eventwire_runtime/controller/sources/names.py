@@ -21,6 +21,11 @@ def adapter_name(source: str, kind: str) -> str:
     return child_name(source, kind.lower())
 
 
+def webhook_host(source: str, namespace: str, domain: str) -> str:
+    """The host GitHub delivers a GitHubSource's webhooks to: `<source>.<namespace>.<domain>`."""
+    return f"{source}.{namespace}.{domain}"
+
+
 def cluster_rbac_name(namespace: str, source: str, kind: str) -> str:
     """Cluster-scoped RBAC names must be unique across namespaces."""
     return child_name(f"eventwire-{namespace}-{source}", kind.lower())

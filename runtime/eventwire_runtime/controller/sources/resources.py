@@ -1,5 +1,5 @@
 """Pure builders of every source's children: the adapter Deployment, its ServiceAccount, the
-GitHub webhook Service, and the source status. Kind-specific settings come from `kinds`.
+GitHub webhook Service and its Istio VirtualService, and the source status. Kind-specific settings come from `kinds`.
 
 Every adapter pod runs the runtime image as `eventwire-runtime adapter <kind>`, with the common
 env contract (K_SINK, K_CE_OVERRIDES, NAME, NAMESPACE, K_DELIVERY, METRICS_PORT) and passes the
@@ -191,6 +191,9 @@ def make_container_deployment(
     return _deployment(source, template.get("metadata") or {}, pod_spec)
 
 
+WEBHOOK_SERVICE_PORT = 80
+
+
 def make_webhook_service(source: Mapping[str, Any]) -> dict[str, Any]:
     """The Service GitHub delivers to: port 80 -> the adapter's http port."""
     meta = source["metadata"]
@@ -201,7 +204,60 @@ def make_webhook_service(source: Mapping[str, Any]) -> dict[str, Any]:
         "metadata": _meta(source, names.adapter_name(meta["name"], source["kind"])),
         "spec": {
             "selector": names.selector_labels(meta["name"], source["kind"]),
-            "ports": [{"name": "http", "port": 80, "targetPort": adapter.http_port, "protocol": "TCP"}],
+            "ports": [
+                {
+                    "name": "http",
+                    "port": WEBHOOK_SERVICE_PORT,
+                    "targetPort": adapter.http_port,
+                    "protocol": "TCP",
+                }
+            ],
+        },
+    }
+
+
+VIRTUAL_SERVICE_API = "networking.istio.io/v1"
+
+
+def webhook_url(source: Mapping[str, Any], settings: ControllerSettings) -> str:
+    """The URL GitHub delivers a GitHubSource's webhooks to (https when spec.secure).
+
+    With a webhook domain: `<source>.<namespace>.<domain>`, routed by the source's VirtualService
+    through the webhook gateway. Without one: the webhook Service's in-cluster name, which only
+    reaches the adapter from inside the cluster (a GitHub Enterprise server there, or a proxy).
+    """
+    meta = source["metadata"]
+    scheme = "https" if (source.get("spec") or {}).get("secure") else "http"
+    if settings.webhook_domain:
+        return f"{scheme}://{names.webhook_host(meta['name'], meta['namespace'], settings.webhook_domain)}"
+    service = names.adapter_name(meta["name"], source["kind"])
+    return f"{scheme}://{service}.{meta['namespace']}.{settings.service_domain}"
+
+
+def make_webhook_virtual_service(source: Mapping[str, Any], settings: ControllerSettings) -> dict[str, Any]:
+    """The Istio VirtualService that routes the source's webhook host, arriving at the webhook
+    gateway, to its webhook Service (port 80). Needs settings.webhook_domain."""
+    meta = source["metadata"]
+    service = names.adapter_name(meta["name"], source["kind"])
+    return {
+        "apiVersion": VIRTUAL_SERVICE_API,
+        "kind": "VirtualService",
+        "metadata": _meta(source, service),
+        "spec": {
+            "hosts": [names.webhook_host(meta["name"], meta["namespace"], settings.webhook_domain)],
+            "gateways": [settings.webhook_gateway],
+            "http": [
+                {
+                    "route": [
+                        {
+                            "destination": {
+                                "host": f"{service}.{meta['namespace']}.{settings.service_domain}",
+                                "port": {"number": WEBHOOK_SERVICE_PORT},
+                            }
+                        }
+                    ]
+                }
+            ],
         },
     }
 

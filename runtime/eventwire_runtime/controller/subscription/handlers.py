@@ -13,7 +13,7 @@ import kopf
 
 from eventwire_runtime.api import MESSAGING_API_VERSION, MESSAGING_GROUP
 from eventwire_runtime.controller.conditions import is_ready
-from eventwire_runtime.controller.context import Body, Context, ctx_of
+from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented
 from eventwire_runtime.controller.destinations import Resolution, resolve
 from eventwire_runtime.controller.subscription.resources import destinations, make_status
 
@@ -21,6 +21,7 @@ SUBSCRIPTIONS = (MESSAGING_GROUP, "subscriptions")
 KIND = "Subscription"
 
 
+@instrumented
 async def reconcile(ctx: Context, subscription: Body, sync_channel: bool = True) -> Body:
     """Compute and write the subscription's status; returns the subscription with it."""
     from eventwire_runtime.controller.channel.handlers import reconcile as reconcile_channel

@@ -4,10 +4,16 @@
   `<stream>.<namespace>.<channel>` per channel: a message is kept until every subscription's
   consumer has acknowledged it.
 - Ingress answers 202 only after JetStream acknowledged the publish (a durable write).
-  Concurrent requests publish concurrently, so writes are pipelined on the one connection.
+  Concurrent requests publish concurrently, so writes are pipelined on the one connection
+  (nats_io.py: one write batch per loop iteration, no task per request).
+- An event larger than the server's `max_payload` gets 413 naming the limit. NATS's default is
+  1 MB: for GitHub-sized events (25 MB) run nats-server with `max_payload` raised (the install
+  sets 40 MiB; NATS allows up to 64 MB, with `max_pending` at least as large).
 - One durable pull consumer per subscription (`sub-<uid>`, deliver policy "new"): every replica
-  pulls from it, so replicas share the work. A message is acked only after delivery succeeded,
-  was dead-lettered, or failed terminally; an un-acked message (crash, kill -9) is redelivered
+  pulls from it, so replicas share the work. Each message's delivery starts from the
+  subscription callback (`Fanout.start`, no task on the happy path). A message is acked (acks
+  batched per loop iteration) only after delivery succeeded, was dead-lettered, or failed
+  terminally; an un-acked message (crash, kill -9) is redelivered
   after `EVENTWIRE_ACK_WAIT`: at-least-once.
 - Flow control (flow.py): while any subscription of the channel has more than
   `EVENTWIRE_MAX_BACKLOG` undelivered events (consumer info polled every 0.1 s for channels with
@@ -22,8 +28,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
 
 import nats
 from nats.aio.client import Client as NATS
@@ -33,8 +38,10 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolic
 from nats.js.errors import NotFoundError
 
 from eventwire_runtime.cloudevents.http import Event
+from eventwire_runtime.dispatcher.backends import EventTooLarge, accepted_when_stored
 from eventwire_runtime.dispatcher.backends.codec import decode, encode
 from eventwire_runtime.dispatcher.backends.flow import BacklogGate
+from eventwire_runtime.dispatcher.backends.nats_io import ACK, NAK, NAK_LATER, TERM, Publisher, Replies
 from eventwire_runtime.dispatcher.fanout import Fanout
 from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, Subscriber
 from eventwire_runtime.dispatcher.settings import Settings
@@ -43,51 +50,6 @@ log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 PULL_EXPIRES_NS = 1_000_000_000  # a pull request lingers up to 1 s waiting for messages
-
-
-class _Publisher:
-    """JetStream publishes with acks collected on one wildcard inbox subscription.
-
-    nats-py's `js.publish` runs `asyncio.wait_for` (a task per call on Python 3.11) and parses
-    every PubAck into a dataclass; at tens of thousands of events per second that overhead
-    dominates the ingress path. Here each publish is a plain PUB with a reply subject and one
-    future; the ack only needs to be checked for an error.
-    """
-
-    def __init__(self, nc: NATS) -> None:
-        self.nc = nc
-        self.prefix = nc.new_inbox()
-        self.pending: dict[str, asyncio.Future[None]] = {}
-        self.counter = 0
-        self.sub: Any = None
-
-    async def start(self) -> None:
-        self.sub = await self.nc.subscribe(self.prefix + ".*", cb=self._on_ack)
-
-    async def _on_ack(self, msg: Msg) -> None:
-        future = self.pending.pop(msg.subject.rsplit(".", 1)[-1], None)
-        if future is None or future.done():
-            return
-        status = msg.headers.get("Status") if msg.headers else None
-        if status:  # e.g. 503 no responders: no stream for the subject
-            future.set_exception(nats.errors.Error(f"JetStream publish failed with status {status}"))
-        elif b'"error"' in msg.data:
-            future.set_exception(nats.errors.Error(f"JetStream rejected the publish: {msg.data[:200]!r}"))
-        else:
-            future.set_result(None)
-
-    async def publish(self, subject: str, payload: bytes, seconds: float = 5.0) -> None:
-        """Publish and wait for the stream's ack. Raises nats.errors.Error or TimeoutError."""
-        self.counter += 1
-        token = str(self.counter)
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.pending[token] = future
-        try:
-            await self.nc.publish(subject, payload, reply=f"{self.prefix}.{token}")
-            async with asyncio.timeout(seconds):
-                await future
-        finally:
-            self.pending.pop(token, None)
 
 
 def consumer_name(uid: str) -> str:
@@ -110,7 +72,8 @@ class JetStreamBackend:
         self._active: set[tuple[str, str]] = set()
         self._monitor: asyncio.Task[None] | None = None
         self._stopping = False
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._delivering = 0  # messages whose delivery has not finished
+        self._idle = asyncio.Event()
         self._background: set[asyncio.Future[None]] = set()
 
     def subject(self, namespace: str, channel: str) -> str:
@@ -121,8 +84,9 @@ class JetStreamBackend:
             self.settings.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.5, connect_timeout=5
         )
         self.js = self.nc.jetstream()
-        self.publisher = _Publisher(self.nc)
+        self.publisher = Publisher(self.nc)
         await self.publisher.start()
+        self.replies = Replies(self.nc)
         try:
             await self.js.stream_info(self.stream)
         except NotFoundError:
@@ -147,28 +111,34 @@ class JetStreamBackend:
         if not self.ready():
             return 503
         self._active.add(channel.key)
-        return asyncio.ensure_future(self._publish(channel, events))
-
-    async def _publish(self, channel: ChannelRoute, events: list[Event]) -> int:
-        assert self.js is not None
-        subject = self.subject(channel.namespace, channel.name)
-        if not self.gate.blocked(channel.key):
-            self.gate.admit(channel.key, len(events))
-        elif not await self.gate.admit_when_open(channel.key, len(events)):
-            return 429
         now = time.time()
-        try:
-            if len(events) == 1:
-                await self.publisher.publish(subject, encode(events[0], now))
-            else:
-                await asyncio.gather(*(self.publisher.publish(subject, encode(e, now)) for e in events))
-        except nats.errors.MaxPayloadError:
-            log.warning("event larger than the NATS server's max_payload (raise it in nats-server config)")
-            return 413
-        except (nats.errors.Error, TimeoutError) as exc:
-            log.warning("jetstream publish failed: %s", exc)
-            return 503
-        return 202
+        payloads = [encode(e, now) for e in events]
+        self._check_size(payloads)
+        if self.gate.blocked(channel.key):
+            return asyncio.ensure_future(self._publish_when_open(channel, payloads))
+        self.gate.admit(channel.key, len(payloads))
+        return self._publish(channel, payloads)
+
+    def _check_size(self, payloads: list[bytes]) -> None:
+        assert self.nc is not None
+        limit = self.nc.max_payload
+        size = max(len(p) for p in payloads)
+        if size > limit:
+            raise EventTooLarge(
+                f"event of {size} bytes (stored form) is larger than the jetstream broker accepts: "
+                f"the NATS server's max_payload is {limit} bytes (raise max_payload in its configuration)"
+            )
+
+    async def _publish_when_open(self, channel: ChannelRoute, payloads: list[bytes]) -> int:
+        if not await self.gate.admit_when_open(channel.key, len(payloads)):
+            return 429
+        return await self._publish(channel, payloads)
+
+    def _publish(self, channel: ChannelRoute, payloads: list[bytes]) -> asyncio.Future[int]:
+        subject = self.subject(channel.namespace, channel.name)
+        return accepted_when_stored(
+            [self.publisher.publish(subject, p) for p in payloads], "jetstream publish"
+        )
 
     # consumers
     def _routes_changed(self, table: RoutingTable) -> None:
@@ -227,68 +197,83 @@ class JetStreamBackend:
             except (nats.errors.Error, TimeoutError) as exc:
                 log.warning("cannot create consumer %s: %s; retrying", name, exc)
                 await asyncio.sleep(1)
-        inbox = self.nc.new_inbox()
-        sub = await self.nc.subscribe(inbox)
         next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{name}"
+        # Deliveries start from the subscription callback; this loop only keeps a lingering pull
+        # request open for as many messages as there are free delivery slots.
         in_flight = 0
-        freed = asyncio.Event()
+        requested = 0  # messages the open pull request may still bring
+        wake = asyncio.Event()
+        low_water = max(1, capacity // 4)
 
-        def finished(task: asyncio.Task[None]) -> None:
+        def finished() -> None:
             nonlocal in_flight
             in_flight -= 1
-            self._inflight.discard(task)
-            freed.set()
+            if capacity - in_flight - requested >= low_water:
+                wake.set()
 
+        async def on_message(msg: Msg) -> None:
+            nonlocal in_flight, requested
+            if JetStreamContext.is_status_msg(msg):
+                requested = 0  # 404/408/409: this pull request is over
+                wake.set()
+                return
+            requested = max(0, requested - 1)
+            in_flight += 1
+            self._start_delivery(route, uid, msg, finished)
+            if not requested:
+                wake.set()
+
+        inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(inbox, cb=on_message)
         try:
             while not self._stopping:
                 free = capacity - in_flight
-                if free < max(1, capacity // 4):
-                    freed.clear()
+                if requested or free < low_water:
+                    wake.clear()
                     with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(1):
-                            await freed.wait()
+                        async with asyncio.timeout(PULL_EXPIRES_NS / 1e9 + 0.5):
+                            await wake.wait()
+                    if requested and not wake.is_set():
+                        requested = 0  # the request expired without a status message
                     continue
                 request = json.dumps({"batch": free, "expires": PULL_EXPIRES_NS}).encode()
+                requested = free
                 try:
                     await self.nc.publish(next_subject, request, reply=inbox)
                 except nats.errors.Error as exc:
+                    requested = 0
                     log.warning("pull request for %s failed: %s", name, exc)
                     await asyncio.sleep(0.5)
-                    continue
-                deadline = time.monotonic() + PULL_EXPIRES_NS / 1e9 + 0.5
-                while free > 0:
-                    try:
-                        msg = await sub.next_msg(timeout=max(0.01, deadline - time.monotonic()))
-                    except (TimeoutError, nats.errors.TimeoutError):
-                        break
-                    if JetStreamContext.is_status_msg(msg):
-                        break  # 404/408/409: this pull request is over
-                    free -= 1
-                    in_flight += 1
-                    task = asyncio.create_task(self._deliver(route, uid, msg))
-                    self._inflight.add(task)
-                    task.add_done_callback(finished)
         finally:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
 
-    async def _deliver(self, route: ChannelRoute, uid: str, msg: Msg) -> None:
+    def _start_delivery(self, route: ChannelRoute, uid: str, msg: Msg, finished: Callable[[], None]) -> None:
+        """Deliver one message; ack it when the delivery is over, nak it after an internal error."""
         sub = self._current(route, uid)
         if sub is None:  # subscription removed: leave it for redelivery elsewhere, or drop with it
-            await msg.nak()
+            self.replies.send(msg, NAK)
+            finished()
             return
         try:
             event, accepted_at = decode(msg.data)
         except ValueError as exc:
             log.error("dropping undecodable stored event: %s", exc)
-            await msg.term()
+            self.replies.send(msg, TERM)
+            finished()
             return
-        lag = time.time() - accepted_at
-        result = await self.fanout.deliver(route, sub, event, time.monotonic() - max(lag, 0.0))
-        if result is None:
-            await msg.nak(delay=1)
-            return
-        await msg.ack()
+        self._delivering += 1
+        self._idle.clear()
+
+        def done(ok: bool) -> None:
+            self.replies.send(msg, ACK if ok else NAK_LATER)
+            finished()
+            self._delivering -= 1
+            if not self._delivering:
+                self._idle.set()
+
+        lag = max(time.time() - accepted_at, 0.0)
+        self.fanout.start(route, sub, event, time.monotonic() - lag, done)
 
     async def _watch_backlog(self) -> None:
         assert self.js is not None
@@ -323,11 +308,16 @@ class JetStreamBackend:
             self._monitor.cancel()
         for _, task in self._consumers.values():
             task.cancel()
-        if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
-            for task in pending:
-                task.cancel()
+        if self._delivering:
+            try:
+                async with asyncio.timeout(grace):
+                    await self._idle.wait()
+            except TimeoutError:
+                for task in list(self.fanout.tasks):
+                    task.cancel()  # their messages are nak'ed or, un-acked, redelivered
+                await asyncio.sleep(0)
         if self.nc is not None:
+            await self.replies.flush()
             try:
                 async with asyncio.timeout(5):
                     await self.nc.drain()

@@ -3,7 +3,8 @@
 NOT DURABLE: events accepted with 202 but not yet delivered are lost if the process dies. Each
 channel holds at most `capacity` accepted-but-undelivered events; beyond that ingress answers
 429 with Retry-After so senders back off instead of growing memory without bound. Every accepted
-event is fanned out at once on its own task; per-subscriber limits in `Fanout` pace delivery.
+event is fanned out at once (`Fanout.start`: callbacks, a task only for retries and replies);
+per-subscriber limits in `Fanout` pace delivery.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterable
 
 from eventwire_runtime.cloudevents.http import Event
+from eventwire_runtime.delivery.http_client import header_block
 from eventwire_runtime.dispatcher.fanout import Fanout
 from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable
 
@@ -33,8 +35,9 @@ class MemoryBackend:
         self.fanout = fanout
         self.table = table
         self.capacity = capacity
-        self._tasks: set[asyncio.Task[None]] = set()
         self._accepting = False
+        self._pending = 0  # accepted events not yet delivered to every subscriber
+        self._idle = asyncio.Event()
 
     async def start(self) -> None:
         self._accepting = True
@@ -47,19 +50,25 @@ class MemoryBackend:
             return 503
         if channel.in_flight + len(events) > self.capacity:
             return 429
+        subscribers = channel.subscribers  # snapshot: a routing update replaces the tuple
+        if not subscribers:
+            return 202
         now = time.monotonic()
         for event in events:
             channel.in_flight += 1
-            task = asyncio.get_running_loop().create_task(self._run(channel, event, now))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._pending += 1
+            self._idle.clear()
+            done = _Countdown(len(subscribers), channel, self)
+            block = header_block(event.headers) if len(subscribers) > 1 else None
+            for sub in subscribers:
+                self.fanout.start(channel, sub, event, now, done, block)
         return 202
 
-    async def _run(self, channel: ChannelRoute, event: Event, accepted_at: float) -> None:
-        try:
-            await self.fanout.fan_out(channel, event, accepted_at)
-        finally:
-            channel.in_flight -= 1
+    def _event_done(self, channel: ChannelRoute) -> None:
+        channel.in_flight -= 1
+        self._pending -= 1
+        if not self._pending:
+            self._idle.set()
 
     def depths(self) -> Iterable[tuple[str, str, int]]:
         for route in list(self.table.channels.values()):
@@ -69,11 +78,31 @@ class MemoryBackend:
     async def stop(self, grace: float) -> None:
         """Stop accepting; wait up to `grace` seconds for in-flight deliveries, then cancel."""
         self._accepting = False
-        if self._tasks:
-            log.info("waiting for %d in-flight deliveries", len(self._tasks))
-            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                log.warning("%d in-memory deliveries cancelled at shutdown (lost)", len(pending))
-                await asyncio.wait(pending, timeout=1)
+        if self._pending:
+            log.info("waiting for %d in-flight events", self._pending)
+            try:
+                async with asyncio.timeout(grace):
+                    await self._idle.wait()
+            except TimeoutError:
+                log.warning("%d in-memory events not fully delivered at shutdown (lost)", self._pending)
+                tasks = set(self.fanout.tasks)
+                for task in tasks:
+                    task.cancel()
+                if tasks:
+                    await asyncio.wait(tasks, timeout=1)
+
+
+class _Countdown:
+    """The `done` callback of one event's deliveries: the event is over when all have reported."""
+
+    __slots__ = ("backend", "channel", "left")
+
+    def __init__(self, left: int, channel: ChannelRoute, backend: MemoryBackend) -> None:
+        self.left = left
+        self.channel = channel
+        self.backend = backend
+
+    def __call__(self, finished: bool) -> None:
+        self.left -= 1
+        if not self.left:
+            self.backend._event_done(self.channel)

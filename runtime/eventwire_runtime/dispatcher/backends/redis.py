@@ -21,13 +21,14 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from eventwire_runtime.cloudevents.http import Event
+from eventwire_runtime.dispatcher.backends import accepted_when_stored
 from eventwire_runtime.dispatcher.backends.codec import decode, encode
 from eventwire_runtime.dispatcher.backends.flow import BacklogGate
 from eventwire_runtime.dispatcher.fanout import Fanout
@@ -97,7 +98,8 @@ class RedisBackend:
         self._consumers: dict[str, tuple[str, asyncio.Task[None]]] = {}
         self.gate = BacklogGate(settings.max_backlog)
         self._active: set[tuple[str, str]] = set()
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._delivering = 0  # entries whose delivery has not finished
+        self._idle = asyncio.Event()
         self._background: set[asyncio.Future[None]] = set()
         self._monitor: asyncio.Task[None] | None = None
         self._connected = False
@@ -128,22 +130,22 @@ class RedisBackend:
         if not self.ready():
             return 503
         self._active.add(channel.key)
-        return asyncio.ensure_future(self._publish(channel, events))
+        if self.gate.blocked(channel.key):
+            return asyncio.ensure_future(self._publish_when_open(channel, events))
+        self.gate.admit(channel.key, len(events))
+        return self._publish(channel, events)
 
-    async def _publish(self, channel: ChannelRoute, events: list[Event]) -> int:
+    async def _publish_when_open(self, channel: ChannelRoute, events: list[Event]) -> int:
+        if not await self.gate.admit_when_open(channel.key, len(events)):
+            return 429
+        return await self._publish(channel, events)
+
+    def _publish(self, channel: ChannelRoute, events: list[Event]) -> asyncio.Future[int]:
         assert self._batcher is not None
         key = self.key(channel.namespace, channel.name)
-        if not self.gate.blocked(channel.key):
-            self.gate.admit(channel.key, len(events))
-        elif not await self.gate.admit_when_open(channel.key, len(events)):
-            return 429
         now = time.time()
-        try:
-            await asyncio.gather(*(self._batcher.add(key, encode(e, now)) for e in events))
-        except (RedisError, OSError) as exc:
-            log.warning("redis XADD failed: %s", exc)
-            return 503
-        return 202
+        writes = [self._batcher.add(key, encode(e, now)) for e in events]
+        return accepted_when_stored(writes, "redis XADD")
 
     # consumers
     def _routes_changed(self, table: RoutingTable) -> None:
@@ -218,29 +220,45 @@ class RedisBackend:
                     continue
                 for entry_id, fields in entries:
                     await limit.acquire()
-                    task = asyncio.create_task(self._deliver(route, uid, key, group, entry_id, fields))
-                    self._inflight.add(task)
-                    task.add_done_callback(self._inflight.discard)
-                    task.add_done_callback(lambda _: limit.release())
+                    self._start_delivery(route, uid, key, group, entry_id, fields, limit.release)
         finally:
             await reader.aclose()
 
-    async def _deliver(
-        self, route: ChannelRoute, uid: str, key: str, group: str, entry_id: bytes, fields: dict[bytes, bytes]
+    def _start_delivery(
+        self,
+        route: ChannelRoute,
+        uid: str,
+        key: str,
+        group: str,
+        entry_id: bytes,
+        fields: dict[bytes, bytes],
+        release: Callable[[], None],
     ) -> None:
+        """Deliver one entry (`Fanout.start`: no task on the happy path); XACK when it is over."""
         sub = next((s for s in route.subscribers if s.uid == uid), None)
         if sub is None:
+            release()
             return  # subscription gone: its group no longer matters
         try:
             event, accepted_at = decode(fields[FIELD])
         except (KeyError, ValueError) as exc:
             log.error("dropping undecodable stored entry %s: %s", entry_id, exc)
             self._ack(key, group, entry_id)
+            release()
             return
+        self._delivering += 1
+        self._idle.clear()
+
+        def done(finished: bool) -> None:
+            if finished:
+                self._ack(key, group, entry_id)
+            release()
+            self._delivering -= 1
+            if not self._delivering:
+                self._idle.set()
+
         lag = max(time.time() - accepted_at, 0.0)
-        result = await self.fanout.deliver(route, sub, event, time.monotonic() - lag)
-        if result is not None:
-            self._ack(key, group, entry_id)
+        self.fanout.start(route, sub, event, time.monotonic() - lag, done)
 
     def _ack(self, key: str, group: str, entry_id: bytes) -> None:
         self._acks.setdefault((key, group), []).append(entry_id)
@@ -314,10 +332,14 @@ class RedisBackend:
         for task in [self._monitor, *(t for _, t in self._consumers.values())]:
             if task is not None:
                 task.cancel()
-        if self._inflight:
-            _, pending = await asyncio.wait(set(self._inflight), timeout=grace)
-            for task in pending:
-                task.cancel()
+        if self._delivering:
+            try:
+                async with asyncio.timeout(grace):
+                    await self._idle.wait()
+            except TimeoutError:
+                for task in list(self.fanout.tasks):
+                    task.cancel()  # their entries stay pending and are claimed after ack_wait
+                await asyncio.sleep(0)
         if self._ack_task is not None:
             self._ack_task.cancel()
         await self._flush_acks()

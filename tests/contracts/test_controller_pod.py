@@ -1,0 +1,56 @@
+"""The install's controller pod and the controller agree: the settings the controller parses from
+the pod's env serve metrics where the pod declares its metrics port, where Prometheus is told
+to scrape and where the NetworkPolicies admit scrapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from eventwire.render.engine import ProgramRun
+from eventwire.render.stack import run_stack
+from eventwire_runtime.controller.settings import ControllerSettings
+from tests.infra.conftest import PROJECT, STACKS
+
+
+def objects(run: ProgramRun, kind: str) -> list[dict[str, Any]]:
+    return [r.plain for r in run.registrations if r.custom and r.inputs.get("kind") == kind]
+
+
+def controller(run: ProgramRun) -> dict[str, Any]:
+    [found] = [d for d in objects(run, "Deployment") if d["metadata"]["name"] == "eventwire-controller"]
+    return found
+
+
+def settings_of(pod: dict[str, Any]) -> ControllerSettings:
+    env = pod["spec"]["containers"][0]["env"]
+    return ControllerSettings.from_env({e["name"]: str(e["value"]) for e in env if "value" in e})
+
+
+def admitted_ports(run: ProgramRun, pod_labels: dict[str, str]) -> set[int]:
+    """TCP ports the stack's NetworkPolicies admit (from anywhere) to a pod with these labels."""
+    ports: set[int] = set()
+    for policy in objects(run, "NetworkPolicy"):
+        if policy["spec"]["podSelector"].get("matchLabels", {}).items() <= pod_labels.items():
+            for rule in policy["spec"]["ingress"]:
+                ports.update(p["port"] for p in rule.get("ports", []) if "from" not in rule)
+    return ports
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_metrics_are_served_declared_annotated_and_admitted_on_one_port(stack: str) -> None:
+    run = run_stack(PROJECT, stack)
+    pod = controller(run)["spec"]["template"]
+    settings = settings_of(pod)
+    assert settings.metrics_port > 0
+    assert settings.metrics_address == "0.0.0.0"  # reachable from the pod's IP
+    ports = {p["name"]: p["containerPort"] for p in pod["spec"]["containers"][0]["ports"]}
+    assert ports["metrics"] == settings.metrics_port
+    annotations = pod["metadata"]["annotations"]
+    assert annotations["prometheus.io/scrape"] == "true"
+    assert int(annotations["prometheus.io/port"]) == settings.metrics_port
+    assert annotations["prometheus.io/path"] == "/metrics"
+    admitted = admitted_ports(run, pod["metadata"]["labels"])
+    if objects(run, "NetworkPolicy"):
+        assert admitted == {settings.metrics_port}  # the metrics port and nothing else
