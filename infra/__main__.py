@@ -96,6 +96,7 @@ sources = EventSources(
         "aws_credentials": settings.aws_credentials,
         "gcp_credentials": settings.gcp_credentials,
         "webhook_domain": webhook_domain,
+        "webhook_tls_secret": settings.github_webhook_tls_secret,
     },
     pulumi.ResourceOptions(provider=provider, depends_on=[core, *([istio] if istio else [])]),
 )

@@ -19,6 +19,10 @@ Why each rule exists:
 Objects of other kinds with status.address.url need a get rule added by the installer (the
 label `AGGREGATE_LABEL` lets an aggregated ClusterRole collect such rules).
 
+`peering_rules(name)` are granted only where the controller runs with kopf's peering (several
+replicas, one active; its EVENTWIRE_PEERING names the ClusterKopfPeering): kopf lists and watches
+the peering objects and patches its keep-alive into the status of its own one (by name).
+
 `WEBHOOK_ROUTE_RULES` are granted only where GitHub webhooks are routed through an Istio gateway
 (the controller's EVENTWIRE_WEBHOOK_DOMAIN is set): each GitHubSource gets a VirtualService,
 read, created and patched back on drift (the garbage collector deletes it with its source, so no
@@ -86,21 +90,45 @@ WEBHOOK_ROUTE_RULES: Final[tuple[dict[str, list[str]], ...]] = (
 )
 
 
-def controller_cluster_role(name: str, labels: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """The controller's ClusterRole manifest."""
+KOPF_GROUP: Final = "kopf.dev"
+KOPF_PEERINGS: Final = "clusterkopfpeerings"
+
+
+def peering_rules(name: str) -> tuple[dict[str, list[str]], ...]:
+    """The rights of kopf's cluster-wide peering through the ClusterKopfPeering `name`."""
+    return (
+        _rule((KOPF_GROUP,), (KOPF_PEERINGS,), ("list", "watch")),
+        {**_rule((KOPF_GROUP,), (KOPF_PEERINGS,), ("patch",)), "resourceNames": [name]},
+    )
+
+
+def controller_cluster_role(
+    name: str,
+    labels: Mapping[str, str] | None = None,
+    rules: tuple[Mapping[str, Any], ...] = CONTROLLER_RULES,
+) -> dict[str, Any]:
+    """A ClusterRole manifest with `rules` (default: the controller's CONTROLLER_RULES)."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
         "metadata": {"name": name, "labels": dict(labels or {})},
-        "rules": [{key: list(values) for key, values in rule.items()} for rule in CONTROLLER_RULES],
+        "rules": [{key: list(values) for key, values in rule.items()} for rule in rules],
     }
 
 
 def allows(
-    group: str, resource: str, verb: str, rules: tuple[Mapping[str, Any], ...] = CONTROLLER_RULES
+    group: str,
+    resource: str,
+    verb: str,
+    rules: tuple[Mapping[str, Any], ...] = CONTROLLER_RULES,
+    name: str | None = None,
 ) -> bool:
-    """Whether `rules` grant `verb` on `resource` (with "/subresource") in `group`."""
+    """Whether `rules` grant `verb` on `resource` (with "/subresource") in `group`; a rule with
+    resourceNames grants it only for a request naming one of them (`name`)."""
     return any(
-        group in rule["apiGroups"] and resource in rule["resources"] and verb in rule["verbs"]
+        group in rule["apiGroups"]
+        and resource in rule["resources"]
+        and verb in rule["verbs"]
+        and ("resourceNames" not in rule or name in rule["resourceNames"])
         for rule in rules
     )

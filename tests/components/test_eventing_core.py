@@ -9,7 +9,7 @@ import pytest
 from eventwire import rbac
 from eventwire.api import render_crds
 from eventwire.exceptions import ConfigError
-from eventwire.install import EventingCore, EventingCoreArgs
+from eventwire.install import EventingCore, EventingCoreArgs, peering
 from eventwire.render.pod_security import pod_spec_of, restricted_violations
 from tests.components.conftest import Runner, charts, find, kube_objects
 
@@ -27,7 +27,11 @@ def env_of(manifest: dict[str, Any]) -> dict[str, str]:
 
 def test_crds_are_the_apis_own(run: Runner) -> None:
     record = run(core)
-    installed = [o for o in kube_objects(record) if o["kind"] == "CustomResourceDefinition"]
+    installed = [
+        o
+        for o in kube_objects(record)
+        if o["kind"] == "CustomResourceDefinition" and o["spec"]["group"].endswith("eventwire.dev")
+    ]
     assert sorted(installed, key=lambda c: c["metadata"]["name"]) == sorted(
         render_crds(), key=lambda c: c["metadata"]["name"]
     )
@@ -105,6 +109,8 @@ def test_controller_env_matches_the_runtime_settings(run: Runner) -> None:
     assert env_of(controller) == {
         "EVENTWIRE_DISPATCHER_SERVICE": "eventwire-dispatcher-{provisioner}",
         "EVENTWIRE_METRICS_PORT": "9090",
+        "EVENTWIRE_PEERING": "eventwire-controller",
+        "EVENTWIRE_PEERING_LIFETIME": "30",
         "EVENTWIRE_RUNTIME_IMAGE": IMAGE,
         "EVENTWIRE_SYSTEM_NAMESPACE": "eventwire-system",
         "EVENTWIRE_WEBHOOK_DOMAIN": "hooks.example.org",
@@ -123,6 +129,56 @@ def test_controller_env_matches_the_runtime_settings(run: Runner) -> None:
         "controller",
         "--liveness=http://0.0.0.0:8080/healthz",
     ]
+
+
+def test_controller_peers_through_its_own_peering_object_by_default(run: Runner) -> None:
+    record = run(core)
+    crd = find(record, "CustomResourceDefinition", "clusterkopfpeerings.kopf.dev")
+    assert crd.plain == peering.kopf_peering_crd({"app.kubernetes.io/part-of": "eventwire"})
+    peering_object = find(record, "ClusterKopfPeering", "eventwire-controller")
+    assert peering_object.plain["apiVersion"] == "kopf.dev/v1"
+    role = find(record, "ClusterRole", "eventwire-controller-peering").plain
+    assert role["rules"] == [dict(rule) for rule in rbac.peering_rules("eventwire-controller")]
+    binding = find(record, "ClusterRoleBinding", "eventwire-controller-peering").plain
+    assert binding["roleRef"]["name"] == "eventwire-controller-peering"
+    assert binding["subjects"][0]["name"] == "eventwire-controller"
+    controller = find(record, "Deployment", "eventwire-controller")
+    assert record.depends_on(peering_object, crd)
+    assert record.depends_on(controller, peering_object)
+    assert record.depends_on(controller, find(record, "ClusterRole", "eventwire-controller-peering"))
+    env = controller.plain["spec"]["template"]["spec"]["containers"][0]["env"]
+    assert {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in env
+    assert controller.plain["spec"]["replicas"] == 1
+
+
+def test_several_controller_replicas_one_active_with_a_budget(run: Runner) -> None:
+    record = run(lambda: core({"controller_replicas": 3}))
+    controller = find(record, "Deployment", "eventwire-controller").plain
+    assert controller["spec"]["replicas"] == 3
+    assert env_of(controller)["EVENTWIRE_PEERING"] == "eventwire-controller"
+    assert len(controller["spec"]["template"]["spec"]["topologySpreadConstraints"]) == 2
+    budget = find(record, "PodDisruptionBudget", "eventwire-controller").plain["spec"]
+    assert budget["minAvailable"] == 1
+    assert (
+        budget["selector"]["matchLabels"].items()
+        <= controller["spec"]["template"]["metadata"]["labels"].items()
+    )
+
+
+def test_standalone_controller_has_no_peering(run: Runner) -> None:
+    record = run(lambda: core({"controller_peering": False}))
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in kube_objects(record)}
+    assert ("ClusterKopfPeering", "eventwire-controller") not in kinds
+    assert ("CustomResourceDefinition", "clusterkopfpeerings.kopf.dev") not in kinds
+    assert ("ClusterRole", "eventwire-controller-peering") not in kinds
+    assert "EVENTWIRE_PEERING" not in env_of(find(record, "Deployment", "eventwire-controller").plain)
+
+
+def test_peering_crd_can_come_from_elsewhere(run: Runner) -> None:
+    record = run(lambda: core({"install_peering_crd": False}))
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in kube_objects(record)}
+    assert ("CustomResourceDefinition", "clusterkopfpeerings.kopf.dev") not in kinds
+    assert ("ClusterKopfPeering", "eventwire-controller") in kinds
 
 
 def test_jetstream_with_nats_from_the_official_chart(run: Runner) -> None:
@@ -252,7 +308,8 @@ def test_several_provisioners_get_one_dispatcher_each(run: Runner) -> None:
             },
             "only one may be the default",
         ),
-        ({"controller_replicas": 2}, "controller_replicas"),
+        ({"controller_replicas": 2, "controller_peering": False}, "more than 1 needs controller_peering"),
+        ({"controller_replicas": 0}, "controller_replicas: must be at least 1"),
         (
             {"provisioners": [{"name": "m", "type": "in-memory", "spec": {"inMemory": {"capacity": 0}}}]},
             "capacity",

@@ -67,3 +67,27 @@ def test_secrets_of_disabled_kinds_are_not_created(run: Runner) -> None:
 def test_unknown_kinds_are_rejected(run: Runner) -> None:
     with pytest.raises(ConfigError, match="KafkaSource"):
         run(lambda: EventSources("sources", {"kinds": ["KafkaSource"]}))
+
+
+def test_webhook_gateway_serves_https_with_a_tls_secret(run: Runner) -> None:
+    record = run(
+        lambda: EventSources(
+            "sources",
+            {
+                "kinds": ["GitHubSource"],
+                "webhook_domain": "hooks.example.org",
+                "gateway_namespace": "edge",
+                "webhook_tls_secret": "webhook-cert",
+            },
+        )
+    )
+    gateway = find(record, "Gateway", "eventwire-webhooks").plain
+    assert gateway["metadata"]["namespace"] == "edge"
+    assert gateway["spec"]["servers"] == [
+        {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": ["*.hooks.example.org"]},
+        {
+            "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+            "hosts": ["*.hooks.example.org"],
+            "tls": {"mode": "SIMPLE", "credentialName": "webhook-cert"},
+        },
+    ]

@@ -1,6 +1,7 @@
 """The install's controller pod and the controller agree: the settings the controller parses from
 the pod's env serve metrics where the pod declares its metrics port, where Prometheus is told
-to scrape and where the NetworkPolicies admit scrapes."""
+to scrape and where the NetworkPolicies admit scrapes; and its replicas peer through the object,
+CRD and rights the install creates."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from eventwire import rbac
 from eventwire.render.engine import ProgramRun
 from eventwire.render.stack import run_stack
 from eventwire_runtime.controller.settings import ControllerSettings
@@ -54,3 +56,51 @@ def test_metrics_are_served_declared_annotated_and_admitted_on_one_port(stack: s
     admitted = admitted_ports(run, pod["metadata"]["labels"])
     if objects(run, "NetworkPolicy"):
         assert admitted == {settings.metrics_port}  # the metrics port and nothing else
+
+
+@pytest.mark.parametrize(("stack", "replicas"), [("dev", 1), ("staging", 2), ("prod", 2)])
+def test_replicas_peer_through_the_object_crd_and_rights_the_install_creates(
+    stack: str, replicas: int
+) -> None:
+    from kopf._cogs.structs.references import CLUSTER_PEERINGS_K
+
+    run = run_stack(PROJECT, stack)
+    deployment = controller(run)
+    pod = deployment["spec"]["template"]
+    settings = settings_of(pod)
+    assert deployment["spec"]["replicas"] == replicas
+    # The controller peers through the object the install creates ...
+    [peering] = objects(run, "ClusterKopfPeering")
+    assert settings.peering == peering["metadata"]["name"]
+    # ... of the kind kopf looks for (its cluster-wide peering selector) ...
+    [crd] = [
+        c
+        for c in objects(run, "CustomResourceDefinition")
+        if c["spec"]["names"]["kind"] == "ClusterKopfPeering"
+    ]
+    assert crd["spec"]["group"] == CLUSTER_PEERINGS_K.group
+    assert [v["name"] for v in crd["spec"]["versions"] if v["served"]] == [CLUSTER_PEERINGS_K.version]
+    assert crd["spec"]["names"]["plural"] == CLUSTER_PEERINGS_K.any_name
+    assert crd["spec"]["scope"] == "Cluster"
+    assert peering["apiVersion"] == f"{CLUSTER_PEERINGS_K.group}/{CLUSTER_PEERINGS_K.version}"
+    # ... with exactly the rights for that object, bound to the controller's account.
+    [role] = [
+        r for r in objects(run, "ClusterRole") if r["metadata"]["name"] == "eventwire-controller-peering"
+    ]
+    assert role["rules"] == [dict(rule) for rule in rbac.peering_rules(settings.peering)]
+    account = pod["spec"]["serviceAccountName"]
+    [binding] = [
+        b for b in objects(run, "ClusterRoleBinding") if b["roleRef"]["name"] == role["metadata"]["name"]
+    ]
+    assert binding["subjects"][0]["name"] == account
+    # Each replica has its own identity (kopf's POD_ID), and a budget keeps one of several up.
+    env = pod["spec"]["containers"][0]["env"]
+    assert {"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}} in env
+    [budget] = [
+        b for b in objects(run, "PodDisruptionBudget") if b["metadata"]["name"] == "eventwire-controller"
+    ]
+    assert budget["spec"] == (
+        {"selector": budget["spec"]["selector"], "minAvailable": 1}
+        if replicas > 1
+        else {"selector": budget["spec"]["selector"], "maxUnavailable": 1}
+    )

@@ -28,9 +28,12 @@ def controller_settings(run: ProgramRun) -> ControllerSettings:
     return ControllerSettings.from_env({e["name"]: str(e["value"]) for e in env if "value" in e})
 
 
-def gateway_serves(gateway: dict[str, Any], host: str) -> bool:
-    """Istio host matching: exact, or a `*.` wildcard that matches any longer suffix."""
+def gateway_serves(gateway: dict[str, Any], host: str, protocol: str = "HTTP") -> bool:
+    """Whether a server of `protocol` matches `host` (Istio host matching: exact, or a `*.`
+    wildcard that matches any longer suffix)."""
     for server in gateway["spec"]["servers"]:
+        if server["port"]["protocol"] != protocol:
+            continue
         for pattern in server["hosts"]:
             if pattern == host or (pattern.startswith("*.") and host.endswith(pattern[1:])):
                 return True
@@ -82,3 +85,23 @@ def test_without_github_sources_nothing_is_routed() -> None:
     assert not [r for r in objects(run, "ClusterRole") if r["rules"] == list(rbac.WEBHOOK_ROUTE_RULES)]
     source = served(make_source("GitHubSource", "repo", "shop"))
     assert resources.webhook_url(source, settings) == "http://repo-githubsource.shop.svc.cluster.local"
+
+
+def test_secure_sources_get_an_https_url_the_gateway_serves_with_a_tls_secret() -> None:
+    run = run_stack(PROJECT, "prod", {"githubWebhookTlsSecret": "webhook-cert"})
+    settings = controller_settings(run)
+    [gateway] = objects(run, "Gateway")
+    source = served(make_source("GitHubSource", "repo", "shop", secure=True))
+    url = resources.webhook_url(source, settings)
+    assert url == "https://repo.shop.webhooks.eventwire.example"
+    assert gateway_serves(gateway, url.removeprefix("https://"), "HTTPS")
+    [https] = [s for s in gateway["spec"]["servers"] if s["port"]["protocol"] == "HTTPS"]
+    assert https["tls"] == {"mode": "SIMPLE", "credentialName": "webhook-cert"}
+    assert (
+        gateway["metadata"]["namespace"] == settings.webhook_gateway.split("/")[0]
+    )  # the Secret's namespace
+
+
+def test_without_a_tls_secret_the_gateway_serves_http_only() -> None:
+    [gateway] = objects(run_stack(PROJECT, "prod"), "Gateway")
+    assert [s["port"]["protocol"] for s in gateway["spec"]["servers"]] == ["HTTP"]

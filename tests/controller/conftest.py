@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -51,11 +51,15 @@ def operator_env(kubeconfig: Path) -> dict[str, str]:
 
 @contextlib.contextmanager
 def running_operator(
-    kube: KubeApiFake, workdir: Path, extra_env: Mapping[str, str] | None = None
+    kube: KubeApiFake,
+    workdir: Path,
+    extra_env: Mapping[str, str] | None = None,
+    ready: Callable[[], bool] | None = None,
 ) -> Iterator[ManagedProcess]:
     """The real controller against `kube` (with `extra_env` over `operator_env`), until the block
-    ends; ready when it watches our kinds."""
-    kubeconfig = kube.write_kubeconfig(workdir / "config")
+    ends; ready when it watches our kinds, or when `ready` says so (a standby replica watches
+    nothing)."""
+    kubeconfig = kube.write_kubeconfig(workdir / f"config-{uuid.uuid4().hex[:6]}")
     port = free_port()
     executable = str(Path(sys.executable).with_name("eventwire-runtime"))
     proc = ManagedProcess(
@@ -70,7 +74,7 @@ def running_operator(
             return all(any(f"/{plural}?" in p for p in paths) for plural in WATCHED)
 
         try:
-            wait_until(watching, timeout=30, what="the operator's watches")
+            wait_until(ready or watching, timeout=30, what="the operator to be ready")
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}\n--- operator output ---\n{proc.output()[-5000:]}") from None
         yield proc

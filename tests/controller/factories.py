@@ -111,6 +111,7 @@ def requests_outside_rbac(
             verb = "watch" if parse_qs(url.query).get("watch") == ["true"] else ("get" if named else "list")
         else:
             verb = {"POST": "create", "PATCH": "patch", "PUT": "update", "DELETE": "delete"}[method]
-        if not allows(group, resource, verb, rules or CONTROLLER_RULES):
+        name = rest[1] if named else None
+        if not allows(group, resource, verb, rules or CONTROLLER_RULES, name):
             denied.append(f"{verb} {group or 'core'}/{resource} ({method} {raw})")
     return denied

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from eventwire.rbac import CONTROLLER_RULES, WEBHOOK_ROUTE_RULES, allows, controller_cluster_role
+from eventwire.rbac import (
+    CONTROLLER_RULES,
+    WEBHOOK_ROUTE_RULES,
+    allows,
+    controller_cluster_role,
+    peering_rules,
+)
 from eventwire.render.validate import object_problems
+from eventwire_runtime.controller import peering
 from eventwire_runtime.controller.main import main
 from eventwire_runtime.controller.settings import ControllerSettings, SettingsError
 from tests.controller.factories import requests_outside_rbac
@@ -140,3 +147,52 @@ def test_request_audit_maps_requests_to_verbs() -> None:
         "list core/secrets (GET /api/v1/namespaces/ns/secrets)",
         "delete messaging.eventwire.dev/channels (DELETE /apis/messaging.eventwire.dev/v1/namespaces/n/channels/c)",
     ]
+
+
+def test_peering_settings() -> None:
+    assert ControllerSettings.from_env({}).peering == ""  # standalone
+    settings = ControllerSettings.from_env(
+        {"EVENTWIRE_PEERING": "eventwire-controller", "EVENTWIRE_PEERING_LIFETIME": "12"}
+    )
+    assert (settings.peering, settings.peering_lifetime) == ("eventwire-controller", 12)
+    assert ControllerSettings.from_env({}).peering_lifetime == 30
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("EVENTWIRE_PEERING", "Eventwire_Controller", "EVENTWIRE_PEERING must be a Kubernetes object name"),
+        ("EVENTWIRE_PEERING_LIFETIME", "1", "EVENTWIRE_PEERING_LIFETIME must be at least 2"),
+        ("EVENTWIRE_PEERING_LIFETIME", "2.5", "EVENTWIRE_PEERING_LIFETIME must be whole seconds"),
+    ],
+)
+def test_invalid_peering_variables_are_named(variable: str, value: str, message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        ControllerSettings.from_env({variable: value})
+
+
+def test_oldest_replica_has_the_highest_priority() -> None:
+    first = peering.priority(1_790_000_000.000, 999)
+    same_millisecond = peering.priority(1_790_000_000.000, 3)
+    later = peering.priority(1_790_000_000.001, 0)
+    assert first < same_millisecond  # a tie-break orders replicas started together ...
+    assert later < first  # ... but a later start always ranks lower
+    assert peering.priority(1_790_000_000.0, 1003) == same_millisecond  # tie-breaks wrap
+    assert abs(peering.priority(9_000_000_000.0, 999)) < 2**53  # exact as a JSON number
+
+
+@pytest.mark.parametrize(
+    ("verb", "name", "allowed"),
+    [
+        ("list", None, True),
+        ("watch", None, True),
+        ("patch", "eventwire-controller", True),
+        ("patch", "someone-elses", False),
+        ("patch", None, False),
+        ("delete", "eventwire-controller", False),
+        ("create", None, False),
+    ],
+)
+def test_peering_rules_cover_only_kopfs_use_of_its_object(verb: str, name: str | None, allowed: bool) -> None:
+    rules = peering_rules("eventwire-controller")
+    assert allows("kopf.dev", "clusterkopfpeerings", verb, rules, name) is allowed

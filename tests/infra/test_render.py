@@ -24,7 +24,7 @@ from eventwire.render.stack import RenderResult, render_stack
 from eventwire.render.validate import is_builtin
 from tests.infra.conftest import ROOT, SECRETS, STACKS
 
-THIRD_PARTY_KINDS = {"PeerAuthentication", "Gateway"}
+THIRD_PARTY_KINDS = {"PeerAuthentication", "Gateway", "ClusterKopfPeering"}
 
 
 def _version(text: str) -> tuple[int, ...]:

@@ -17,7 +17,7 @@ import pulumi_kubernetes as k8s
 from eventwire import rbac
 from eventwire.api import render_crds, resource_errors
 from eventwire.exceptions import ConfigError
-from eventwire.install import brokers
+from eventwire.install import brokers, peering
 from eventwire.install import runtime_contract as contract
 from eventwire.install.kube import kube_object
 from eventwire.install.versions import DEFAULT_NATS_CHART_VERSION, DEFAULT_REDIS_IMAGE, NATS_CHART_REPOSITORY
@@ -75,8 +75,15 @@ class EventingCoreArgs(TypedDict):
     provisioners: NotRequired[Sequence[ProvisionerArgs]]
     """Channel provisioners; default one in-memory provisioner called in-memory."""
     controller_replicas: NotRequired[int]
-    """Controller replicas; default 1, the only value allowed: the controller runs kopf
-    standalone (no peering), so a second replica would reconcile every object twice."""
+    """Controller replicas; default 1. More than one needs controller_peering: only one replica
+    is active (the oldest), the others stand by and take over when it goes; a PDB keeps one up."""
+    controller_peering: NotRequired[bool]
+    """Run the controller with kopf's peering through the ClusterKopfPeering
+    `eventwire-controller` (created here), so that replicas never reconcile at the same time,
+    also during a rolling update's surge; default true. False: standalone, exactly one replica."""
+    install_peering_crd: NotRequired[bool]
+    """Install kopf's ClusterKopfPeering CRD (clusterkopfpeerings.kopf.dev); default true. Set
+    false where another kopf operator's install already provides it."""
     dispatcher_replicas: NotRequired[int]
     """Default dispatcher replicas per provisioner; default 1."""
     resource_profile: NotRequired[str]
@@ -116,9 +123,14 @@ class EventingCore(pulumi.ComponentResource):
             args.get("dispatcher_replicas", 1),
         )
         strict_mtls = args.get("strict_mtls", False)
-        if args.get("controller_replicas", 1) != 1:
+        replicas = args.get("controller_replicas", 1)
+        peering = args.get("controller_peering", True)
+        if replicas < 1:
+            raise ConfigError(f"EventingCore controller_replicas: must be at least 1, got {replicas}")
+        if replicas > 1 and not peering:
             raise ConfigError(
-                "EventingCore controller_replicas: must be 1 (the controller runs kopf without peering)"
+                "EventingCore controller_replicas: more than 1 needs controller_peering "
+                "(standalone replicas would reconcile every object twice)"
             )
         image = args["image"]
         # Every provisioner object is built (and checked against its CRD) before anything is created.
@@ -135,21 +147,24 @@ class EventingCore(pulumi.ComponentResource):
         )
         rbac_objects = [
             kube_object(f"{name}-{suffix}", manifest, self._opts(depends_on=[controller_sa]))
-            for suffix, manifest in controller_rbac(namespace)
+            for suffix, manifest in controller_rbac(namespace, contract.CONTROLLER_PEERING if peering else "")
         ]
+        peering_objects = self._peering(name, args.get("install_peering_crd", True)) if peering else []
         gateway = contract.webhook_gateway_ref(
             args.get("webhook_gateway_namespace", contract.DEFAULT_GATEWAY_NAMESPACE)
         )
         controller = controller_manifests(
             namespace,
             image,
-            args.get("controller_replicas", 1),
+            replicas,
             profile,
             args.get("webhook_domain", ""),
             gateway,
+            contract.CONTROLLER_PEERING if peering else "",
         )
+        controller_waits = [ns, *crds, *rbac_objects, *peering_objects]
         for suffix, manifest in controller:
-            kube_object(f"{name}-{suffix}", manifest, self._opts(depends_on=[ns, *crds, *rbac_objects]))
+            kube_object(f"{name}-{suffix}", manifest, self._opts(depends_on=controller_waits))
 
         dispatcher_sa = kube_object(
             f"{name}-dispatcher-sa", service_account("eventwire-dispatcher", namespace), in_ns
@@ -197,6 +212,21 @@ class EventingCore(pulumi.ComponentResource):
 
     def _opts(self, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
+
+    def _peering(self, name: str, install_crd: bool) -> list[pulumi.Resource]:
+        """kopf's peering CRD (unless provided elsewhere), then the controller's peering object."""
+        labels = {"app.kubernetes.io/part-of": "eventwire"}
+        crd = (
+            [kube_object(f"{name}-peering-crd", peering.kopf_peering_crd(labels), self._opts())]
+            if install_crd
+            else []
+        )
+        peering_object = kube_object(
+            f"{name}-peering",
+            peering.kopf_peering(contract.CONTROLLER_PEERING, labels),
+            self._opts(depends_on=crd),
+        )
+        return [*crd, peering_object]
 
     def _crds(self, name: str, labels: Mapping[str, str]) -> list[pulumi.Resource]:
         return [
@@ -307,10 +337,11 @@ def service_account(name: str, namespace: str) -> dict[str, Any]:
     }
 
 
-def controller_rbac(namespace: str) -> list[tuple[str, dict[str, Any]]]:
+def controller_rbac(namespace: str, peering_name: str = "") -> list[tuple[str, dict[str, Any]]]:
     """The controller's ClusterRole (exactly the runtime's definition, eventwire.rbac), an
     aggregated ClusterRole that collects extra rules labelled rbac.AGGREGATE_LABEL (e.g. get on
-    other addressable kinds), and the bindings of both to the controller's ServiceAccount."""
+    other addressable kinds), with `peering_name` a ClusterRole of `rbac.peering_rules` for it,
+    and the bindings of each to the controller's ServiceAccount."""
     labels = {"app.kubernetes.io/part-of": "eventwire"}
     extra = {
         "apiVersion": "rbac.authorization.k8s.io/v1",
@@ -319,7 +350,7 @@ def controller_rbac(namespace: str) -> list[tuple[str, dict[str, Any]]]:
         "aggregationRule": {"clusterRoleSelectors": [{"matchLabels": {rbac.AGGREGATE_LABEL: "true"}}]},
         "rules": [],
     }
-    return [
+    objects = [
         ("controller-role", rbac.controller_cluster_role("eventwire-controller", labels)),
         ("controller-binding", _cluster_binding("eventwire-controller", "eventwire-controller", namespace)),
         ("controller-extra-role", extra),
@@ -328,6 +359,18 @@ def controller_rbac(namespace: str) -> list[tuple[str, dict[str, Any]]]:
             _cluster_binding("eventwire-controller-extra", "eventwire-controller", namespace),
         ),
     ]
+    if peering_name:
+        role = rbac.controller_cluster_role(
+            "eventwire-controller-peering", labels, rbac.peering_rules(peering_name)
+        )
+        objects += [
+            ("controller-peering-role", role),
+            (
+                "controller-peering-binding",
+                _cluster_binding("eventwire-controller-peering", "eventwire-controller", namespace),
+            ),
+        ]
+    return objects
 
 
 def dispatcher_rbac_manifests(namespace: str) -> list[tuple[str, dict[str, Any]]]:
@@ -414,8 +457,9 @@ def controller_manifests(
     resources: dict[str, Any],
     webhook_domain: str = "",
     webhook_gateway: str = "",
+    peering_name: str = "",
 ) -> list[tuple[str, dict[str, Any]]]:
-    """The controller Deployment and its PDB."""
+    """The controller Deployment and its PDB (with several replicas, one stays up)."""
     labels, selector = (
         standard_labels("controller", "eventwire-controller"),
         selector_labels("controller", "eventwire-controller"),
@@ -424,12 +468,14 @@ def controller_manifests(
         "controller",
         image,
         contract.controller_args(),
-        contract.controller_env(namespace, image, webhook_domain, webhook_gateway),
+        contract.controller_env(namespace, image, webhook_domain, webhook_gateway, peering_name),
         {"http": contract.CONTROLLER_HEALTH_PORT, "metrics": contract.CONTROLLER_METRICS_PORT},
         resources,
         liveness_path="/healthz",
         readiness_path="/healthz",
     )
+    # kopf's peering identity of the replica: its pod name.
+    container["env"].append({"name": "POD_ID", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}})
     spec = pod_spec(
         [container], "eventwire-controller", selector, replicas, contract.TERMINATION_GRACE_SECONDS
     )

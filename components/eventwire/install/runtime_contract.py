@@ -79,18 +79,34 @@ def webhook_gateway_ref(gateway_namespace: str = DEFAULT_GATEWAY_NAMESPACE) -> s
     return f"{gateway_namespace}/{WEBHOOK_GATEWAY_NAME}"
 
 
+# The ClusterKopfPeering the controller replicas share (EVENTWIRE_PEERING); kopf's own default
+# name ("default") is avoided so that other kopf operators in the cluster stay apart.
+CONTROLLER_PEERING: Final = "eventwire-controller"
+# Seconds after which a standby replica takes over from one that died without notice.
+CONTROLLER_PEERING_LIFETIME: Final = 30
+
+
 def controller_env(
-    namespace: str, image: Any, webhook_domain: str = "", webhook_gateway: str = ""
+    namespace: str,
+    image: Any,
+    webhook_domain: str = "",
+    webhook_gateway: str = "",
+    peering: str = "",
 ) -> dict[str, Any]:
     """The controller environment: where the system lives, which image adapters run, how
-    dispatcher Services are named, and (with a webhook domain) under which host suffix and
-    through which Istio Gateway GitHub reaches GitHubSource adapters."""
+    dispatcher Services are named, where metrics are served, (with a webhook domain) under which
+    host suffix and through which Istio Gateway GitHub reaches GitHubSource adapters, and (with
+    `peering`) the peering object through which replicas agree on the active one. kopf's
+    identity of a replica, POD_ID, is the pod name (set from the downward API by the install)."""
     env: dict[str, Any] = {
         "EVENTWIRE_SYSTEM_NAMESPACE": namespace,
         "EVENTWIRE_RUNTIME_IMAGE": image,
         "EVENTWIRE_DISPATCHER_SERVICE": DISPATCHER_SERVICE_PATTERN,
         "EVENTWIRE_METRICS_PORT": str(CONTROLLER_METRICS_PORT),
     }
+    if peering:
+        env["EVENTWIRE_PEERING"] = peering
+        env["EVENTWIRE_PEERING_LIFETIME"] = str(CONTROLLER_PEERING_LIFETIME)
     if webhook_domain:
         env["EVENTWIRE_WEBHOOK_DOMAIN"] = webhook_domain
         env["EVENTWIRE_WEBHOOK_GATEWAY"] = webhook_gateway or webhook_gateway_ref()

@@ -50,6 +50,7 @@ KEYS: Final[dict[str, str]] = {
     "networkPolicies": "boolean",
     "sources": "array",
     "githubWebhookHost": "string",
+    "githubWebhookTlsSecret": "string",
     "channels": "array",
     "channelNamespace": "string",
     "githubWebhookSecret": "string",
@@ -91,6 +92,7 @@ class StackSettings:
     network_policies: bool
     sources: tuple[str, ...]
     github_webhook_host: str
+    github_webhook_tls_secret: str
     channels: tuple[str, ...]
     channel_namespace: str
     github_webhook_secret: pulumi.Output[str] | None
@@ -138,6 +140,7 @@ def load(config: pulumi.Config | None = None) -> StackSettings:
         network_policies=reader.boolean("networkPolicies"),
         sources=reader.strings("sources"),
         github_webhook_host=reader.string("githubWebhookHost"),
+        github_webhook_tls_secret=reader.string("githubWebhookTlsSecret"),
         channels=reader.strings("channels"),
         channel_namespace=reader.string("channelNamespace"),
         github_webhook_secret=reader.secret("githubWebhookSecret"),

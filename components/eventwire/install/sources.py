@@ -56,6 +56,11 @@ class EventSourcesArgs(TypedDict):
     `<source>.<namespace>.<domain>` through that Gateway)."""
     gateway_namespace: NotRequired[str]
     """Namespace of the Istio ingress gateway (and of the webhook Gateway); default istio-system."""
+    webhook_tls_secret: NotRequired[str]
+    """A TLS Secret in gateway_namespace (Istio credentialName) whose certificate covers the
+    webhook hosts `<source>.<namespace>.<domain>` (a `*.<domain>` wildcard does not: it covers one
+    label); when set, the Gateway also serves HTTPS on 443, which sources with `secure: true`
+    (an https URL at GitHub) need. Default: HTTP on 80 only."""
 
 
 class EventSources(pulumi.ComponentResource):
@@ -98,7 +103,7 @@ class EventSources(pulumi.ComponentResource):
         if "GitHubSource" in kinds and domain:
             hosts = [f"*.{domain}"]
             gateway_namespace = args.get("gateway_namespace", contract.DEFAULT_GATEWAY_NAMESPACE)
-            gateway = webhook_gateway(gateway_namespace, hosts)
+            gateway = webhook_gateway(gateway_namespace, hosts, args.get("webhook_tls_secret", ""))
             kube_object(f"{name}-webhook-gateway", gateway, child)
             kube_object(f"{name}-webhook-routes-role", webhook_routes_role(), child)
             gateway_ref = contract.webhook_gateway_ref(gateway_namespace)
@@ -184,14 +189,23 @@ def credentials_secret(name: str, namespace: str, key: str, value: pulumi.Input[
     }
 
 
-def webhook_gateway(namespace: str, hosts: Sequence[str]) -> dict[str, Any]:
-    """An Istio Gateway on the ingress gateway (istio: ingressgateway) for webhook hosts."""
+def webhook_gateway(namespace: str, hosts: Sequence[str], tls_secret: str = "") -> dict[str, Any]:
+    """An Istio Gateway on the ingress gateway (istio: ingressgateway) for webhook hosts: HTTP on
+    80, and with `tls_secret` (a TLS Secret in `namespace`) also HTTPS on 443, terminated there."""
+    servers: list[dict[str, Any]] = [
+        {"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": list(hosts)}
+    ]
+    if tls_secret:
+        servers.append(
+            {
+                "port": {"number": 443, "name": "https", "protocol": "HTTPS"},
+                "hosts": list(hosts),
+                "tls": {"mode": "SIMPLE", "credentialName": tls_secret},
+            }
+        )
     return {
         "apiVersion": "networking.istio.io/v1",
         "kind": "Gateway",
         "metadata": {"name": contract.WEBHOOK_GATEWAY_NAME, "namespace": namespace},
-        "spec": {
-            "selector": {"istio": "ingressgateway"},
-            "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": list(hosts)}],
-        },
+        "spec": {"selector": {"istio": "ingressgateway"}, "servers": servers},
     }

@@ -3,7 +3,9 @@
     eventwire-runtime controller [--namespace NS ...] [--liveness URL] [--verbose | --debug]
 
 Without --namespace it serves every namespace (cluster-wide). It runs standalone (one replica, no
-kopf peering objects needed). --liveness serves kopf's health probe, e.g.
+kopf peering objects needed) unless EVENTWIRE_PEERING names a peering object: then several
+replicas may run and only the oldest is active (see `peering`). --liveness serves kopf's health
+probe, e.g.
 `http://0.0.0.0:8080/healthz`. Settings come from the environment (see `settings`); an invalid
 variable exits with status 2 and names it.
 """
@@ -13,8 +15,11 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import random
 import sys
+import time
 
+from eventwire_runtime.controller import peering
 from eventwire_runtime.controller.settings import ControllerSettings, SettingsError
 
 
@@ -38,7 +43,7 @@ def main(argv: list[str]) -> int:
     """Run the operator until SIGTERM/SIGINT; returns the exit status."""
     args = parse_args(argv)
     try:
-        ControllerSettings.from_env(os.environ)  # fail fast, before kopf starts
+        settings = ControllerSettings.from_env(os.environ)  # fail fast, before kopf starts
     except SettingsError as exc:
         print(f"eventwire-runtime controller: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -49,10 +54,25 @@ def main(argv: list[str]) -> int:
     kopf.configure(verbose=args.verbose, debug=args.debug, log_prefix=True)
     if not (args.verbose or args.debug):
         logging.getLogger().setLevel(logging.INFO)
-    kopf.run(
-        standalone=True,
-        clusterwide=not args.namespace,
-        namespaces=args.namespace,
-        liveness_endpoint=args.liveness,
-    )
+    if settings.peering:
+        own_priority = peering.priority(time.time(), random.randrange(peering.TIEBREAK_SPAN))
+        logging.getLogger(__name__).info(
+            f"peering through {settings.peering!r} with priority {own_priority} (the oldest replica is active)"
+        )
+        kopf.run(
+            standalone=False,
+            peering_name=settings.peering,
+            priority=own_priority,
+            clusterwide=not args.namespace,
+            namespaces=args.namespace,
+            liveness_endpoint=args.liveness,
+        )
+    else:
+        logging.getLogger(__name__).info("standalone: no peering, this must be the only replica")
+        kopf.run(
+            standalone=True,
+            clusterwide=not args.namespace,
+            namespaces=args.namespace,
+            liveness_endpoint=args.liveness,
+        )
     return 0

@@ -29,6 +29,9 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
     settings.watching.server_timeout = 300
     settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
     controller_settings = load_settings()
+    # Used only with peering (EVENTWIRE_PEERING): keep-alives are not logged, pauses and resumes are.
+    settings.peering.lifetime = controller_settings.peering_lifetime
+    settings.peering.stealth = True
     info = kopf.login_via_client(logger=logger, settings=settings)
     if info is None:
         raise kopf.PermanentError(

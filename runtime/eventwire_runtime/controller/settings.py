@@ -27,6 +27,16 @@ Environment (all optional; the Pulumi install sets them on the controller Deploy
                                     (reconciles, durations, resources by Ready status, API
                                     errors; see `metrics`); default 9090, 0 turns it off.
     EVENTWIRE_METRICS_ADDRESS       the address that endpoint binds; default 0.0.0.0 (all).
+    EVENTWIRE_PEERING               the name of the ClusterKopfPeering (kopf.dev/v1) through which
+                                    several controller replicas agree that exactly one of them is
+                                    active (the oldest; the others stand by, paused); see
+                                    `peering`. With --namespace, a KopfPeering of that name in each
+                                    namespace. Default unset: standalone (one replica only, no
+                                    peering objects needed).
+    EVENTWIRE_PEERING_LIFETIME      seconds a replica's keep-alive in the peering object stays
+                                    valid: a standby takes over at most this long after the active
+                                    replica dies without notice (at once when it stops cleanly);
+                                    default 30, at least 2.
 """
 
 from __future__ import annotations
@@ -59,6 +69,8 @@ class ControllerSettings:
     github_timeout: float = 10.0
     metrics_port: int = 9090
     metrics_address: str = "0.0.0.0"
+    peering: str = ""
+    peering_lifetime: int = 30
 
     @property
     def service_domain(self) -> str:
@@ -111,6 +123,12 @@ class ControllerSettings:
             raise SettingsError(
                 f"EVENTWIRE_WEBHOOK_GATEWAY must be <namespace>/<name> of an Istio Gateway, got {gateway!r}"
             )
+        peering = text("EVENTWIRE_PEERING", "")
+        if peering and not _DNS_SUBDOMAIN.match(peering):
+            raise SettingsError(f"EVENTWIRE_PEERING must be a Kubernetes object name, got {peering!r}")
+        lifetime = number("EVENTWIRE_PEERING_LIFETIME", defaults.peering_lifetime, 2)
+        if lifetime != int(lifetime):
+            raise SettingsError(f"EVENTWIRE_PEERING_LIFETIME must be whole seconds, got {lifetime}")
         return cls(
             image=text("EVENTWIRE_RUNTIME_IMAGE", defaults.image),
             image_pull_policy=pull_policy,
@@ -124,10 +142,13 @@ class ControllerSettings:
             github_timeout=number("EVENTWIRE_GITHUB_TIMEOUT", defaults.github_timeout, 0.1),
             metrics_port=port_number("EVENTWIRE_METRICS_PORT", defaults.metrics_port, 0),
             metrics_address=text("EVENTWIRE_METRICS_ADDRESS", defaults.metrics_address),
+            peering=peering,
+            peering_lifetime=int(lifetime),
         )
 
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
 def _is_gateway_ref(ref: str) -> bool:

@@ -17,7 +17,7 @@ import collections
 import logging
 import ssl
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import cast
 from urllib.parse import urlsplit
@@ -39,13 +39,42 @@ class _Expired(TransportError):
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
 
-@dataclass(slots=True)
 class Response:
-    """A complete HTTP response; header names are lower-case, repeated headers joined by ', '."""
+    """A complete HTTP response; header names are lower-case, repeated headers joined by ', '.
 
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    body: bytes = b""
+    `headers` is decoded from the raw header lines on first use: most delivery responses are a
+    bare 202 whose headers nobody reads, and decoding them showed in profiles.
+    """
+
+    __slots__ = ("_headers", "_raw", "body", "status")
+
+    def __init__(
+        self,
+        status: int,
+        headers: dict[str, str] | None = None,
+        body: bytes = b"",
+        *,
+        raw_headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> None:
+        self.status = status
+        self.body = body
+        self._headers = headers
+        self._raw = raw_headers
+
+    @property
+    def headers(self) -> dict[str, str]:
+        if self._headers is None:
+            decoded: dict[str, str] = {}
+            for name, value in self._raw or ():
+                key = name.decode("latin-1").lower()
+                text = value.decode("latin-1")
+                old = decoded.get(key)
+                decoded[key] = text if old is None else f"{old}, {text}"
+            self._headers = decoded
+        return self._headers
+
+    def __repr__(self) -> str:
+        return f"Response(status={self.status}, headers={self.headers!r}, body={self.body[:80]!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +136,7 @@ class _Connection(asyncio.Protocol):
         self.closed = False
         self._parser = httptools.HttpResponseParser(self)
         self._on_done: OnDone | None = None
-        self._headers: dict[str, str] = {}
+        self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
         self._size = 0
         self._got_bytes = False
@@ -137,10 +166,7 @@ class _Connection(asyncio.Protocol):
 
     # httptools callbacks
     def on_header(self, name: bytes, value: bytes) -> None:
-        key = name.decode("latin-1").lower()
-        text = value.decode("latin-1")
-        old = self._headers.get(key)
-        self._headers[key] = text if old is None else f"{old}, {text}"
+        self._headers.append((name, value))
 
     def on_body(self, body: bytes) -> None:
         self._size += len(body)
@@ -153,11 +179,13 @@ class _Connection(asyncio.Protocol):
     def on_message_complete(self) -> None:
         body = self._body
         response = Response(
-            self._parser.get_status_code(), self._headers, body[0] if len(body) == 1 else b"".join(body)
+            self._parser.get_status_code(),
+            body=body[0] if len(body) == 1 else b"".join(body),
+            raw_headers=self._headers,
         )
         if not self._parser.should_keep_alive():
             self.close()
-        self._headers = {}
+        self._headers = []
         self._body = []
         self._size = 0
         self._finish(response)

@@ -92,8 +92,6 @@ class Fanout:
         self.metrics = metrics
         self.concurrency = concurrency
         self._limits: dict[str, _Limiter] = {}
-        self._outcomes: dict[tuple[str, str, str, str], Any] = {}
-        self._latency: dict[str, Any] = {}
         self.tasks: set[asyncio.Task[None]] = set()  # deliveries that left the callback path
 
     def _limit(self, uid: str) -> _Limiter:
@@ -101,13 +99,6 @@ class Fanout:
         if limit is None:
             limit = self._limits[uid] = _Limiter(self.concurrency)
         return limit
-
-    def _count(self, channel: ChannelRoute, uid: str, outcome: str) -> None:
-        key = (channel.namespace, channel.name, uid, outcome)
-        child = self._outcomes.get(key)
-        if child is None:
-            child = self._outcomes[key] = self.metrics.deliveries.labels(*key)
-        child.inc()
 
     def start(
         self,
@@ -224,13 +215,10 @@ class Fanout:
     def _record(
         self, channel: ChannelRoute, sub: Subscriber, outcome: str, attempts: int, accepted_at: float
     ) -> None:
-        self._count(channel, sub.uid, outcome)
+        self.metrics.deliveries.add((channel.namespace, channel.name, sub.uid, outcome))
         if attempts > 1:
             self.metrics.retries.labels(channel.namespace, channel.name, sub.uid).inc(attempts - 1)
-        latency = self._latency.get(outcome)
-        if latency is None:
-            latency = self._latency[outcome] = self.metrics.latency.labels(outcome)
-        latency.observe(time.monotonic() - accepted_at)
+        self.metrics.latency.observe(outcome, time.monotonic() - accepted_at)
 
     async def _handle_reply(self, sub: Subscriber, response: Response) -> str | None:
         if not _may_reply(response):

@@ -9,7 +9,6 @@ server before the body is read.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -18,6 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from eventwire_runtime.cloudevents.http import events_from_request
 from eventwire_runtime.delivery.errors import EventFormatError
 from eventwire_runtime.dispatcher.backends import Backend, EventTooLarge
+from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.metrics import DispatcherMetrics
 from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable
 from eventwire_runtime.dispatcher.server import Request, response, text_response
@@ -60,7 +60,7 @@ class Ingress:
         )
         self.unavailable = text_response(503, "backend unavailable", (("retry-after", str(retry_after)),))
 
-    def __call__(self, request: Request) -> bytes | Awaitable[bytes]:
+    def __call__(self, request: Request) -> bytes | Deferred[bytes] | Awaitable[bytes]:
         path = request.url.split("?", 1)[0]
         if path in ("/healthz", "/readyz", "/metrics") and request.method in ("GET", "HEAD"):
             return self._operations(path)
@@ -84,31 +84,9 @@ class Ingress:
             return self._too_large(channel, exc)
         if isinstance(status, int):
             return self._answer(channel, status)
-        if isinstance(status, asyncio.Future):
-            return self._chain(channel, status)
+        if isinstance(status, Deferred):
+            return status.map(lambda code: self._answer(channel, code))
         return self._await(channel, status)
-
-    def _chain(self, channel: ChannelRoute, pending: asyncio.Future[int]) -> asyncio.Future[bytes]:
-        """The answer as a future resolved by a callback: no coroutine or task per request."""
-        answer: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-
-        def finished(done: asyncio.Future[int]) -> None:
-            if answer.done():
-                return
-            if done.cancelled():
-                answer.cancel()
-                return
-            exc = done.exception()
-            if exc is None:
-                answer.set_result(self._answer(channel, done.result()))
-            elif isinstance(exc, EventTooLarge):
-                answer.set_result(self._too_large(channel, exc))
-            else:
-                log.error("backend failed to accept an event for %s", channel.key, exc_info=exc)
-                answer.set_result(self._answer(channel, 500))
-
-        pending.add_done_callback(finished)
-        return answer
 
     async def _await(self, channel: ChannelRoute, pending: Awaitable[int]) -> bytes:
         try:

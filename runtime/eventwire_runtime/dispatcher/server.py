@@ -5,7 +5,7 @@ forwarder on aiohttp reaches 0.10 of nginx proxy_pass and one on raw asyncio pro
 httptools 0.63; no maintained Python server gets close to the latter with the small surface we
 need. It supports keep-alive, pipelined requests (answered in order), Content-Length and chunked
 request bodies with an early 413 above `max_body`, and handlers that answer synchronously (no task
-per request on the fast path) or with an awaitable. No TLS, no HTTP/2, no streaming bodies.
+per request on the fast path), with a `Deferred` (callbacks, no task) or with an awaitable. No TLS, no HTTP/2, no streaming bodies.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from typing import cast
 
 import httptools
 
+from eventwire_runtime.dispatcher.deferred import Deferred
+
 log = logging.getLogger(__name__)
 
 
@@ -32,7 +34,9 @@ class Request:
     host: str
 
 
-Handler = Callable[[Request], "bytes | Awaitable[bytes]"]
+# A handler answers with the response bytes, a Deferred of them (resolved by callbacks), or an
+# awaitable (run as a task).
+Handler = Callable[[Request], "bytes | Deferred[bytes] | Awaitable[bytes]"]
 
 
 def response(status: int, body: bytes = b"", headers: tuple[tuple[str, str], ...] = ()) -> bytes:
@@ -70,6 +74,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body: list[bytes] = []
         self._size = 0
         self._host = ""
+        self._length: str | None = None
         self._paused = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -111,6 +116,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body = []
         self._size = 0
         self._host = ""
+        self._length = None
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -120,19 +126,19 @@ class HttpProtocol(asyncio.Protocol):
         text = value.decode("latin-1")
         if key == "host":
             self._host = text
+        elif key == "content-length" and self._length is None:
+            self._length = text
         self._headers.append((key, text))
 
     def on_headers_complete(self) -> None:
-        for key, value in self._headers:
-            if key == "content-length":
-                try:
-                    too_large = int(value) > self.max_body
-                except ValueError:
-                    too_large = False
-                if too_large:
-                    self._reject(413, f"request body larger than the {self.max_body}-byte limit")
-                    raise httptools.HttpParserError("body too large")
-                break
+        if self._length is not None:
+            try:
+                too_large = int(self._length) > self.max_body
+            except ValueError:
+                too_large = False
+            if too_large:
+                self._reject(413, f"request body larger than the {self.max_body}-byte limit")
+                raise httptools.HttpParserError("body too large")
 
     def on_body(self, body: bytes) -> None:
         if self.rejected:
@@ -168,11 +174,13 @@ class HttpProtocol(asyncio.Protocol):
             self._write(result, keep_alive)
             return
         self.busy = True
+        if isinstance(result, Deferred):
+            result.then(lambda data: self._answered(data, keep_alive))
+            return
         task = asyncio.ensure_future(result)
         task.add_done_callback(lambda t: self._finished(t, keep_alive))
 
     def _finished(self, task: asyncio.Future[bytes], keep_alive: bool) -> None:
-        self.busy = False
         if task.cancelled():
             data = text_response(503, "shutting down")
         elif task.exception() is not None:
@@ -180,6 +188,10 @@ class HttpProtocol(asyncio.Protocol):
             data = text_response(500, "internal error")
         else:
             data = task.result()
+        self._answered(data, keep_alive)
+
+    def _answered(self, data: bytes, keep_alive: bool) -> None:
+        self.busy = False
         self._write(data, keep_alive)
         while self.queue and not self.busy:
             request, keep = self.queue.popleft()

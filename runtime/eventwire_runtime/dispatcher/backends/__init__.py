@@ -7,12 +7,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol
 
 from eventwire_runtime.cloudevents.http import Event
+from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.routing import ChannelRoute
 
 log = logging.getLogger(__name__)
@@ -28,8 +28,11 @@ class Backend(Protocol):
     async def start(self) -> None:
         """Connect and start consuming; raise if the backend cannot be reached."""
 
-    def accept(self, channel: ChannelRoute, events: list[Event]) -> int | Awaitable[int]:
+    def accept(self, channel: ChannelRoute, events: list[Event]) -> int | Deferred[int] | Awaitable[int]:
         """Take `events` for `channel`; return 202 once they are safe, 429 when full, 503 if down.
+
+        The status is an int when known at once, else a Deferred (resolved by broker callbacks)
+        or an awaitable (slow paths such as waiting for flow control).
 
         Raises (or fails the awaitable with) EventTooLarge when the broker cannot store one.
         """
@@ -44,27 +47,23 @@ class Backend(Protocol):
         """Stop consuming and finish (or leave persisted) in-flight deliveries within `grace` seconds."""
 
 
-def accepted_when_stored(writes: Sequence[asyncio.Future[Any]], broker: str) -> asyncio.Future[int]:
-    """A future of 202 once every write succeeded, 503 as soon as one failed.
+def stored_status(writes: int, broker: str) -> tuple[Deferred[int], Callable[[BaseException | None], None]]:
+    """A status resolved by callbacks: 202 once `writes` writes succeeded, 503 at the first failure.
 
-    Callbacks instead of a coroutine gathering the writes: no task per ingress request.
+    Returns the Deferred status and the callback each write reports to (None = stored).
     """
-    result: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    left = len(writes)
+    status: Deferred[int] = Deferred()
+    left = writes
 
-    def one_done(write: asyncio.Future[Any]) -> None:
+    def one_done(error: BaseException | None) -> None:
         nonlocal left
         left -= 1
-        if result.done():
+        if status.done:
             return
-        if write.cancelled() or write.exception() is not None:
-            log.warning(
-                "%s write failed: %s", broker, "cancelled" if write.cancelled() else write.exception()
-            )
-            result.set_result(503)
+        if error is not None:
+            log.warning("%s write failed: %s", broker, error or type(error).__name__)
+            status.resolve(503)
         elif not left:
-            result.set_result(202)
+            status.resolve(202)
 
-    for write in writes:
-        write.add_done_callback(one_done)
-    return result
+    return status, one_done

@@ -38,10 +38,11 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolic
 from nats.js.errors import NotFoundError
 
 from eventwire_runtime.cloudevents.http import Event
-from eventwire_runtime.dispatcher.backends import EventTooLarge, accepted_when_stored
+from eventwire_runtime.dispatcher.backends import EventTooLarge, stored_status
 from eventwire_runtime.dispatcher.backends.codec import decode, encode
 from eventwire_runtime.dispatcher.backends.flow import BacklogGate
 from eventwire_runtime.dispatcher.backends.nats_io import ACK, NAK, NAK_LATER, TERM, Publisher, Replies
+from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.fanout import Fanout
 from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, Subscriber
 from eventwire_runtime.dispatcher.settings import Settings
@@ -107,7 +108,7 @@ class JetStreamBackend:
         return self.nc is not None and self.nc.is_connected and not self._stopping
 
     # ingress
-    def accept(self, channel: ChannelRoute, events: list[Event]) -> int | asyncio.Future[int]:
+    def accept(self, channel: ChannelRoute, events: list[Event]) -> int | Deferred[int] | asyncio.Future[int]:
         if not self.ready():
             return 503
         self._active.add(channel.key)
@@ -132,13 +133,14 @@ class JetStreamBackend:
     async def _publish_when_open(self, channel: ChannelRoute, payloads: list[bytes]) -> int:
         if not await self.gate.admit_when_open(channel.key, len(payloads)):
             return 429
-        return await self._publish(channel, payloads)
+        return await self._publish(channel, payloads).wait()
 
-    def _publish(self, channel: ChannelRoute, payloads: list[bytes]) -> asyncio.Future[int]:
+    def _publish(self, channel: ChannelRoute, payloads: list[bytes]) -> Deferred[int]:
         subject = self.subject(channel.namespace, channel.name)
-        return accepted_when_stored(
-            [self.publisher.publish(subject, p) for p in payloads], "jetstream publish"
-        )
+        status, one_done = stored_status(len(payloads), "jetstream publish")
+        for payload in payloads:
+            self.publisher.publish(subject, payload, one_done)
+        return status
 
     # consumers
     def _routes_changed(self, table: RoutingTable) -> None:

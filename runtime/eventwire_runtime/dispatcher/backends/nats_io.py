@@ -3,14 +3,16 @@
 nats-py's `js.publish` runs `asyncio.wait_for` (a task per call on Python 3.11) and parses every
 PubAck into a dataclass, and `msg.ack()` is one awaited coroutine per message; at tens of
 thousands of events per second that overhead dominated. Here every write made during one loop
-iteration goes out from one task, publish acks arrive on one wildcard inbox, and one sweeper
-enforces the publish timeout instead of a timer per publish.
+iteration goes out from one task, publish acks arrive on one wildcard inbox and are reported by
+plain callbacks (no future hop), and one sweeper enforces the publish timeout instead of a timer
+per publish.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import nats
@@ -24,9 +26,12 @@ TERM = b"+TERM"
 NAK = b"-NAK"
 NAK_LATER = b'-NAK {"delay": 1000000000}'  # redeliver after 1 s
 
+# Told the outcome of one publish: None once the stream stored it, else the error.
+OnStored = Callable[[BaseException | None], None]
+
 
 class Publisher:
-    """JetStream publishes whose futures resolve on the stream's ack.
+    """JetStream publishes that report the stream's ack (or the failure) to a callback.
 
     Args:
         nc: the connected client.
@@ -37,7 +42,7 @@ class Publisher:
         self.nc = nc
         self.timeout = timeout
         self.prefix = nc.new_inbox()
-        self.pending: dict[str, tuple[asyncio.Future[None], float]] = {}
+        self.pending: dict[str, tuple[OnStored, float]] = {}
         self.counter = 0
         self.sub: Any = None
         self._queue: list[tuple[str, bytes, str]] = []
@@ -49,45 +54,41 @@ class Publisher:
 
     async def _on_ack(self, msg: Msg) -> None:
         entry = self.pending.pop(msg.subject.rsplit(".", 1)[-1], None)
-        if entry is None or entry[0].done():
+        if entry is None:
             return
-        future = entry[0]
         status = msg.headers.get("Status") if msg.headers else None
         if status:  # e.g. 503 no responders: no stream for the subject
-            future.set_exception(nats.errors.Error(f"JetStream publish failed with status {status}"))
+            entry[0](nats.errors.Error(f"JetStream publish failed with status {status}"))
         elif b'"error"' in msg.data:
-            future.set_exception(nats.errors.Error(f"JetStream rejected the publish: {msg.data[:200]!r}"))
+            entry[0](nats.errors.Error(f"JetStream rejected the publish: {msg.data[:200]!r}"))
         else:
-            future.set_result(None)
+            entry[0](None)
 
-    def publish(self, subject: str, payload: bytes) -> asyncio.Future[None]:
-        """Queue a publish; the future fails with nats.errors.Error or TimeoutError."""
+    def publish(self, subject: str, payload: bytes, on_stored: OnStored) -> None:
+        """Queue a publish; `on_stored` gets None, nats.errors.Error or TimeoutError, once."""
         loop = asyncio.get_running_loop()
         self.counter += 1
         token = str(self.counter)
-        future: asyncio.Future[None] = loop.create_future()
-        self.pending[token] = (future, loop.time() + self.timeout)
+        self.pending[token] = (on_stored, loop.time() + self.timeout)
         if not self._queue:
-            loop.call_soon(self._flush)
+            # The task's first step runs in the next loop iteration, after every publish of
+            # this one is queued: one batch, one hop.
+            task = loop.create_task(self._write())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         self._queue.append((subject, payload, f"{self.prefix}.{token}"))
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = loop.create_task(self._sweep())
-        return future
 
-    def _flush(self) -> None:
+    async def _write(self) -> None:
         items, self._queue = self._queue, []
-        task = asyncio.get_running_loop().create_task(self._write(items))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _write(self, items: list[tuple[str, bytes, str]]) -> None:
         for subject, payload, reply in items:
             try:
                 await self.nc.publish(subject, payload, reply=reply)
             except nats.errors.Error as exc:
                 entry = self.pending.pop(reply.rsplit(".", 1)[-1], None)
-                if entry is not None and not entry[0].done():
-                    entry[0].set_exception(exc)
+                if entry is not None:
+                    entry[0](exc)
 
     async def _sweep(self) -> None:
         """Fail publishes not acked within `timeout` (checked every 0.25 s, while any is pending)."""
@@ -95,11 +96,10 @@ class Publisher:
         while self.pending:
             await asyncio.sleep(0.25)
             now = loop.time()
-            for token, (future, deadline) in list(self.pending.items()):
+            for token, (on_stored, deadline) in list(self.pending.items()):
                 if deadline <= now:
                     del self.pending[token]
-                    if not future.done():
-                        future.set_exception(TimeoutError(f"no JetStream ack within {self.timeout}s"))
+                    on_stored(TimeoutError(f"no JetStream ack within {self.timeout}s"))
 
 
 class Replies:
@@ -115,13 +115,10 @@ class Replies:
         if not msg.reply:
             return
         if not self._queue:
-            asyncio.get_running_loop().call_soon(self._flush)
+            task = asyncio.get_running_loop().create_task(self.flush())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
         self._queue.append((msg.reply, verdict))
-
-    def _flush(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.flush())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     async def flush(self) -> None:
         """Write everything queued now (also called at shutdown, before draining)."""

@@ -28,9 +28,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from eventwire_runtime.cloudevents.http import Event
-from eventwire_runtime.dispatcher.backends import accepted_when_stored
+from eventwire_runtime.dispatcher.backends import stored_status
 from eventwire_runtime.dispatcher.backends.codec import decode, encode
 from eventwire_runtime.dispatcher.backends.flow import BacklogGate
+from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.fanout import Fanout
 from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, Subscriber
 from eventwire_runtime.dispatcher.settings import Settings
@@ -39,6 +40,9 @@ log = logging.getLogger(__name__)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 FIELD = b"e"
+
+# Told the outcome of one XADD: None once Redis stored it, else the error.
+OnStored = Callable[[BaseException | None], None]
 
 
 def group_name(uid: str) -> str:
@@ -50,24 +54,22 @@ class _XaddBatcher:
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
-        self.pending: list[tuple[str, bytes, asyncio.Future[Any]]] = []
+        self.pending: list[tuple[str, bytes, OnStored]] = []
         self.tasks: set[asyncio.Task[None]] = set()
 
-    def add(self, key: str, payload: bytes) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
+    def add(self, key: str, payload: bytes, on_stored: OnStored) -> None:
+        """Queue an XADD; `on_stored` gets None once Redis stored it, else the error."""
         if not self.pending:
-            loop.call_soon(self._flush)
-        self.pending.append((key, payload, future))
-        return future
+            # The task's first step runs in the next loop iteration, after every XADD of this
+            # one is queued: one pipeline, one hop.
+            task = asyncio.get_running_loop().create_task(self._write())
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+        self.pending.append((key, payload, on_stored))
 
-    def _flush(self) -> None:
+    async def _write(self) -> None:
         items, self.pending = self.pending, []
-        task = asyncio.get_running_loop().create_task(self._write(items))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def _write(self, items: list[tuple[str, bytes, asyncio.Future[Any]]]) -> None:
+        results: list[Any]
         try:
             pipe = self.client.pipeline(transaction=False)
             for key, payload, _ in items:
@@ -75,13 +77,12 @@ class _XaddBatcher:
             results = await pipe.execute(raise_on_error=False)
         except (RedisError, OSError) as exc:
             results = [exc] * len(items)
-        for (_, _, future), result in zip(items, results, strict=True):
-            if future.done():
-                continue
-            if isinstance(result, Exception):
-                future.set_exception(result)
-            else:
-                future.set_result(result)
+        except BaseException as exc:  # cancelled at shutdown: nobody may wait forever
+            for _, _, on_stored in items:
+                on_stored(exc)
+            raise
+        for (_, _, on_stored), result in zip(items, results, strict=True):
+            on_stored(result if isinstance(result, BaseException) else None)
 
 
 class RedisBackend:
@@ -126,7 +127,7 @@ class RedisBackend:
         return self._connected and not self._stopping
 
     # ingress
-    def accept(self, channel: ChannelRoute, events: list[Event]) -> int | asyncio.Future[int]:
+    def accept(self, channel: ChannelRoute, events: list[Event]) -> int | Deferred[int] | asyncio.Future[int]:
         if not self.ready():
             return 503
         self._active.add(channel.key)
@@ -138,14 +139,16 @@ class RedisBackend:
     async def _publish_when_open(self, channel: ChannelRoute, events: list[Event]) -> int:
         if not await self.gate.admit_when_open(channel.key, len(events)):
             return 429
-        return await self._publish(channel, events)
+        return await self._publish(channel, events).wait()
 
-    def _publish(self, channel: ChannelRoute, events: list[Event]) -> asyncio.Future[int]:
+    def _publish(self, channel: ChannelRoute, events: list[Event]) -> Deferred[int]:
         assert self._batcher is not None
         key = self.key(channel.namespace, channel.name)
         now = time.time()
-        writes = [self._batcher.add(key, encode(e, now)) for e in events]
-        return accepted_when_stored(writes, "redis XADD")
+        status, one_done = stored_status(len(events), "redis XADD")
+        for event in events:
+            self._batcher.add(key, encode(event, now), one_done)
+        return status
 
     # consumers
     def _routes_changed(self, table: RoutingTable) -> None:

@@ -1,0 +1,133 @@
+"""End to end: several controller replicas with kopf's peering (EVENTWIRE_PEERING), against the
+Kubernetes API fake serving the install's ClusterKopfPeering CRD and object. Only the oldest
+replica reconciles; when it is killed, a standby takes over within the keep-alive lifetime, and
+when the active one stops cleanly the next takes over at once. Which replica reconciled is read
+from each process's own metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from eventwire.install.peering import kopf_peering, kopf_peering_crd
+from eventwire.rbac import CONTROLLER_RULES, peering_rules
+from tests.controller.conftest import running_operator
+from tests.controller.factories import SOURCES, apply, make_source, requests_outside_rbac
+from tests.support.kube import KubeApiFake
+from tests.support.processes import ManagedProcess, free_port
+
+PEERING = "eventwire-controller"
+LIFETIME = 6  # seconds; a crashed replica's keep-alive expires after this
+# A standby resumes when the dead peer's keep-alive expires (at most LIFETIME after its last
+# one, sent every second here), then lists and watches: allow a few seconds for that.
+TAKEOVER_BOUND = LIFETIME + 5.0
+CLEAN_HANDOVER_BOUND = LIFETIME - 1.0  # must beat the expiry: the leaver removes its keep-alive
+
+
+@pytest.fixture(scope="module")
+def peered(kube: KubeApiFake) -> KubeApiFake:
+    """The fake with what the install creates for peering: the CRD, then the peering object."""
+    kube.create(kopf_peering_crd())
+    kube.create(kopf_peering(PEERING))
+    return kube
+
+
+def peers(kube: KubeApiFake) -> dict[str, Any]:
+    return dict((kube.get("kopf.dev/v1", "ClusterKopfPeering", PEERING) or {}).get("status") or {})
+
+
+@contextlib.contextmanager
+def replica(kube: KubeApiFake, workdir: Path, identity: str) -> Iterator[tuple[ManagedProcess, int]]:
+    """One controller replica named `identity` (kopf's POD_ID), ready once its keep-alive is in
+    the peering object; yields (process, metrics port)."""
+    port = free_port()
+    env = {
+        "EVENTWIRE_PEERING": PEERING,
+        "EVENTWIRE_PEERING_LIFETIME": str(LIFETIME),
+        "POD_ID": identity,
+        "EVENTWIRE_METRICS_PORT": str(port),
+    }
+    with running_operator(kube, workdir, env, ready=lambda: identity in peers(kube)) as proc:
+        yield proc, port
+
+
+def reconciles(port: int) -> float:
+    """All reconciles a replica ran, from its /metrics."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as rsp:
+        text = rsp.read().decode()
+    return sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "eventwire_controller_reconciles_total"
+    )
+
+
+def adapter_of(kube: KubeApiFake, name: str, namespace: str) -> dict[str, Any] | None:
+    return kube.get("apps/v1", "Deployment", f"{name}-pingsource", namespace)
+
+
+def ping(kube: KubeApiFake, name: str, namespace: str) -> None:
+    apply(kube, make_source("PingSource", name, namespace, sink={"uri": "http://sink.example/"}))
+
+
+def test_one_replica_is_active_and_a_standby_takes_over(
+    peered: KubeApiFake, namespace: str, tmp_path: Path
+) -> None:
+    kube = peered
+    with (
+        replica(kube, tmp_path, "controller-a") as (first, first_port),
+        replica(kube, tmp_path, "controller-b") as (second, second_port),
+    ):
+        status = peers(kube)
+        assert status["controller-a"]["priority"] > status["controller-b"]["priority"]  # the oldest wins
+        assert status["controller-a"]["lifetime"] == LIFETIME
+
+        ping(kube, "before", namespace)
+        kube.wait_for(lambda: adapter_of(kube, "before", namespace), 15, "the active replica's reconcile")
+        kube.wait_for(
+            lambda: (kube.get(SOURCES, "PingSource", "before", namespace) or {}).get("status"),
+            15,
+            "the status",
+        )
+        assert reconciles(first_port) > 0
+        assert reconciles(second_port) == 0  # standing by: not a single reconcile
+
+        # The active replica crashes; the standby takes over once its keep-alive expires.
+        first.kill()
+        killed = time.monotonic()
+        ping(kube, "after-crash", namespace)
+        kube.wait_for(lambda: adapter_of(kube, "after-crash", namespace), TAKEOVER_BOUND, "the takeover")
+        takeover = time.monotonic() - killed
+        assert takeover < TAKEOVER_BOUND
+        assert reconciles(second_port) > 0
+        kube.wait_for(lambda: "controller-a" not in peers(kube), 5, "the dead peer cleaned up")
+
+        # A third replica stands by; the active one stops cleanly and hands over at once.
+        with replica(kube, tmp_path, "controller-c") as (_, third_port):
+            assert reconciles(third_port) == 0
+            second.stop()
+            stopped = time.monotonic()
+            ping(kube, "after-stop", namespace)
+            kube.wait_for(lambda: adapter_of(kube, "after-stop", namespace), TAKEOVER_BOUND, "the handover")
+            handover = time.monotonic() - stopped
+            assert handover < CLEAN_HANDOVER_BOUND
+            assert reconciles(third_port) > 0
+            assert "controller-b" not in peers(kube)
+    print(f"takeover after a crash: {takeover:.2f} s, after a clean stop: {handover:.2f} s")
+
+
+def test_every_request_is_allowed_by_the_cluster_role_and_the_peering_rules(peered: KubeApiFake) -> None:
+    """Runs last in this module: peering needed no right beyond rbac.peering_rules."""
+    requests = list(peered.requests)
+    assert requests_outside_rbac(requests, (*CONTROLLER_RULES, *peering_rules(PEERING))) == []
+    assert ("PATCH", f"/apis/kopf.dev/v1/clusterkopfpeerings/{PEERING}") in [
+        (m, p.split("?")[0]) for m, p in requests
+    ]
