@@ -49,6 +49,12 @@ CASES: dict[str, list[tuple[Any, Any, bool]]] = {
         ({}, None, True),
         ({"data": "x", "dataBase64": "eA=="}, None, False),
     ],
+    "!has(self.timezone) || !(self.schedule.startsWith('CRON_TZ=') || self.schedule.startsWith('TZ='))": [
+        ({"schedule": "0 * * * *", "timezone": "Europe/Berlin"}, None, True),
+        ({"schedule": "CRON_TZ=Europe/Berlin 0 * * * *"}, None, True),
+        ({"schedule": "CRON_TZ=Europe/Berlin 0 * * * *", "timezone": "Europe/Berlin"}, None, False),
+        ({"schedule": "TZ=UTC 0 * * * *", "timezone": "Asia/Tokyo"}, None, False),
+    ],
     "(!has(self.jetstream) || self.type == 'jetstream') && (!has(self.redis) || self.type == 'redis') && "
     "(!has(self.inMemory) || self.type == 'in-memory')": [
         ({"type": "jetstream", "jetstream": {"url": "nats://n"}}, None, True),

@@ -75,6 +75,12 @@ INVALID: list[tuple[str, dict[str, Any], str, str]] = [
         "spec.dataBase64",
         "expected form",
     ),
+    (
+        "time zone twice",
+        with_spec("PingSource", schedule="CRON_TZ=Asia/Tokyo 0 9 * * *", timezone="Europe/Berlin"),
+        "spec",
+        "not both",
+    ),
     ("schedule with three fields", with_spec("PingSource", schedule="* * *"), "spec.schedule", "cron"),
     ("negative retry", with_spec("Channel", delivery={"retry": -1}), "spec.delivery.retry", "minimum of 0"),
     (

@@ -5,7 +5,7 @@ failed API requests."""
 from __future__ import annotations
 
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,35 +26,55 @@ from tests.support.kube import KubeApiFake
 from tests.support.processes import ManagedProcess, free_port
 
 TIMEOUT = 10.0
-METRICS_PORT = free_port()
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 @pytest.fixture(scope="module")
-def operator(kube: KubeApiFake, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedProcess]:
-    env = {"EVENTWIRE_METRICS_PORT": str(METRICS_PORT)}
+def metrics_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kube: KubeApiFake, tmp_path_factory: pytest.TempPathFactory, metrics_port: int
+) -> Iterator[ManagedProcess]:
+    env = {"EVENTWIRE_METRICS_PORT": str(metrics_port)}
     with running_operator(kube, tmp_path_factory.mktemp("kube"), env) as proc:
         yield proc
 
 
-def scrape() -> tuple[str, Samples]:
-    """(content type, {(sample name, sorted labels): value}) of the operator's /metrics."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as rsp:
-        content_type, text = rsp.headers["Content-Type"], rsp.read().decode()
-    samples: Samples = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
-    return content_type, samples
+Scrape = Callable[[], tuple[str, Samples]]
+
+
+@pytest.fixture
+def scrape(metrics_port: int) -> Scrape:
+    """GET the operator's /metrics: (content type, {(sample name, sorted labels): value})."""
+
+    def get() -> tuple[str, Samples]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as rsp:
+            content_type, text = rsp.headers["Content-Type"], rsp.read().decode()
+        samples: Samples = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+        return content_type, samples
+
+    return get
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-def test_metrics_after_reconciles(cluster: KubeApiFake, namespace: str) -> None:
+def test_metrics_after_reconciles(cluster: KubeApiFake, namespace: str, scrape: Scrape) -> None:
+    """Counts against a scrape taken first, so that the other test's objects do not matter."""
     kube = cluster
+    _, before = scrape()
+
+    def grew(samples: Samples, name: str, **labels: str) -> float:
+        return value(samples, name, **labels) - value(before, name, **labels)
+
     apply(kube, make_channel("orders", namespace))
     apply(kube, make_service("billing", namespace))
     apply(kube, make_subscription("to-billing", namespace, "orders", subscriber=service_ref("billing")))
@@ -79,10 +99,10 @@ def test_metrics_after_reconciles(cluster: KubeApiFake, namespace: str) -> None:
     def scraped() -> Samples | None:
         _, samples = scrape()
         done = (
-            value(samples, "eventwire_controller_resources", kind="Subscription", ready="True") == 1
-            and value(samples, "eventwire_controller_resources", kind="Subscription", ready="False") == 1
-            and value(samples, "eventwire_controller_resources", kind="Channel", ready="True") == 1
-            and value(samples, "eventwire_controller_resources", kind="PingSource", ready="Unknown") == 1
+            grew(samples, "eventwire_controller_resources", kind="Subscription", ready="True") == 1
+            and grew(samples, "eventwire_controller_resources", kind="Subscription", ready="False") == 1
+            and grew(samples, "eventwire_controller_resources", kind="Channel", ready="True") == 1
+            and grew(samples, "eventwire_controller_resources", kind="PingSource", ready="Unknown") == 1
         )
         return samples if done else None
 
@@ -91,11 +111,11 @@ def test_metrics_after_reconciles(cluster: KubeApiFake, namespace: str) -> None:
     assert content_type.startswith("text/plain")
 
     reconciles = "eventwire_controller_reconciles_total"
-    assert value(samples, reconciles, kind="Subscription", outcome="ready") >= 1
-    assert value(samples, reconciles, kind="Subscription", outcome="not_ready") >= 1
-    assert value(samples, reconciles, kind="Channel", outcome="ready") >= 1
+    assert grew(samples, reconciles, kind="Subscription", outcome="ready") >= 1
+    assert grew(samples, reconciles, kind="Subscription", outcome="not_ready") >= 1
+    assert grew(samples, reconciles, kind="Channel", outcome="ready") >= 1
+    assert grew(samples, reconciles, kind="PingSource", outcome="not_ready") >= 1
     assert value(samples, reconciles, kind="ClusterChannelProvisioner", outcome="ready") >= 1
-    assert value(samples, reconciles, kind="PingSource", outcome="not_ready") >= 1
 
     total = sum(
         v for (name, labels), v in samples.items() if name == reconciles and ("kind", "Channel") in labels
@@ -112,19 +132,19 @@ def test_metrics_after_reconciles(cluster: KubeApiFake, namespace: str) -> None:
         value(samples, "eventwire_controller_resources", kind="ClusterChannelProvisioner", ready="True") == 1
     )
     assert value(samples, "eventwire_controller_resources", kind="GitHubSource", ready="True") == 0
-    assert value(samples, "eventwire_controller_kube_api_errors_total", method="POST", code="500") == 1
+    assert grew(samples, "eventwire_controller_kube_api_errors_total", method="POST", code="500") == 1
 
     # Deleted objects drop out of the gauge.
     kube.delete(MESSAGING, "Subscription", "to-nowhere", namespace)
     kube.wait_for(
-        lambda: value(scrape()[1], "eventwire_controller_resources", kind="Subscription", ready="False") == 0,
+        lambda: grew(scrape()[1], "eventwire_controller_resources", kind="Subscription", ready="False") == 0,
         TIMEOUT,
         "the deleted Subscription to leave the gauge",
     )
 
 
 def test_a_failed_status_write_counts_as_an_error_and_is_retried(
-    cluster: KubeApiFake, namespace: str
+    cluster: KubeApiFake, namespace: str, scrape: Scrape
 ) -> None:
     kube = cluster
     errors_before = value(

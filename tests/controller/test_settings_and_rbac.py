@@ -196,3 +196,44 @@ def test_oldest_replica_has_the_highest_priority() -> None:
 def test_peering_rules_cover_only_kopfs_use_of_its_object(verb: str, name: str | None, allowed: bool) -> None:
     rules = peering_rules("eventwire-controller")
     assert allows("kopf.dev", "clusterkopfpeerings", verb, rules, name) is allowed
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({}, {"standalone": True}),
+        (
+            {"EVENTWIRE_PEERING": "eventwire-controller"},
+            {"standalone": False, "peering_name": "eventwire-controller"},
+        ),
+    ],
+    ids=["standalone", "peering"],
+)
+def test_cli_runs_kopf_standalone_or_peering(
+    monkeypatch: pytest.MonkeyPatch, env: dict[str, str], expected: dict[str, object]
+) -> None:
+    import logging
+
+    import kopf
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(kopf, "configure", lambda **_: None)
+    monkeypatch.setattr(kopf, "run", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.delenv("EVENTWIRE_PEERING", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    level = logging.getLogger().level
+    try:
+        assert main(["--namespace", "shop"]) == 0
+    finally:
+        logging.getLogger().setLevel(level)
+    [kwargs] = calls
+    assert {key: kwargs[key] for key in expected} == expected
+    assert kwargs["namespaces"] == ["shop"]
+    assert kwargs["clusterwide"] is False
+    if env:
+        priority = kwargs["priority"]
+        assert isinstance(priority, int)
+        assert priority < 0  # the negated start time: the oldest replica ranks highest
+    else:
+        assert "priority" not in kwargs

@@ -293,6 +293,9 @@ class JetStreamBackend:
                         info = await self.js.consumer_info(self.stream, consumer_name(sub.uid))
                     except (nats.errors.Error, TimeoutError):
                         continue
+                    except Exception:  # never let the monitor die: a stale level would hold ingress
+                        log.exception("reading consumer info of %s failed", sub.uid)
+                        continue
                     worst = max(worst, (info.num_pending or 0) + (info.num_ack_pending or 0))
                 self.gate.update(key, worst)
 

@@ -221,6 +221,9 @@ class RedisBackend:
                     log.warning("reading %s for %s failed: %s", key, group, exc)
                     await asyncio.sleep(0.5)
                     continue
+                # Let ingress answers that became ready with these entries (XADD replies) go
+                # out first: starting a batch of deliveries takes a millisecond or more.
+                await asyncio.sleep(0)
                 for entry_id, fields in entries:
                     await limit.acquire()
                     self._start_delivery(route, uid, key, group, entry_id, fields, limit.release)
@@ -293,8 +296,12 @@ class RedisBackend:
                 if route is None:
                     self.gate.forget(key)
                     continue
-                with contextlib.suppress(RedisError, OSError):
+                try:
                     await self._measure(route)
+                except (RedisError, OSError):
+                    pass  # Redis briefly unreachable: measure again next round
+                except Exception:  # never let the monitor die: a stale level would hold ingress
+                    log.exception("measuring the backlog of %s/%s failed", route.namespace, route.name)
 
     async def _measure(self, route: ChannelRoute) -> None:
         assert self.client is not None
@@ -309,8 +316,9 @@ class RedisBackend:
                 continue
             lag = info.get("lag") or 0
             worst = max(worst, int(lag) + int(info.get("pending") or 0))
-            if int(info.get("pending") or 0):
-                summary = await self.client.xpending(key, name)
+            summary = await self.client.xpending(key, name) if int(info.get("pending") or 0) else None
+            # Acks may empty the pending list between the two calls: XPENDING's min is then None.
+            if summary and summary.get("min"):
                 oldest.append(summary["min"])
             else:
                 oldest.append(info["last-delivered-id"])
