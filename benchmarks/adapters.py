@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from tests.support.moto import moto_server
 from tests.support.processes import free_port, running
 from tests.support.sink import Sink
 
@@ -130,81 +131,73 @@ async def githubsource(count: int, concurrency: int = 32) -> float:
             return await _timed(sink, count)
 
 
-async def awssqssource(count: int) -> float:
+@contextlib.asynccontextmanager
+async def _filled_sqs_queue(count: int, body: Callable[[int], str]) -> AsyncIterator[tuple[Any, str, str]]:
+    """A fresh moto_server with one queue holding `count` messages (`body(i)` each); yields an SQS
+    client, the endpoint URL and the queue URL."""
     from aiobotocore.session import get_session
 
-    from eventwire_runtime.adapters.sqs import SqsAdapter
-
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
     keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    moto = str(Path(sys.executable).with_name("moto_server"))
-    with running([moto, "-H", "127.0.0.1", "-p", str(port)], port, timeout=30):
+    with moto_server() as endpoint:
         async with get_session().create_client(
             "sqs", region_name="us-east-1", endpoint_url=endpoint, **keys
         ) as sqs:
             queue = (await sqs.create_queue(QueueName=f"bench-{uuid.uuid4().hex[:8]}"))["QueueUrl"]
             for start in range(0, count, 10):
                 entries = [
-                    {"Id": str(i), "MessageBody": f'{{"n": {i}}}'}
-                    for i in range(start, min(start + 10, count))
+                    {"Id": str(i), "MessageBody": body(i)} for i in range(start, min(start + 10, count))
                 ]
                 await sqs.send_message_batch(QueueUrl=queue, Entries=entries)
-            async with Sink.start() as sink:
-                env = _env(
-                    "awssqssource",
-                    sink.url,
-                    SQS_QUEUE_URL=queue,
-                    SQS_ENDPOINT_URL=endpoint,
-                    AWS_REGION="us-east-1",
-                    AWS_ACCESS_KEY_ID="testing",
-                    AWS_SECRET_ACCESS_KEY="testing",
-                    SQS_WAIT_TIME_SECONDS="1",
-                    SQS_RECEIVERS="8",
-                )
-                async with _adapter(SqsAdapter, env):
-                    return await _timed(sink, count)
+            yield sqs, endpoint, queue
+
+
+async def awssqssource(count: int) -> float:
+    from eventwire_runtime.adapters.sqs import SqsAdapter
+
+    async with (
+        _filled_sqs_queue(count, lambda i: f'{{"n": {i}}}') as (_, endpoint, queue),
+        Sink.start() as sink,
+    ):
+        env = _env(
+            "awssqssource",
+            sink.url,
+            SQS_QUEUE_URL=queue,
+            SQS_ENDPOINT_URL=endpoint,
+            AWS_REGION="us-east-1",
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            SQS_WAIT_TIME_SECONDS="1",
+            SQS_RECEIVERS="8",
+        )
+        async with _adapter(SqsAdapter, env):
+            return await _timed(sink, count)
 
 
 async def moto_ceiling(count: int, receivers: int = 8) -> float:
     """moto_server alone: receive + delete with 8 concurrent receivers and no sink (the SQS
     adapter's figure cannot exceed this)."""
-    from aiobotocore.session import get_session
+    async with _filled_sqs_queue(count, lambda _: "x") as (sqs, _, queue):
+        got = 0
+        started = time.monotonic()
 
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    moto = str(Path(sys.executable).with_name("moto_server"))
-    with running([moto, "-H", "127.0.0.1", "-p", str(port)], port, timeout=30):
-        async with get_session().create_client(
-            "sqs", region_name="us-east-1", endpoint_url=endpoint, **keys
-        ) as sqs:
-            queue = (await sqs.create_queue(QueueName="ceiling"))["QueueUrl"]
-            for start in range(0, count, 10):
-                entries = [{"Id": str(i), "MessageBody": "x"} for i in range(start, min(start + 10, count))]
-                await sqs.send_message_batch(QueueUrl=queue, Entries=entries)
-            got = 0
-            started = time.monotonic()
+        async def receive() -> None:
+            nonlocal got
+            for _ in range(count):
+                if got >= count:
+                    return
+                response = await sqs.receive_message(
+                    QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=300
+                )
+                messages = response.get("Messages", [])
+                got += len(messages)
+                if messages:
+                    entries = [
+                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+                    ]
+                    await sqs.delete_message_batch(QueueUrl=queue, Entries=entries)
 
-            async def receive() -> None:
-                nonlocal got
-                for _ in range(count):
-                    if got >= count:
-                        return
-                    response = await sqs.receive_message(
-                        QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=300
-                    )
-                    messages = response.get("Messages", [])
-                    got += len(messages)
-                    if messages:
-                        entries = [
-                            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                            for i, m in enumerate(messages)
-                        ]
-                        await sqs.delete_message_batch(QueueUrl=queue, Entries=entries)
-
-            await asyncio.gather(*(receive() for _ in range(receivers)))
-            return time.monotonic() - started
+        await asyncio.gather(*(receive() for _ in range(receivers)))
+        return time.monotonic() - started
 
 
 async def gcppubsubsource(count: int) -> float:

@@ -31,22 +31,16 @@ delete, list or watch).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-MESSAGING_GROUP: Final = "messaging.eventwire.dev"
-SOURCES_GROUP: Final = "sources.eventwire.dev"
+from eventwire.api.kinds import KINDS, MESSAGING_GROUP, SOURCES_GROUP
+
 AGGREGATE_LABEL: Final = "eventwire.dev/aggregate-to-controller"
 
-MESSAGING_RESOURCES: Final = ("clusterchannelprovisioners", "channels", "subscriptions")
-SOURCE_RESOURCES: Final = (
-    "apiserversources",
-    "awssqssources",
-    "containersources",
-    "gcppubsubsources",
-    "githubsources",
-    "pingsources",
-)
+# The plurals of our kinds, from the API's one list of kinds.
+MESSAGING_RESOURCES: Final = tuple(kind.plural for kind in KINDS if kind.group == MESSAGING_GROUP)
+SOURCE_RESOURCES: Final = tuple(sorted(kind.plural for kind in KINDS if kind.group == SOURCES_GROUP))
 READ: Final = ("get", "list", "watch")
 WRITE: Final = ("create", "update", "patch", "delete")
 
@@ -132,3 +126,36 @@ def allows(
         and ("resourceNames" not in rule or name in rule["resourceNames"])
         for rule in rules
     )
+
+
+def aggregated_user_roles(
+    prefix: str, group: str, plurals: Sequence[str], view_extra: Sequence[str] = ()
+) -> list[tuple[str, dict[str, Any]]]:
+    """ClusterRoles `eventwire-<prefix>-edit` and `eventwire-<prefix>-view` that join the built-in
+    edit/admin and view roles through aggregation labels: edit grants read and write on `plurals`
+    in `group`; view grants read on them, their status and the `view_extra` resources. Returned as
+    (`<prefix>-edit`, manifest), (`<prefix>-view`, manifest)."""
+    base = {"app.kubernetes.io/part-of": "eventwire"}
+    edit = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {
+            "name": f"eventwire-{prefix}-edit",
+            "labels": {
+                **base,
+                "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+                "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+            },
+        },
+        "rules": [_rule((group,), tuple(plurals), (*READ, *WRITE))],
+    }
+    view = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {
+            "name": f"eventwire-{prefix}-view",
+            "labels": {**base, "rbac.authorization.k8s.io/aggregate-to-view": "true"},
+        },
+        "rules": [_rule((group,), (*plurals, *(f"{p}/status" for p in plurals), *view_extra), READ)],
+    }
+    return [(f"{prefix}-edit", edit), (f"{prefix}-view", view)]

@@ -15,38 +15,12 @@ from google.cloud import pubsub_v1
 from eventwire_runtime.adapters.pubsub import PubSubAdapter
 from eventwire_runtime.delivery.errors import ConfigError
 from tests.adapters.conftest import make_env, metered_sender, running, wait_for
-from tests.support.pubsub import pubsub_emulator
+from tests.support.pubsub import create_topic, emulator, publish, pubsub_emulator
 from tests.support.sink import Received, Reply, Responder, Sink
 
-__all__ = ["pubsub_emulator"]  # the fixture, used by name
+__all__ = ["emulator", "pubsub_emulator"]  # the fixtures, used by name
 
 PROJECT = "eventwire-test"
-
-
-@pytest.fixture
-def emulator(pubsub_emulator: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    # The test's own publisher/admin clients find the emulator through the library's variable;
-    # the adapter gets it through its env contract.
-    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_emulator)
-    return pubsub_emulator
-
-
-def _topic() -> str:
-    topic = f"t-{uuid.uuid4().hex[:10]}"
-    with pubsub_v1.PublisherClient() as publisher:
-        publisher.create_topic(name=f"projects/{PROJECT}/topics/{topic}")
-    return topic
-
-
-def _publish(topic: str, *messages: tuple[bytes, dict[str, str]]) -> list[str]:
-    publisher = pubsub_v1.PublisherClient()
-    try:
-        futures = [
-            publisher.publish(f"projects/{PROJECT}/topics/{topic}", data, **attrs) for data, attrs in messages
-        ]
-        return [str(f.result(timeout=10)) for f in futures]
-    finally:
-        publisher.stop()
 
 
 def _pull_leftovers(subscription: str) -> int:
@@ -76,7 +50,7 @@ async def adapter_for(
 
 
 async def test_created_subscription_delivers_messages_in_push_format_and_acks(emulator: str) -> None:
-    topic = await asyncio.to_thread(_topic)
+    topic = await asyncio.to_thread(create_topic, PROJECT)
     subscription = f"s-{uuid.uuid4().hex[:10]}"
     async with adapter_for(
         emulator,
@@ -85,7 +59,9 @@ async def test_created_subscription_delivers_messages_in_push_format_and_acks(em
         PUBSUB_CREATE_SUBSCRIPTION="true",
         K_CE_OVERRIDES='{"extensions": {"team": "data"}}',
     ) as (_, sink):
-        [message_id] = await asyncio.to_thread(_publish, topic, (b"\x00binary\xff", {"kind": "order"}))
+        [message_id] = await asyncio.to_thread(
+            publish, PROJECT, topic, (b"\x00binary\xff", {"kind": "order"})
+        )
         [event] = await sink.wait_for(1, within=20)
     assert event.headers["ce-type"] == "google.cloud.pubsub.topic.v1.messagePublished"
     assert event.headers["ce-source"] == f"//pubsub.googleapis.com/projects/{PROJECT}/topics/{topic}"
@@ -105,7 +81,7 @@ async def test_failed_delivery_is_nacked_and_redelivered(emulator: str) -> None:
     def refuse_first(index: int, _: Received) -> Reply:
         return Reply(500) if index == 0 else Reply(202)
 
-    topic = await asyncio.to_thread(_topic)
+    topic = await asyncio.to_thread(create_topic, PROJECT)
     subscription = f"s-{uuid.uuid4().hex[:10]}"
     async with adapter_for(
         emulator,
@@ -115,7 +91,7 @@ async def test_failed_delivery_is_nacked_and_redelivered(emulator: str) -> None:
         PUBSUB_SUBSCRIPTION=subscription,
         PUBSUB_CREATE_SUBSCRIPTION="true",
     ) as (_, sink):
-        [message_id] = await asyncio.to_thread(_publish, topic, (b"again", {}))
+        [message_id] = await asyncio.to_thread(publish, PROJECT, topic, (b"again", {}))
         received = await sink.wait_for(2, within=30)
     assert [r.headers["ce-id"] for r in received[:2]] == [message_id, message_id]
     assert await asyncio.to_thread(_pull_leftovers, subscription) == 0
@@ -135,7 +111,7 @@ async def test_existing_subscription_tells_the_topic_and_flow_control_bounds_out
         active -= 1
         return Reply(202)
 
-    topic = await asyncio.to_thread(_topic)
+    topic = await asyncio.to_thread(create_topic, PROJECT)
     subscription = f"s-{uuid.uuid4().hex[:10]}"
 
     def create() -> None:
@@ -150,7 +126,7 @@ async def test_existing_subscription_tells_the_topic_and_flow_control_bounds_out
         emulator, slow, PUBSUB_SUBSCRIPTION=subscription, PUBSUB_MAX_OUTSTANDING_MESSAGES="2"
     ) as (adapter, sink):
         assert adapter.topic == topic
-        await asyncio.to_thread(_publish, topic, *[(f"m{i}".encode(), {}) for i in range(8)])
+        await asyncio.to_thread(publish, PROJECT, topic, *[(f"m{i}".encode(), {}) for i in range(8)])
         received = await sink.wait_for(8, within=30)
     assert sorted(base64.b64decode(json.loads(r.body)["message"]["data"]) for r in received) == sorted(
         f"m{i}".encode() for i in range(8)
@@ -196,7 +172,7 @@ async def test_shutdown_finishes_deliveries_in_flight_and_acks_them(emulator: st
     async def slow(_: int, __: Received) -> Reply:
         return Reply(202, delay=1.0)
 
-    topic = await asyncio.to_thread(_topic)
+    topic = await asyncio.to_thread(create_topic, PROJECT)
     subscription = f"s-{uuid.uuid4().hex[:10]}"
     async with Sink.start(slow) as sink:
         extra = {
@@ -211,7 +187,7 @@ async def test_shutdown_finishes_deliveries_in_flight_and_acks_them(emulator: st
             adapter = PubSubAdapter(env, sender)
             task = asyncio.create_task(adapter.run())
             await wait_for(lambda: adapter.ready, within=20)
-            await asyncio.to_thread(_publish, topic, (b"drain", {}))
+            await asyncio.to_thread(publish, PROJECT, topic, (b"drain", {}))
             await sink.wait_for(1, within=20)
             adapter.stop()  # the sink still holds the event
             async with asyncio.timeout(20):

@@ -28,34 +28,12 @@ from tests.contracts.test_adapter_env import (
     service_account_key,
     source,
 )
-from tests.support.pubsub import pubsub_emulator
+from tests.support.pubsub import create_topic, emulator, publish, pubsub_emulator
 from tests.support.sink import Sink
 
-__all__ = ["pubsub_emulator"]  # the fixture, used by name
+__all__ = ["emulator", "pubsub_emulator"]  # the fixtures, used by name
 
 PROJECT = "shop-emulated"
-
-
-@pytest.fixture
-def emulator(pubsub_emulator: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    # The test's own admin clients find the emulator through the library's variable.
-    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_emulator)
-    return pubsub_emulator
-
-
-def create_topic() -> str:
-    topic = f"t-{uuid.uuid4().hex[:10]}"
-    with pubsub_v1.PublisherClient() as publisher:
-        publisher.create_topic(name=f"projects/{PROJECT}/topics/{topic}")
-    return topic
-
-
-def publish(topic: str, data: bytes) -> str:
-    publisher = pubsub_v1.PublisherClient()
-    try:
-        return str(publisher.publish(f"projects/{PROJECT}/topics/{topic}", data).result(timeout=10))
-    finally:
-        publisher.stop()
 
 
 def retention_of(subscription: str) -> int:
@@ -67,7 +45,7 @@ def retention_of(subscription: str) -> int:
 async def test_project_from_the_mounted_key_and_retention_of_the_created_subscription(
     emulator: str, tmp_path: Path
 ) -> None:
-    topic = await asyncio.to_thread(create_topic)
+    topic = await asyncio.to_thread(create_topic, PROJECT)
     subscription = f"s-{uuid.uuid4().hex[:10]}"
     src = source(
         "GcpPubSubSource",
@@ -89,7 +67,7 @@ async def test_project_from_the_mounted_key_and_retention_of_the_created_subscri
             assert adapter.project == PROJECT
             async with running(adapter, drain=20):
                 await wait_for(lambda: adapter.ready, within=20)
-                message_id = await asyncio.to_thread(publish, topic, b'{"invoice": 7}')
+                [message_id] = await asyncio.to_thread(publish, PROJECT, topic, (b'{"invoice": 7}', {}))
                 (event,) = await sink.wait_for(1, within=20)
     assert event.headers["ce-id"] == message_id
     assert event.headers["ce-source"] == f"//pubsub.googleapis.com/projects/{PROJECT}/topics/{topic}"

@@ -3,6 +3,7 @@ them, and the Kubernetes objects they reference. `make_*(name, namespace, **over
 
 from __future__ import annotations
 
+import base64
 import copy
 import uuid
 from collections.abc import Mapping
@@ -52,6 +53,16 @@ def make_service(name: str, namespace: str) -> dict[str, Any]:
         "kind": "Service",
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"ports": [{"port": 80}]},
+    }
+
+
+def make_secret(name: str, namespace: str, **data: bytes) -> dict[str, Any]:
+    """A Secret with `data` base64-encoded, as the API server stores it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": namespace},
+        "data": {key: base64.b64encode(value).decode() for key, value in data.items()},
     }
 
 

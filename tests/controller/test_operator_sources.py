@@ -4,7 +4,6 @@ collects the children; a GitHubSource with a token manages its webhook on a fake
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
@@ -15,6 +14,7 @@ from tests.controller.factories import (
     apply,
     condition,
     env_of,
+    make_secret,
     make_service,
     make_source,
     requests_outside_rbac,
@@ -318,17 +318,7 @@ def test_github_source_with_token_registers_and_removes_its_webhook(
 ) -> None:
     kube = cluster
     with running_github(token="s3cr3t") as github:
-        kube.create(
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": "gh", "namespace": namespace},
-                "data": {
-                    "token": base64.b64encode(b"s3cr3t").decode(),
-                    "webhook": base64.b64encode(b"hmac-key").decode(),
-                },
-            }
-        )
+        kube.create(make_secret("gh", namespace, token=b"s3cr3t", webhook=b"hmac-key"))
         apply(
             kube,
             make_source(

@@ -5,7 +5,6 @@ exactly that URL at a local fake of GitHub's hook API, and the VirtualService go
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +12,14 @@ import pytest
 
 from eventwire.rbac import CONTROLLER_RULES, WEBHOOK_ROUTE_RULES
 from tests.controller.conftest import running_operator
-from tests.controller.factories import SOURCES, apply, condition, make_source, requests_outside_rbac
+from tests.controller.factories import (
+    SOURCES,
+    apply,
+    condition,
+    make_secret,
+    make_source,
+    requests_outside_rbac,
+)
 from tests.controller.github_fake import running_github
 from tests.support.kube import KubeApiFake
 from tests.support.processes import ManagedProcess
@@ -36,19 +42,10 @@ def status_of(kube: KubeApiFake, name: str, namespace: str) -> dict[str, Any]:
     return dict((kube.get(SOURCES, "GitHubSource", name, namespace) or {}).get("status") or {})
 
 
-def token_secret(namespace: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "gh", "namespace": namespace},
-        "data": {"token": base64.b64encode(b"s3cr3t").decode()},
-    }
-
-
 def test_webhook_is_routed_published_registered_and_removed(cluster: KubeApiFake, namespace: str) -> None:
     kube = cluster
     with running_github(token="s3cr3t") as github:
-        kube.create(token_secret(namespace))
+        kube.create(make_secret("gh", namespace, token=b"s3cr3t"))
         source = apply(
             kube,
             make_source(

@@ -6,6 +6,7 @@ test session; tests create their own uniquely named queues.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import sys
 from collections.abc import Iterator
@@ -28,9 +29,17 @@ def _moto_server() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """The URL of a running moto_server."""
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """Run moto_server on a free loopback port (up to 30 s to start); yields its URL and stops it
+    on exit."""
     port = free_port()
     with running([_moto_server(), "-H", "127.0.0.1", "-p", str(port)], port, timeout=30):
         yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """The URL of a running moto_server."""
+    with moto_server() as endpoint:
+        yield endpoint

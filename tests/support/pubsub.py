@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterator
 
 import pytest
+from google.cloud import pubsub_v1
 
 from tests.support.processes import free_port, running
 
@@ -45,3 +47,32 @@ def pubsub_emulator() -> Iterator[str]:
                 yield host_port
         except (RuntimeError, TimeoutError) as exc:
             pytest.fail(f"the Pub/Sub emulator did not start ({exc}); {INSTALL_HINT}")
+
+
+@pytest.fixture
+def emulator(pubsub_emulator: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """`pubsub_emulator`, also set as PUBSUB_EMULATOR_HOST for the test's own publisher and admin
+    clients (the adapter gets it through its env contract)."""
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_emulator)
+    return pubsub_emulator
+
+
+def create_topic(project: str) -> str:
+    """Create a topic with a fresh random name in `project`; returns its short name. Blocking."""
+    topic = f"t-{uuid.uuid4().hex[:10]}"
+    with pubsub_v1.PublisherClient() as publisher:
+        publisher.create_topic(name=f"projects/{project}/topics/{topic}")
+    return topic
+
+
+def publish(project: str, topic: str, *messages: tuple[bytes, dict[str, str]]) -> list[str]:
+    """Publish (data, attributes) messages to `topic`; returns their message ids, in order.
+    Blocking, up to 10 s a message."""
+    publisher = pubsub_v1.PublisherClient()
+    try:
+        futures = [
+            publisher.publish(f"projects/{project}/topics/{topic}", data, **attrs) for data, attrs in messages
+        ]
+        return [str(f.result(timeout=10)) for f in futures]
+    finally:
+        publisher.stop()

@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from eventwire import rbac
-from eventwire.api import render_crds, resource_errors
+from eventwire.api import MESSAGING_GROUP, render_crds, resource_errors
 from eventwire.exceptions import ConfigError
 from eventwire.install import brokers, peering
 from eventwire.install import runtime_contract as contract
@@ -37,7 +37,6 @@ from eventwire.install.workloads import (
 
 ProvisionerType = Literal["in-memory", "jetstream", "redis"]
 PROVISIONER_TYPES: tuple[str, ...] = ("in-memory", "jetstream", "redis")
-MESSAGING = "messaging.eventwire.dev"
 
 
 class ProvisionerArgs(TypedDict):
@@ -381,7 +380,7 @@ def dispatcher_rbac_manifests(namespace: str) -> list[tuple[str, dict[str, Any]]
         "metadata": {"name": "eventwire-dispatcher", "labels": {"app.kubernetes.io/part-of": "eventwire"}},
         "rules": [
             {
-                "apiGroups": [MESSAGING],
+                "apiGroups": [MESSAGING_GROUP],
                 "resources": ["channels", "clusterchannelprovisioners"],
                 "verbs": ["get", "list", "watch"],
             },
@@ -396,48 +395,10 @@ def dispatcher_rbac_manifests(namespace: str) -> list[tuple[str, dict[str, Any]]
 
 def messaging_user_roles() -> list[tuple[str, dict[str, Any]]]:
     """Channels and Subscriptions join the built-in edit/admin and view roles, so that namespace
-    users manage them; ClusterChannelProvisioners stay with cluster admins."""
-    plurals = ["channels", "subscriptions"]
-    base = {"app.kubernetes.io/part-of": "eventwire"}
-    edit = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRole",
-        "metadata": {
-            "name": "eventwire-messaging-edit",
-            "labels": {
-                **base,
-                "rbac.authorization.k8s.io/aggregate-to-edit": "true",
-                "rbac.authorization.k8s.io/aggregate-to-admin": "true",
-            },
-        },
-        "rules": [
-            {
-                "apiGroups": [MESSAGING],
-                "resources": plurals,
-                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-            }
-        ],
-    }
-    view = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRole",
-        "metadata": {
-            "name": "eventwire-messaging-view",
-            "labels": {**base, "rbac.authorization.k8s.io/aggregate-to-view": "true"},
-        },
-        "rules": [
-            {
-                "apiGroups": [MESSAGING],
-                "resources": [
-                    *plurals,
-                    *(f"{plural}/status" for plural in plurals),
-                    "clusterchannelprovisioners",
-                ],
-                "verbs": ["get", "list", "watch"],
-            }
-        ],
-    }
-    return [("messaging-edit", edit), ("messaging-view", view)]
+    users manage them; ClusterChannelProvisioners stay with cluster admins (view only)."""
+    return rbac.aggregated_user_roles(
+        "messaging", MESSAGING_GROUP, ["channels", "subscriptions"], view_extra=["clusterchannelprovisioners"]
+    )
 
 
 def _cluster_binding(name: str, account: str, namespace: str) -> dict[str, Any]:
@@ -530,7 +491,7 @@ def provisioner_spec(provisioner: ProvisionerArgs, namespace: str) -> dict[str, 
 def provisioner_manifest(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     """The ClusterChannelProvisioner object, checked against our CRD schema."""
     manifest = {
-        "apiVersion": f"{MESSAGING}/v1",
+        "apiVersion": f"{MESSAGING_GROUP}/v1",
         "kind": "ClusterChannelProvisioner",
         "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "eventwire"}},
         "spec": dict(spec),

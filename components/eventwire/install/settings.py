@@ -8,7 +8,6 @@ must be set with `pulumi config set --secret`; a plaintext value is rejected.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -201,9 +200,3 @@ class _Reader:
                 f"{PROJECT}:{key} holds a plaintext value; set it with `pulumi config set --secret`"
             )
         return self.config.require_secret(key)
-
-
-def check_choice(key: str, value: str, choices: Sequence[str]) -> None:
-    """Raise ConfigError unless `value` is one of `choices`."""
-    if value not in choices:
-        raise ConfigError(f"{PROJECT}:{key}: {value!r} is not one of {', '.join(choices)}")

@@ -17,19 +17,12 @@ from typing import Any, Final, NotRequired, TypedDict, cast
 import pulumi
 
 from eventwire import rbac
+from eventwire.api.kinds import KINDS, SOURCES_GROUP
 from eventwire.exceptions import ConfigError
 from eventwire.install import runtime_contract as contract
 from eventwire.install.kube import kube_object
 
-SOURCE_KINDS: Final = (
-    "ApiServerSource",
-    "PingSource",
-    "ContainerSource",
-    "GitHubSource",
-    "AwsSqsSource",
-    "GcpPubSubSource",
-)
-SOURCES_GROUP: Final = "sources.eventwire.dev"
+SOURCE_KINDS: Final = tuple(kind.kind for kind in KINDS if kind.group == SOURCES_GROUP)
 
 # Secret name, key, and the kind that uses it.
 GITHUB_SECRET: Final = ("github-webhook", "secret")
@@ -122,42 +115,7 @@ def aggregated_roles(kinds: Sequence[str]) -> list[tuple[str, dict[str, Any]]]:
     plurals = sorted(f"{kind.lower()}s" for kind in kinds)
     if not plurals:
         return []
-    base = {"app.kubernetes.io/part-of": "eventwire"}
-    editor = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRole",
-        "metadata": {
-            "name": "eventwire-sources-edit",
-            "labels": {
-                **base,
-                "rbac.authorization.k8s.io/aggregate-to-edit": "true",
-                "rbac.authorization.k8s.io/aggregate-to-admin": "true",
-            },
-        },
-        "rules": [
-            {
-                "apiGroups": [SOURCES_GROUP],
-                "resources": plurals,
-                "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
-            }
-        ],
-    }
-    viewer = {
-        "apiVersion": "rbac.authorization.k8s.io/v1",
-        "kind": "ClusterRole",
-        "metadata": {
-            "name": "eventwire-sources-view",
-            "labels": {**base, "rbac.authorization.k8s.io/aggregate-to-view": "true"},
-        },
-        "rules": [
-            {
-                "apiGroups": [SOURCES_GROUP],
-                "resources": plurals + [f"{plural}/status" for plural in plurals],
-                "verbs": ["get", "list", "watch"],
-            }
-        ],
-    }
-    return [("sources-edit", editor), ("sources-view", viewer)]
+    return rbac.aggregated_user_roles("sources", SOURCES_GROUP, plurals)
 
 
 def webhook_routes_role() -> dict[str, Any]:

@@ -8,11 +8,9 @@ no privilege escalation, all capabilities dropped, RuntimeDefault seccomp, read-
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from eventwire.exceptions import ConfigError
-
-ResourceProfile = Literal["small", "medium", "large"]
 
 # Requests and limits per profile; CPU in cores (millicores), memory in bytes (Mi).
 RESOURCE_PROFILES: Final[Mapping[str, Mapping[str, Mapping[str, str]]]] = {

@@ -371,12 +371,7 @@ class ApiServerAdapter(BaseAdapter):
         chunks = response.content.iter_any().__aiter__()
         while True:
             read = asyncio.ensure_future(chunks.__anext__())
-            stopper = asyncio.ensure_future(self.stopping.wait())
-            try:
-                await asyncio.wait({read, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stopper.cancel()
-            if not read.done():
+            if not await self.wait_unless_stopped(read):
                 read.cancel()
                 return
             try:

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from eventwire_runtime.adapters.env import parse_json_object
 from eventwire_runtime.adapters.events import SourceEvent
 from eventwire_runtime.delivery.errors import ConfigError
 
@@ -112,12 +113,7 @@ def parse_source_config(text: str | None) -> SourceConfig:
     """
     if not text or not text.strip():
         raise ConfigError("K_SOURCE_CONFIG is required: JSON with resources, namespaces and mode")
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"K_SOURCE_CONFIG is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ConfigError("K_SOURCE_CONFIG must be a JSON object")
+    doc = parse_json_object("K_SOURCE_CONFIG", text)
     raw_resources = doc.get("resources")
     if not isinstance(raw_resources, list) or not raw_resources:
         raise ConfigError("K_SOURCE_CONFIG.resources must be a non-empty list")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from eventwire_runtime.adapters.env import AdapterEnv
 from eventwire_runtime.adapters.sender import EventSender
@@ -73,3 +73,13 @@ class BaseAdapter:
         except TimeoutError:
             return False
         return True
+
+    async def wait_unless_stopped(self, future: asyncio.Future[Any]) -> bool:
+        """Wait until `future` is done or `stop()` is called; True when `future` is done. The
+        future is neither cancelled nor awaited here: a caller that gets False cancels it."""
+        stopper = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({future, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        return future.done()

@@ -103,6 +103,26 @@ class AdapterEnv:
         )
 
 
+def parse_json_object(name: str, text: str, shape: str = "") -> dict[str, Any]:
+    """`text`, the value of the variable `name`, parsed as a JSON object.
+
+    Args:
+        name: the variable, named in errors.
+        text: its value.
+        shape: appended to the "must be a JSON object" error to show the expected shape.
+
+    Raises:
+        ConfigError: for invalid JSON or a JSON value that is not an object.
+    """
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{name} is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{name} must be a JSON object{shape}")
+    return doc
+
+
 def parse_ce_overrides(text: str | None) -> dict[str, str]:
     """The extensions in a K_CE_OVERRIDES value (`{"extensions": {...}}`); {} when unset.
 
@@ -111,12 +131,7 @@ def parse_ce_overrides(text: str | None) -> dict[str, str]:
     """
     if text is None or not text.strip():
         return {}
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"K_CE_OVERRIDES is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise ConfigError('K_CE_OVERRIDES must be a JSON object like {"extensions": {"key": "value"}}')
+    doc = parse_json_object("K_CE_OVERRIDES", text, ' like {"extensions": {"key": "value"}}')
     extensions = doc.get("extensions") or {}
     if not isinstance(extensions, dict):
         raise ConfigError("K_CE_OVERRIDES.extensions must be an object of string values")
@@ -141,12 +156,7 @@ def parse_delivery(text: str | None) -> DeliverySpec:
     """
     merged = dict(DEFAULT_DELIVERY)
     if text is not None and text.strip():
-        try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"K_DELIVERY is not valid JSON: {exc}") from None
-        if not isinstance(doc, dict):
-            raise ConfigError("K_DELIVERY must be a JSON object in the DeliverySpec shape")
+        doc = parse_json_object("K_DELIVERY", text, " in the DeliverySpec shape")
         merged.update({k: v for k, v in doc.items() if v is not None})
     try:
         return DeliverySpec.from_dict(merged)

@@ -192,12 +192,8 @@ class PubSubAdapter(BaseAdapter):
             future = client.subscribe(self.subscription_path, self._on_message, flow_control=flow)
             self._ready = True
             log.info("pulling %s (topic %s)", self.subscription_path, self.topic)
-            stopped = asyncio.ensure_future(self.stopping.wait())
             streaming = asyncio.wrap_future(future)
-            try:
-                await asyncio.wait({stopped, streaming}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stopped.cancel()
+            await self.wait_unless_stopped(streaming)
             self._draining = True
             if self._pending:
                 await asyncio.gather(*list(self._pending), return_exceptions=True)

@@ -182,12 +182,7 @@ class SqsAdapter(BaseAdapter):
                 MessageAttributeNames=["All"],
             )
         )
-        stopper = asyncio.ensure_future(self.stopping.wait())
-        try:
-            await asyncio.wait({receive, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopper.cancel()
-        if not receive.done():
+        if not await self.wait_unless_stopped(receive):
             # Messages the server hands out after this are not deleted: they reappear later.
             receive.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

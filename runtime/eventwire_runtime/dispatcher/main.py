@@ -17,6 +17,8 @@ from eventwire_runtime.dispatcher.settings import Settings, parse_settings
 
 log = logging.getLogger("eventwire_runtime.dispatcher")
 
+GC_GEN0_THRESHOLD = 50_000  # net new container objects between young-generation collections
+
 
 async def serve(settings: Settings) -> None:
     stop = asyncio.Event()
@@ -29,6 +31,11 @@ async def serve(settings: Settings) -> None:
     # full collections under load do not walk them (shorter pauses with 10,000 channels).
     gc.collect()
     gc.freeze()
+    # Events are freed by reference counting; the cycle collector only needs to run when
+    # container objects really accumulate. With the default gen0 threshold (700) it ran every
+    # few dozen events: measured, 50,000 cut in-memory CPU per event by ~20% and the jetstream
+    # p99 at half rate from ~7 to ~4 ms. Cyclic garbage is still collected, in larger batches.
+    gc.set_threshold(GC_GEN0_THRESHOLD, 20, 100)
     try:
         await stop.wait()
         log.info("shutting down")

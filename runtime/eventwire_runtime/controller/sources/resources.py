@@ -164,9 +164,6 @@ def make_adapter_deployment(
     return _deployment(source, pod_meta, pod_spec)
 
 
-INJECTED = ("K_SINK", "K_CE_OVERRIDES", "K_DELIVERY", "NAME", "NAMESPACE")
-
-
 def make_container_deployment(
     source: Mapping[str, Any], sink_uri: str, dead_letter_uri: str | None
 ) -> dict[str, Any]:
