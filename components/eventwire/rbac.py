@@ -27,6 +27,9 @@ the peering objects and patches its keep-alive into the status of its own one (b
 (the controller's EVENTWIRE_WEBHOOK_DOMAIN is set): each GitHubSource gets a VirtualService,
 read, created and patched back on drift (the garbage collector deletes it with its source, so no
 delete, list or watch).
+
+`aggregated_user_roles` builds the ClusterRoles that add our kinds to Kubernetes' built-in
+edit/admin and view roles (for namespace users, not the controller).
 """
 
 from __future__ import annotations

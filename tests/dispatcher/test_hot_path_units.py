@@ -1,13 +1,15 @@
-"""Pure pieces of the fast paths: Deferred, the scrape-time metric tallies, stored_status."""
+"""Pure pieces of the fast paths: Deferred, stored_status, metric tallies, the delivery limiter."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from prometheus_client import generate_latest
 
 from eventwire_runtime.dispatcher.backends import stored_status
 from eventwire_runtime.dispatcher.deferred import Deferred
+from eventwire_runtime.dispatcher.fanout import _Limiter
 from eventwire_runtime.dispatcher.metrics import DispatcherMetrics
 
 
@@ -71,3 +73,23 @@ def test_metric_tallies_are_exposed_like_prometheus_counters_and_histograms() ->
     assert sample(bucket.format(r"\+Inf")) == 3
     assert sample(r'eventwire_dispatcher_dispatch_latency_seconds_count\{outcome="delivered"\}') == 3
     assert sample(r'eventwire_dispatcher_dispatch_latency_seconds_sum\{outcome="delivered"\}') == 100.0035
+
+
+async def test_limiter_passes_freed_slots_to_waiters_in_order() -> None:
+    limit = _Limiter(1)
+    order: list[str] = []
+    assert limit.try_take()
+    assert not limit.try_take()
+    limit.queue(lambda: order.append("callback 1"))
+    waiter = asyncio.ensure_future(limit.take())
+    await asyncio.sleep(0)
+    limit.queue(lambda: order.append("callback 2"))
+    limit.give()  # to callback 1, at once
+    assert order == ["callback 1"]
+    limit.give()  # to the coroutine waiter
+    await waiter
+    limit.give()  # to callback 2
+    assert order == ["callback 1", "callback 2"]
+    assert limit.free == 0
+    limit.give()  # nobody waits: the slot is free again
+    assert limit.try_take()

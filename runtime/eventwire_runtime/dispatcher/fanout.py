@@ -157,9 +157,8 @@ class Fanout:
         timeout = sub.spec.timeout or self.sender.default_timeout
         try:
             self.sender.client.post_nowait(sub.subscriber_uri, lines, event.body, timeout, finished)
-        except ValueError:  # not an http(s) URL: `deliver` reports it as a failed delivery
-            limit.give()
-            self._spawn(self._deliver_reporting(channel, sub, event, accepted_at, None, done))
+        except ValueError:  # not an http(s) URL: `deliver` (in a task, keeping the slot) reports it
+            self._spawn(self._deliver_reporting(channel, sub, event, accepted_at, None, done, limit))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
