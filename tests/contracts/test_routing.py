@@ -11,9 +11,7 @@ reaches the subscriber, the reply destination and the dead-letter sink.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,8 +36,9 @@ from tests.controller.factories import (
     make_subscription,
     served,
 )
+from tests.dispatcher.conftest import dispatcher_process
 from tests.support.kube import KubeApiFake, merge_patch, running_kube
-from tests.support.processes import ManagedProcess, free_port
+from tests.support.processes import free_port
 from tests.support.sink import Received, Reply, Sink
 
 NOW = "2026-01-01T00:00:00Z"
@@ -213,19 +212,6 @@ def kube() -> Iterator[KubeApiFake]:
         yield fake
 
 
-async def wait_ready(proc: ManagedProcess, port: int, within: float = 15.0) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(int(within / 0.05)):
-            if not proc.alive():
-                raise RuntimeError(f"dispatcher exited:\n{proc.output()}")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.05)
-    raise TimeoutError(f"dispatcher not ready within {within}s:\n{proc.output()}")
-
-
 @contextlib.asynccontextmanager
 async def installed_dispatcher(kube: KubeApiFake, provisioner: dict[str, Any]) -> AsyncIterator[int]:
     """The dispatcher process with the install's env for `provisioner`, watching the fake."""
@@ -237,12 +223,8 @@ async def installed_dispatcher(kube: KubeApiFake, provisioner: dict[str, Any]) -
         "EVENTWIRE_KUBE_API_URL": kube.url,
         "EVENTWIRE_KUBE_TOKEN_FILE": "/nonexistent",
     }
-    proc = ManagedProcess([sys.executable, "-m", "eventwire_runtime", "dispatcher"], env=env)
-    try:
-        await wait_ready(proc, port)
+    async with dispatcher_process(env, port):
         yield port
-    finally:
-        await asyncio.to_thread(proc.stop)
 
 
 def event_headers(event_id: str, host: str) -> dict[str, str]:

@@ -66,6 +66,17 @@ async def wait_ready(proc: ManagedProcess, port: int, within: float = 15.0) -> N
 
 
 @contextlib.asynccontextmanager
+async def dispatcher_process(env: dict[str, str], port: int) -> AsyncIterator[ManagedProcess]:
+    """`python -m eventwire_runtime dispatcher` with `env`, once it is ready on `port`; stopped after."""
+    proc = ManagedProcess([sys.executable, "-m", "eventwire_runtime", "dispatcher"], env=env)
+    try:
+        await wait_ready(proc, port)
+        yield proc
+    finally:
+        await asyncio.to_thread(proc.stop)
+
+
+@contextlib.asynccontextmanager
 async def run_dispatcher(
     routes: Routes, *, port: int | str | None = None, **settings: str
 ) -> AsyncIterator[RunningDispatcher]:
@@ -76,12 +87,8 @@ async def run_dispatcher(
         "EVENTWIRE_ROUTES_POLL": "0.05",
     }
     env.update({"EVENTWIRE_" + k.upper(): v for k, v in settings.items()})
-    proc = ManagedProcess([sys.executable, "-m", "eventwire_runtime", "dispatcher"], env=env)
-    try:
-        await wait_ready(proc, port)
+    async with dispatcher_process(env, port) as proc:
         yield RunningDispatcher(proc, port)
-    finally:
-        await asyncio.to_thread(proc.stop)
 
 
 @pytest.fixture

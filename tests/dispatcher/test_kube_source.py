@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -12,9 +11,9 @@ import aiohttp
 import pytest
 
 from eventwire.api import render_crds
-from tests.dispatcher.conftest import binary_headers, wait_ready
+from tests.dispatcher.conftest import binary_headers, dispatcher_process
 from tests.support.kube import KubeApiFake, running_kube
-from tests.support.processes import ManagedProcess, free_port
+from tests.support.processes import free_port
 from tests.support.sink import Sink
 
 API = "messaging.eventwire.dev/v1"
@@ -54,12 +53,8 @@ async def dispatcher(kube: KubeApiFake, **env: str) -> AsyncIterator[str]:
         "EVENTWIRE_KUBE_TOKEN_FILE": "/nonexistent",
         **env,
     }
-    proc = ManagedProcess([sys.executable, "-m", "eventwire_runtime", "dispatcher"], env=settings)
-    try:
-        await wait_ready(proc, port)
+    async with dispatcher_process(settings, port):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        await asyncio.to_thread(proc.stop)
 
 
 async def status_of(http: aiohttp.ClientSession, url: str, event_id: str = "1") -> int:

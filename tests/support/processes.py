@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -105,3 +106,22 @@ def running(
         yield proc
     finally:
         proc.stop()
+
+
+@contextlib.contextmanager
+def stored_server(binary: str, command: Callable[[str, int, Path], Sequence[str]]) -> Iterator[int]:
+    """Run the server `binary` (found on PATH) on a free loopback port with a fresh temp store.
+
+    `command(executable, port, store)` gives its argv (and may write config files into `store`).
+    Yields the port once the server listens on it; stops it and wipes the store afterwards.
+    """
+    executable = shutil.which(binary)
+    if executable is None:
+        raise RuntimeError(f"{binary} not found: run scripts/setup-services.sh")
+    port = free_port()
+    store = tempfile.mkdtemp(prefix=f"ew-{binary.removesuffix('-server')}-")
+    try:
+        with running(command(executable, port, Path(store)), port):
+            yield port
+    finally:
+        shutil.rmtree(store, ignore_errors=True)

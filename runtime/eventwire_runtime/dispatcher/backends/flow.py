@@ -10,6 +10,17 @@ backlog that does not drain in that time gets 429 + Retry-After.
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from eventwire_runtime.dispatcher.deferred import Deferred
+    from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable
+
+log = logging.getLogger(__name__)
+
+MONITOR_INTERVAL = 0.1  # seconds between two backlog measurements
 
 
 class BacklogGate:
@@ -24,6 +35,7 @@ class BacklogGate:
         self.threshold = threshold
         self.hold = hold
         self.levels: dict[tuple[str, str], int] = {}
+        self.active: set[tuple[str, str]] = set()  # channels with ingress since the last measurement
         self._open: dict[tuple[str, str], asyncio.Event] = {}
 
     def blocked(self, key: tuple[str, str]) -> bool:
@@ -63,3 +75,72 @@ class BacklogGate:
                 return False
         self.admit(key, count)
         return True
+
+    async def publish_when_open(
+        self, key: tuple[str, str], count: int, publish: Callable[[], Deferred[int]]
+    ) -> int:
+        """`publish()`'s status once `count` events for `key` are admitted; 429 if not within `hold`."""
+        if not await self.admit_when_open(key, count):
+            return 429
+        return await publish().wait()
+
+    def depths(self) -> Iterator[tuple[str, str, int]]:
+        """(namespace, channel, last measured backlog) of every channel measured so far."""
+        for (namespace, channel), depth in list(self.levels.items()):
+            yield namespace, channel, depth
+
+    async def watch(
+        self,
+        table: RoutingTable,
+        measure: Callable[[ChannelRoute], Awaitable[None]],
+        transient: tuple[type[BaseException], ...],
+    ) -> None:
+        """Every 0.1 s, `measure` each active or gated channel (it calls `update`); until cancelled.
+
+        Channels no longer in `table.channels` (read each round: routing updates replace it) are
+        forgotten. A `transient` error (broker briefly unreachable) skips the channel until the
+        next round; any other error is logged and skipped too: the monitor never dies, since a
+        stale level would hold ingress.
+        """
+        while True:
+            await asyncio.sleep(MONITOR_INTERVAL)
+            active, self.active = self.active, set()
+            for key in active | {k for k, v in self.levels.items() if v}:
+                route = table.channels.get(key)
+                if route is None:
+                    self.forget(key)
+                    continue
+                try:
+                    await measure(route)
+                except transient:
+                    pass  # measure again next round
+                except Exception:
+                    log.exception("measuring the backlog of %s/%s failed", route.namespace, route.name)
+
+
+class InFlight:
+    """Counts deliveries that have not finished, so `stop` can wait for them."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._idle = asyncio.Event()
+
+    def started(self) -> None:
+        self.count += 1
+        self._idle.clear()
+
+    def finished(self) -> None:
+        self.count -= 1
+        if not self.count:
+            self._idle.set()
+
+    async def drain(self, grace: float, tasks: set[asyncio.Task[None]]) -> None:
+        """Wait up to `grace` seconds for running deliveries, then cancel `tasks` (left un-acked)."""
+        if self.count:
+            try:
+                async with asyncio.timeout(grace):
+                    await self._idle.wait()
+            except TimeoutError:
+                for task in list(tasks):
+                    task.cancel()  # never acked: the broker delivers them again
+                await asyncio.sleep(0)

@@ -38,9 +38,9 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolic
 from nats.js.errors import NotFoundError
 
 from eventwire_runtime.cloudevents.http import Event
-from eventwire_runtime.dispatcher.backends import EventTooLarge, stored_status
+from eventwire_runtime.dispatcher.backends import EventTooLarge, stored_status, subscriptions
 from eventwire_runtime.dispatcher.backends.codec import decode, encode
-from eventwire_runtime.dispatcher.backends.flow import BacklogGate
+from eventwire_runtime.dispatcher.backends.flow import BacklogGate, InFlight
 from eventwire_runtime.dispatcher.backends.nats_io import ACK, NAK, NAK_LATER, TERM, Publisher, Replies
 from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.fanout import Fanout
@@ -70,11 +70,9 @@ class JetStreamBackend:
         self.js: JetStreamContext | None = None
         self._consumers: dict[str, tuple[str, asyncio.Task[None]]] = {}  # uid -> (subject, task)
         self.gate = BacklogGate(settings.max_backlog)
-        self._active: set[tuple[str, str]] = set()
         self._monitor: asyncio.Task[None] | None = None
         self._stopping = False
-        self._delivering = 0  # messages whose delivery has not finished
-        self._idle = asyncio.Event()
+        self._delivering = InFlight()  # messages whose delivery has not finished
         self._background: set[asyncio.Future[None]] = set()
 
     def subject(self, namespace: str, channel: str) -> str:
@@ -102,7 +100,8 @@ class JetStreamBackend:
                 )
         self.table.listeners.append(self._routes_changed)
         self._routes_changed(self.table)
-        self._monitor = asyncio.create_task(self._watch_backlog(), name="jetstream-backlog")
+        monitor = self.gate.watch(self.table, self._measure, (nats.errors.Error, TimeoutError))
+        self._monitor = asyncio.create_task(monitor, name="jetstream-backlog")
 
     def ready(self) -> bool:
         return self.nc is not None and self.nc.is_connected and not self._stopping
@@ -111,12 +110,15 @@ class JetStreamBackend:
     def accept(self, channel: ChannelRoute, events: list[Event]) -> int | Deferred[int] | asyncio.Future[int]:
         if not self.ready():
             return 503
-        self._active.add(channel.key)
+        self.gate.active.add(channel.key)
         now = time.time()
         payloads = [encode(e, now) for e in events]
         self._check_size(payloads)
         if self.gate.blocked(channel.key):
-            return asyncio.ensure_future(self._publish_when_open(channel, payloads))
+            publish = self.gate.publish_when_open(
+                channel.key, len(payloads), lambda: self._publish(channel, payloads)
+            )
+            return asyncio.ensure_future(publish)
         self.gate.admit(channel.key, len(payloads))
         return self._publish(channel, payloads)
 
@@ -130,11 +132,6 @@ class JetStreamBackend:
                 f"the NATS server's max_payload is {limit} bytes (raise max_payload in its configuration)"
             )
 
-    async def _publish_when_open(self, channel: ChannelRoute, payloads: list[bytes]) -> int:
-        if not await self.gate.admit_when_open(channel.key, len(payloads)):
-            return 429
-        return await self._publish(channel, payloads).wait()
-
     def _publish(self, channel: ChannelRoute, payloads: list[bytes]) -> Deferred[int]:
         subject = self.subject(channel.namespace, channel.name)
         status, one_done = stored_status(len(payloads), "jetstream publish")
@@ -144,10 +141,7 @@ class JetStreamBackend:
 
     # consumers
     def _routes_changed(self, table: RoutingTable) -> None:
-        wanted: dict[str, tuple[ChannelRoute, Subscriber]] = {}
-        for route in table.channels.values():
-            for sub in route.subscribers:
-                wanted[sub.uid] = (route, sub)
+        wanted = subscriptions(table)
         for uid in list(self._consumers):
             subject = self._consumers[uid][0]
             entry = wanted.get(uid)
@@ -264,44 +258,33 @@ class JetStreamBackend:
             self.replies.send(msg, TERM)
             finished()
             return
-        self._delivering += 1
-        self._idle.clear()
+        self._delivering.started()
 
         def done(ok: bool) -> None:
             self.replies.send(msg, ACK if ok else NAK_LATER)
             finished()
-            self._delivering -= 1
-            if not self._delivering:
-                self._idle.set()
+            self._delivering.finished()
 
         lag = max(time.time() - accepted_at, 0.0)
         self.fanout.start(route, sub, event, time.monotonic() - lag, done)
 
-    async def _watch_backlog(self) -> None:
+    async def _measure(self, route: ChannelRoute) -> None:
+        """Set the gate to the worst backlog among the route's consumers (unreadable ones skipped)."""
         assert self.js is not None
-        while True:
-            await asyncio.sleep(0.1)
-            active, self._active = self._active, set()
-            for key in active | {k for k, v in self.gate.levels.items() if v}:
-                route = self.table.channels.get(key)
-                if route is None:
-                    self.gate.forget(key)
-                    continue
-                worst = 0
-                for sub in route.subscribers:
-                    try:
-                        info = await self.js.consumer_info(self.stream, consumer_name(sub.uid))
-                    except (nats.errors.Error, TimeoutError):
-                        continue
-                    except Exception:  # never let the monitor die: a stale level would hold ingress
-                        log.exception("reading consumer info of %s failed", sub.uid)
-                        continue
-                    worst = max(worst, (info.num_pending or 0) + (info.num_ack_pending or 0))
-                self.gate.update(key, worst)
+        worst = 0
+        for sub in route.subscribers:
+            try:
+                info = await self.js.consumer_info(self.stream, consumer_name(sub.uid))
+            except (nats.errors.Error, TimeoutError):
+                continue
+            except Exception:  # one unreadable consumer must not stop measuring the others
+                log.exception("reading consumer info of %s failed", sub.uid)
+                continue
+            worst = max(worst, (info.num_pending or 0) + (info.num_ack_pending or 0))
+        self.gate.update(route.key, worst)
 
     def depths(self) -> Iterable[tuple[str, str, int]]:
-        for (namespace, channel), depth in list(self.gate.levels.items()):
-            yield namespace, channel, depth
+        return self.gate.depths()
 
     async def stop(self, grace: float) -> None:
         """Stop fetching; let in-flight deliveries finish (and ack) for up to `grace` seconds.
@@ -313,14 +296,7 @@ class JetStreamBackend:
             self._monitor.cancel()
         for _, task in self._consumers.values():
             task.cancel()
-        if self._delivering:
-            try:
-                async with asyncio.timeout(grace):
-                    await self._idle.wait()
-            except TimeoutError:
-                for task in list(self.fanout.tasks):
-                    task.cancel()  # their messages are nak'ed or, un-acked, redelivered
-                await asyncio.sleep(0)
+        await self._delivering.drain(grace, self.fanout.tasks)  # cut-off messages are redelivered
         if self.nc is not None:
             await self.replies.flush()
             try:

@@ -28,12 +28,12 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from eventwire_runtime.cloudevents.http import Event
-from eventwire_runtime.dispatcher.backends import stored_status
+from eventwire_runtime.dispatcher.backends import stored_status, subscriptions
 from eventwire_runtime.dispatcher.backends.codec import decode, encode
-from eventwire_runtime.dispatcher.backends.flow import BacklogGate
+from eventwire_runtime.dispatcher.backends.flow import BacklogGate, InFlight
 from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.fanout import Fanout
-from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, Subscriber
+from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable
 from eventwire_runtime.dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,9 +98,7 @@ class RedisBackend:
         self._batcher: _XaddBatcher | None = None
         self._consumers: dict[str, tuple[str, asyncio.Task[None]]] = {}
         self.gate = BacklogGate(settings.max_backlog)
-        self._active: set[tuple[str, str]] = set()
-        self._delivering = 0  # entries whose delivery has not finished
-        self._idle = asyncio.Event()
+        self._delivering = InFlight()  # entries whose delivery has not finished
         self._background: set[asyncio.Future[None]] = set()
         self._monitor: asyncio.Task[None] | None = None
         self._connected = False
@@ -120,7 +118,8 @@ class RedisBackend:
         self._batcher = _XaddBatcher(self.client)
         self.table.listeners.append(self._routes_changed)
         self._routes_changed(self.table)
-        self._monitor = asyncio.create_task(self._watch_backlog(), name="redis-backlog")
+        monitor = self.gate.watch(self.table, self._measure, (RedisError, OSError))
+        self._monitor = asyncio.create_task(monitor, name="redis-backlog")
         self._ack_task = asyncio.create_task(self._ack_loop(), name="redis-acks")
 
     def ready(self) -> bool:
@@ -130,16 +129,14 @@ class RedisBackend:
     def accept(self, channel: ChannelRoute, events: list[Event]) -> int | Deferred[int] | asyncio.Future[int]:
         if not self.ready():
             return 503
-        self._active.add(channel.key)
+        self.gate.active.add(channel.key)
         if self.gate.blocked(channel.key):
-            return asyncio.ensure_future(self._publish_when_open(channel, events))
+            publish = self.gate.publish_when_open(
+                channel.key, len(events), lambda: self._publish(channel, events)
+            )
+            return asyncio.ensure_future(publish)
         self.gate.admit(channel.key, len(events))
         return self._publish(channel, events)
-
-    async def _publish_when_open(self, channel: ChannelRoute, events: list[Event]) -> int:
-        if not await self.gate.admit_when_open(channel.key, len(events)):
-            return 429
-        return await self._publish(channel, events).wait()
 
     def _publish(self, channel: ChannelRoute, events: list[Event]) -> Deferred[int]:
         assert self._batcher is not None
@@ -152,10 +149,7 @@ class RedisBackend:
 
     # consumers
     def _routes_changed(self, table: RoutingTable) -> None:
-        wanted: dict[str, tuple[ChannelRoute, Subscriber]] = {}
-        for route in table.channels.values():
-            for sub in route.subscribers:
-                wanted[sub.uid] = (route, sub)
+        wanted = subscriptions(table)
         for uid in list(self._consumers):
             entry = wanted.get(uid)
             if entry is None or self.key(entry[0].namespace, entry[0].name) != self._consumers[uid][0]:
@@ -252,16 +246,13 @@ class RedisBackend:
             self._ack(key, group, entry_id)
             release()
             return
-        self._delivering += 1
-        self._idle.clear()
+        self._delivering.started()
 
         def done(finished: bool) -> None:
             if finished:
                 self._ack(key, group, entry_id)
             release()
-            self._delivering -= 1
-            if not self._delivering:
-                self._idle.set()
+            self._delivering.finished()
 
         lag = max(time.time() - accepted_at, 0.0)
         self.fanout.start(route, sub, event, time.monotonic() - lag, done)
@@ -285,23 +276,6 @@ class RedisBackend:
             await pipe.execute()
         except (RedisError, OSError) as exc:
             log.warning("XACK failed (entries will be redelivered): %s", exc)
-
-    async def _watch_backlog(self) -> None:
-        assert self.client is not None
-        while True:
-            await asyncio.sleep(0.1)
-            active, self._active = self._active, set()
-            for key in active | {k for k, v in self.gate.levels.items() if v}:
-                route = self.table.channels.get(key)
-                if route is None:
-                    self.gate.forget(key)
-                    continue
-                try:
-                    await self._measure(route)
-                except (RedisError, OSError):
-                    pass  # Redis briefly unreachable: measure again next round
-                except Exception:  # never let the monitor die: a stale level would hold ingress
-                    log.exception("measuring the backlog of %s/%s failed", route.namespace, route.name)
 
     async def _measure(self, route: ChannelRoute) -> None:
         assert self.client is not None
@@ -331,8 +305,7 @@ class RedisBackend:
             await self.client.xtrim(key, minid=first, approximate=True)
 
     def depths(self) -> Iterable[tuple[str, str, int]]:
-        for (namespace, channel), depth in list(self.gate.levels.items()):
-            yield namespace, channel, depth
+        return self.gate.depths()
 
     async def stop(self, grace: float) -> None:
         """Stop reading; let in-flight deliveries finish and ack for up to `grace` seconds.
@@ -343,14 +316,7 @@ class RedisBackend:
         for task in [self._monitor, *(t for _, t in self._consumers.values())]:
             if task is not None:
                 task.cancel()
-        if self._delivering:
-            try:
-                async with asyncio.timeout(grace):
-                    await self._idle.wait()
-            except TimeoutError:
-                for task in list(self.fanout.tasks):
-                    task.cancel()  # their entries stay pending and are claimed after ack_wait
-                await asyncio.sleep(0)
+        await self._delivering.drain(grace, self.fanout.tasks)  # cut-off entries are claimed after ack_wait
         if self._ack_task is not None:
             self._ack_task.cancel()
         await self._flush_acks()
