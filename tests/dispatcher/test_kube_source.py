@@ -26,12 +26,12 @@ def kube() -> Iterator[KubeApiFake]:
         yield fake
 
 
-def make_channel(name: str, namespace: str = "default", provisioner: str = "memory") -> dict[str, Any]:
+def make_channel(name: str, namespace: str = "default", provisioner: str | None = "memory") -> dict[str, Any]:
     return {
         "apiVersion": API,
         "kind": "Channel",
         "metadata": {"name": name, "namespace": namespace},
-        "spec": {"provisioner": provisioner},
+        "spec": {"provisioner": provisioner} if provisioner else {},
     }
 
 
@@ -106,3 +106,20 @@ async def test_channels_and_subscribers_follow_the_cluster(kube: KubeApiFake) ->
 
 async def _is(http: aiohttp.ClientSession, url: str, status: int) -> bool:
     return await status_of(http, url) == status
+
+
+async def test_channels_naming_no_provisioner_follow_the_controllers_resolution(kube: KubeApiFake) -> None:
+    kube.create(make_channel("mine", provisioner=None))
+    kube.create(make_channel("theirs", provisioner=None))
+    async with (
+        dispatcher(kube, EVENTWIRE_PROVISIONER="memory") as base,
+        aiohttp.ClientSession() as http,
+    ):
+        # Not resolved yet: no dispatcher serves it, so none consumes it twice.
+        assert await status_of(http, f"{base}/default/mine") == 404
+        for name, resolved in (("mine", "memory"), ("theirs", "redis")):
+            kube.patch(
+                API, "Channel", name, {"status": {"provisioner": resolved}}, "default", subresource="status"
+            )
+        await eventually(lambda: _is(http, f"{base}/default/mine", 202))
+        assert await status_of(http, f"{base}/default/theirs") == 404

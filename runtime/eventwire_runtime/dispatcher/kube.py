@@ -1,8 +1,11 @@
 """Routing table from the Kubernetes API: list Channels, then watch them.
 
 Reads `messaging.eventwire.dev/v1` Channels (all namespaces, or `EVENTWIRE_KUBE_NAMESPACE`) and
-their `status.subscribers` (the controller's resolved routing entries), filtered by
-`spec.provisioner` when `EVENTWIRE_PROVISIONER` is set. The first list replaces the table; watch
+their `status.subscribers` (the controller's resolved routing entries). With
+`EVENTWIRE_PROVISIONER` set, only the Channels that provisioner serves: `status.provisioner`, the
+controller's resolution (a Channel naming none gets the cluster default), else `spec.provisioner`;
+a Channel with neither is left out until the controller has resolved it, so two dispatchers never
+consume the same channel. The first list replaces the table; watch
 events then upsert or remove single channels. A dropped watch resumes from the last
 resourceVersion; 410 Gone (history compacted) triggers a fresh list. A Channel whose status is
 invalid is logged and skipped (its previous routes stay). Errors back off 0.5 s doubling to 10 s.
@@ -25,6 +28,12 @@ from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, cha
 from eventwire_runtime.dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def serving_provisioner(channel: dict[str, Any]) -> str | None:
+    """The provisioner that serves `channel`: the controller's resolution, else the one it names."""
+    resolved = (channel.get("status") or {}).get("provisioner")
+    return resolved or (channel.get("spec") or {}).get("provisioner")
 
 
 class _Gone(Exception):
@@ -60,7 +69,7 @@ class ChannelWatcher:
 
     def _route(self, obj: dict[str, Any]) -> ChannelRoute | None:
         wanted = self.settings.provisioner
-        if wanted is not None and (obj.get("spec") or {}).get("provisioner") not in (None, wanted):
+        if wanted is not None and serving_provisioner(obj) != wanted:
             return None
         meta = obj.get("metadata") or {}
         try:
