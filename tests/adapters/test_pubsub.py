@@ -16,7 +16,7 @@ from eventwire_runtime.adapters.pubsub import PubSubAdapter
 from eventwire_runtime.delivery.errors import ConfigError
 from tests.adapters.conftest import make_env, metered_sender, running, wait_for
 from tests.support.pubsub import create_topic, emulator, publish, pubsub_emulator
-from tests.support.sink import Received, Reply, Responder, Sink
+from tests.support.sink import ConcurrencyProbe, Received, Reply, Responder, Sink
 
 __all__ = ["emulator", "pubsub_emulator"]  # the fixtures, used by name
 
@@ -100,16 +100,7 @@ async def test_failed_delivery_is_nacked_and_redelivered(emulator: str) -> None:
 async def test_existing_subscription_tells_the_topic_and_flow_control_bounds_outstanding(
     emulator: str,
 ) -> None:
-    active = 0
-    peak = 0
-
-    async def slow(_: int, __: Received) -> Reply:
-        nonlocal active, peak
-        active += 1
-        peak = max(peak, active)
-        await asyncio.sleep(0.2)
-        active -= 1
-        return Reply(202)
+    slow = ConcurrencyProbe(delay=0.2)
 
     topic = await asyncio.to_thread(create_topic, PROJECT)
     subscription = f"s-{uuid.uuid4().hex[:10]}"
@@ -131,7 +122,7 @@ async def test_existing_subscription_tells_the_topic_and_flow_control_bounds_out
     assert sorted(base64.b64decode(json.loads(r.body)["message"]["data"]) for r in received) == sorted(
         f"m{i}".encode() for i in range(8)
     )
-    assert peak <= 2
+    assert slow.peak <= 2
 
 
 @pytest.mark.parametrize(

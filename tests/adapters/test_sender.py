@@ -6,7 +6,7 @@ import asyncio
 
 from eventwire_runtime.adapters.events import SourceEvent, binary_message
 from tests.adapters.conftest import make_env, metered_sender, metric
-from tests.support.sink import Received, Reply, Sink
+from tests.support.sink import ConcurrencyProbe, Received, Reply, Sink
 
 
 def _message() -> tuple[list[tuple[str, str]], bytes]:
@@ -63,21 +63,12 @@ async def test_non_retryable_status_is_not_retried_and_not_accepted() -> None:
 
 
 async def test_in_flight_limit_bounds_concurrent_deliveries() -> None:
-    active = 0
-    peak = 0
-
-    async def slow(_: int, __: Received) -> Reply:
-        nonlocal active, peak
-        active += 1
-        peak = max(peak, active)
-        await asyncio.sleep(0.05)
-        active -= 1
-        return Reply(202)
+    slow = ConcurrencyProbe(delay=0.05)
 
     async with Sink.start(slow) as sink:
         env = make_env("pingsource", sink.url, K_MAX_IN_FLIGHT="3")
         async with metered_sender(env) as (sender, metrics):
             outcomes = await asyncio.gather(*(sender.send(*_message()) for _ in range(12)))
     assert all(o.delivered for o in outcomes)
-    assert peak == 3
+    assert slow.peak == 3
     assert metric(metrics, "eventwire_adapter_events_produced_total") == 12

@@ -35,6 +35,24 @@ class Reply:
 Responder = Callable[[int, Received], Reply | Awaitable[Reply]]
 
 
+class ConcurrencyProbe:
+    """A responder that answers 202 after `delay` seconds and records the most requests in flight."""
+
+    def __init__(self, delay: float) -> None:
+        self.delay = delay
+        self.active = 0
+        self.peak = 0
+
+    async def __call__(self, _: int, __: Received) -> Reply:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            await asyncio.sleep(self.delay)
+        finally:
+            self.active -= 1
+        return Reply(202)
+
+
 class Sink:
     """Records requests; `responder(index, request)` picks each answer (default 202)."""
 
