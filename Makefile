@@ -23,7 +23,7 @@ lint:
 	$(VENV)/ruff format --check .
 
 typecheck:
-	$(VENV)/mypy components/eventwire runtime/eventwire_runtime
+	$(VENV)/mypy components/eventwire runtime/eventwire_runtime spec/eventwire_spec
 
 pytest:
 	$(VENV)/pytest
@@ -34,7 +34,7 @@ bench: setup services
 # Regenerate the lock files after changing a dependency range (needs `pip install uv`).
 lock:
 	$(UV) pip compile --python-version 3.11 requirements/dev.in -o requirements/dev.lock
-	$(UV) pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes runtime/pyproject.toml -o runtime/requirements.lock
+	$(UV) pip compile --python-version 3.11 --python-platform x86_64-manylinux_2_28 --generate-hashes --no-emit-package eventwire-spec --no-emit-package eventwire-runtime runtime/requirements.in -o runtime/requirements.lock
 
 clean:
 	rm -rf .venv build build-crds.yaml .mypy_cache .pytest_cache .ruff_cache

@@ -17,6 +17,9 @@ import pytest
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
+# Our own distributions: installed from source (editable in dev.lock, by the Dockerfile in the
+# image), never pinned from an index.
+LOCAL_DISTRIBUTIONS = {"eventwire-spec", "eventwire-runtime"}
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s\\;]+)", re.MULTILINE)
 
 
@@ -41,6 +44,8 @@ def test_lock_pins_every_dependency_within_its_range(pyproject: str, lock: str) 
     pinned = pins(ROOT / lock)
     for requirement in dependencies(ROOT / pyproject):
         name = requirement.name.lower().replace("_", "-")
+        if name in LOCAL_DISTRIBUTIONS:
+            continue
         assert name in pinned, f"{requirement.name} is not pinned in {lock}"
         assert requirement.specifier.contains(pinned[name]), (
             f"{lock} pins {name}=={pinned[name]}, outside {requirement}"
@@ -59,6 +64,20 @@ def test_runtime_does_not_depend_on_pulumi() -> None:
     assert not any("pulumi" in name for name in pins(ROOT / "runtime/requirements.lock"))
 
 
+def test_shared_facts_have_no_dependencies() -> None:
+    # Both halves import eventwire_spec; a dependency there would reach both.
+    assert dependencies(ROOT / "spec/pyproject.toml") == []
+    for pyproject in ("pyproject.toml", "runtime/pyproject.toml"):
+        names = {requirement.name for requirement in dependencies(ROOT / pyproject)}
+        assert "eventwire-spec" in names, pyproject
+
+
+def test_dev_lock_installs_every_local_distribution_editable() -> None:
+    text = (ROOT / "requirements/dev.lock").read_text()
+    for path in ("-e .", "-e ./runtime", "-e ./spec"):
+        assert re.search(rf"^{re.escape(path)}$", text, re.MULTILINE), path
+
+
 def test_component_library_does_not_depend_on_the_runtime_stack() -> None:
     names = {requirement.name for requirement in dependencies(ROOT / "pyproject.toml")}
     assert not names & {"aiohttp", "kopf", "nats-py", "redis", "aiobotocore", "google-cloud-pubsub"}
@@ -70,14 +89,16 @@ def test_dockerfile_installs_the_lock_as_a_non_root_user() -> None:
     assert from_lines
     assert all(re.match(r"python:3\.11-slim", image) for image in from_lines)
     assert "--require-hashes -r /tmp/requirements.lock" in dockerfile
-    assert "COPY requirements.lock" in dockerfile
+    assert "COPY runtime/requirements.lock" in dockerfile
     user = re.findall(r"^USER (\S+)", dockerfile, re.MULTILINE)
     assert user
     assert re.fullmatch(r"[1-9][0-9]*:[1-9][0-9]*", user[-1]), "USER must be numeric and not root"
     assert re.search(r'^ENTRYPOINT \["eventwire-runtime"\]$', dockerfile, re.MULTILINE)
-    # Every path the Dockerfile copies exists in its build context, runtime/.
+    # Every path the Dockerfile copies exists in its build context, the repository root.
     for source in re.findall(r"^COPY (?!--from)(\S+)", dockerfile, re.MULTILINE):
-        assert (ROOT / "runtime" / source).exists(), source
+        assert (ROOT / source).exists(), source
+    # Both local distributions are installed, without dependencies (the lock holds those).
+    assert "pip install --no-deps /src/spec /src/runtime" in dockerfile
 
 
 def test_console_scripts_are_declared() -> None:
