@@ -10,6 +10,7 @@ from typing import Any
 import kopf
 
 from eventwire_runtime.controller import metrics as metrics_server
+from eventwire_runtime.controller.cache import Cache, is_cache_index
 from eventwire_runtime.controller.context import Context, ctx_of, load_settings
 from eventwire_runtime.controller.kube import KubeClient
 from eventwire_runtime.controller.metrics import ControllerMetrics
@@ -18,8 +19,9 @@ FINALIZER = "eventwire.dev/finalizer"
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: Any) -> None:
-    """Parse the settings once, log in like kopf does, and keep both in `memo.ctx`."""
+async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **kwargs: Any) -> None:
+    """Parse the settings once, log in like kopf does, and keep both in `memo.ctx` with the
+    cache over kopf's indexes (live objects, passed as kwargs named by index id)."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="eventwire.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -39,7 +41,8 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
         )
     metrics = ControllerMetrics()
     client = KubeClient.from_connection_info(info, on_error=metrics.api_error)
-    memo.ctx = Context(controller_settings, client, metrics=metrics)
+    indexes = {name: index for name, index in kwargs.items() if is_cache_index(name)}
+    memo.ctx = Context(controller_settings, client, cache=Cache(indexes, client), metrics=metrics)
     logger.info(f"eventwire controller settings: {controller_settings}")
     if controller_settings.metrics_port:
         address, port = controller_settings.metrics_address, controller_settings.metrics_port
@@ -55,7 +58,7 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     if hasattr(memo, "metrics_runner"):
         await memo.metrics_runner.cleanup()
     if hasattr(memo, "ctx"):
-        await ctx_of(memo).client.close()
+        await ctx_of(memo).close()
 
 
 async def track_ready(body: kopf.Body, type: str | None, memo: Any, **_: Any) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import kopf
 
-from eventwire_runtime.api import SOURCES_API_VERSION, SOURCES_GROUP
+from eventwire_runtime.api import SOURCES_GROUP
 from eventwire_runtime.controller.children import NotOwnedError, apply_child
 from eventwire_runtime.controller.conditions import Conditions, is_ready, now_rfc3339
 from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented
@@ -23,6 +23,7 @@ from eventwire_runtime.controller.kube import KubeError
 from eventwire_runtime.controller.sources import apiserver, kinds, names, resources
 from eventwire_runtime.controller.sources import conditions as cond
 from eventwire_runtime.controller.sources.github import GitHubError, GitHubHooks, hook_payload
+from eventwire_runtime.controller.tracking import track_targets
 
 log = logging.getLogger(__name__)
 
@@ -217,17 +218,17 @@ async def reconcile(ctx: Context, source: Body) -> Body:
     kind, meta = source["kind"], source["metadata"]
     namespace = meta["namespace"]
     async with ctx.lock(kind, namespace, meta["name"]):
-        current = await ctx.client.get(SOURCES_API_VERSION, kind, meta["name"], namespace)
-        if current is None or current["metadata"].get("deletionTimestamp"):
+        current = ctx.fresher(source)
+        if current["metadata"].get("deletionTimestamp"):
             return source
         spec = current.get("spec") or {}
         generation = int(current["metadata"].get("generation", 1))
         old_conditions = (current.get("status") or {}).get("conditions")
         conds = cond.condition_set(kind).manage(old_conditions, generation, now_rfc3339())
         domain = ctx.settings.cluster_domain
-        sink = await resolve(spec.get("sink"), namespace, ctx.client, domain)
+        sink = await resolve(spec.get("sink"), namespace, ctx.cache, domain)
         dls_ref = (spec.get("delivery") or {}).get("deadLetterSink")
-        dead_letter = await resolve(dls_ref, namespace, ctx.client, domain) if dls_ref else None
+        dead_letter = await resolve(dls_ref, namespace, ctx.cache, domain) if dls_ref else None
         if not sink.ok:
             conds.mark_false(cond.SINK_PROVIDED, sink.reason, f"sink: {sink.message}")
         elif dead_letter is not None and not dead_letter.ok:
@@ -254,6 +255,34 @@ async def source_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     await reconcile(ctx_of(memo), dict(body))
 
 
+Key = tuple[str, str, str]  # (kind, namespace, name)
+
+
+async def process(ctx: Context, key: Key) -> float | None:
+    """Reconcile the cached source `key` (enqueued by a change of its sink or its adapter)."""
+    cached = ctx.cache.source(*key)
+    if cached is None:
+        return None
+    await reconcile(ctx, cached)
+    return None  # sources that are not Ready have kopf's resync timer
+
+
+def enqueue(memo: Any, kind: str, namespace: str, name: str) -> None:
+    ctx = ctx_of(memo)
+    ctx.queue("source", lambda key: process(ctx, key)).add((kind, namespace, name))
+
+
+_KIND_BY_LABEL = {kind.lower(): kind for kind in SOURCE_KINDS}
+
+
+async def adapter_deployment_event(labels: kopf.Labels, namespace: str | None, memo: Any, **_: Any) -> None:
+    """An adapter Deployment changed: its source's Deployed condition follows."""
+    kind = _KIND_BY_LABEL.get(str(labels.get(names.SOURCE_KIND_LABEL, "")))
+    name = labels.get(names.SOURCE_NAME_LABEL)
+    if kind is not None and name and namespace:
+        enqueue(memo, kind, namespace, str(name))
+
+
 async def api_server_rbac_cleanup(ctx: Context, uid: str, keep: Sequence[Mapping[str, Any]] = ()) -> None:
     """Delete the label-tracked RBAC of the ApiServerSource with this uid that is not in `keep`
     (a namespace that stopped matching, a removed selector, or everything on deletion)."""
@@ -267,8 +296,11 @@ async def api_server_rbac_cleanup(ctx: Context, uid: str, keep: Sequence[Mapping
 
 
 async def api_server_source_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Delete the cluster-scoped RBAC of a namespaceSelector source (owner refs cannot)."""
-    await api_server_rbac_cleanup(ctx_of(memo), body["metadata"]["uid"])
+    """Delete the cluster-scoped RBAC of a namespaceSelector source (owner refs cannot), after
+    a reconcile in flight (which may still apply it) ended; later ones see the deletion."""
+    ctx, meta = ctx_of(memo), body["metadata"]
+    async with ctx.lock("ApiServerSource", meta["namespace"], meta["name"]):
+        await api_server_rbac_cleanup(ctx, meta["uid"])
 
 
 async def github_source_deleted(body: kopf.Body, memo: Any, logger: Any, **_: Any) -> None:
@@ -293,10 +325,10 @@ async def github_source_deleted(body: kopf.Body, memo: Any, logger: Any, **_: An
 
 async def namespace_event(memo: Any, **_: Any) -> None:
     """Namespaces came, went or were relabelled: selector-based ApiServerSources follow."""
-    ctx = ctx_of(memo)
-    for source in await ctx.client.list(SOURCES_API_VERSION, "ApiServerSource"):
+    for source in ctx_of(memo).cache.sources_of_kind("ApiServerSource"):
         if (source.get("spec") or {}).get("namespaceSelector") is not None:
-            await reconcile(ctx, source)
+            meta = source["metadata"]
+            enqueue(memo, "ApiServerSource", meta["namespace"], meta["name"])
 
 
 def _not_ready(body: kopf.Body, **_: Any) -> bool:
@@ -321,3 +353,7 @@ def register(resync_seconds: float) -> None:
         github_source_deleted
     )
     kopf.on.event("", "v1", "namespaces", id="namespace_selector")(namespace_event)
+    kopf.on.event(
+        "apps", "v1", "deployments", id="adapter_deployment", labels={names.SOURCE_KIND_LABEL: kopf.PRESENT}
+    )(adapter_deployment_event)
+    track_targets("source_target", set(SOURCE_KINDS), enqueue)
