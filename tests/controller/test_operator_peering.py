@@ -22,6 +22,7 @@ from tests.controller.conftest import running_operator
 from tests.controller.factories import SOURCES, apply, make_source, requests_outside_rbac
 from tests.support.kube import KubeApiFake
 from tests.support.processes import ManagedProcess, free_port
+from tests.support.waiting import eventually
 
 PEERING = "eventwire-controller"
 LIFETIME = 6  # seconds; a crashed replica's keep-alive expires after this
@@ -91,8 +92,8 @@ def test_one_replica_is_active_and_a_standby_takes_over(
         assert status["controller-a"]["lifetime"] == LIFETIME
 
         ping(kube, "before", namespace)
-        kube.wait_for(lambda: adapter_of(kube, "before", namespace), 15, "the active replica's reconcile")
-        kube.wait_for(
+        eventually(lambda: adapter_of(kube, "before", namespace), 15, "the active replica's reconcile")
+        eventually(
             lambda: (kube.get(SOURCES, "PingSource", "before", namespace) or {}).get("status"),
             15,
             "the status",
@@ -104,11 +105,11 @@ def test_one_replica_is_active_and_a_standby_takes_over(
         first.kill()
         killed = time.monotonic()
         ping(kube, "after-crash", namespace)
-        kube.wait_for(lambda: adapter_of(kube, "after-crash", namespace), TAKEOVER_BOUND, "the takeover")
+        eventually(lambda: adapter_of(kube, "after-crash", namespace), TAKEOVER_BOUND, "the takeover")
         takeover = time.monotonic() - killed
         assert takeover < TAKEOVER_BOUND
         assert reconciles(second_port) > 0
-        kube.wait_for(lambda: "controller-a" not in peers(kube), 5, "the dead peer cleaned up")
+        eventually(lambda: "controller-a" not in peers(kube), 5, "the dead peer cleaned up")
 
         # A third replica stands by; the active one stops cleanly and hands over at once.
         with replica(kube, tmp_path, "controller-c") as (_, third_port):
@@ -116,7 +117,7 @@ def test_one_replica_is_active_and_a_standby_takes_over(
             second.stop()
             stopped = time.monotonic()
             ping(kube, "after-stop", namespace)
-            kube.wait_for(lambda: adapter_of(kube, "after-stop", namespace), TAKEOVER_BOUND, "the handover")
+            eventually(lambda: adapter_of(kube, "after-stop", namespace), TAKEOVER_BOUND, "the handover")
             handover = time.monotonic() - stopped
             assert handover < CLEAN_HANDOVER_BOUND
             assert reconciles(third_port) > 0

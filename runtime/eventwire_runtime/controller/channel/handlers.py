@@ -31,6 +31,9 @@ SUBSCRIPTIONS = (MESSAGING_GROUP, "subscriptions")
 PROVISIONERS = (MESSAGING_GROUP, "clusterchannelprovisioners")
 KIND = "Channel"
 Key = tuple[str, str]  # (namespace, name)
+# Subscription events are collected this long before the Channel's reconcile runs: when many
+# Subscriptions change at once, the routing table is rewritten once per batch, not per change.
+SUBSCRIPTION_BATCH_SECONDS = 0.1
 
 
 def provisioner_of(cache: Cache, channel: Mapping[str, Any]) -> tuple[str | None, Body | None, str]:
@@ -88,7 +91,7 @@ async def subscription_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None
     """A Subscription appeared, changed (its resolved addresses) or went: its Channel's table follows."""
     channel = ((body.get("spec") or {}).get("channel") or {}).get("name")
     if channel:
-        queue_of(memo).add((body["metadata"]["namespace"], str(channel)))
+        queue_of(memo).add((body["metadata"]["namespace"], str(channel)), delay=SUBSCRIPTION_BATCH_SECONDS)
 
 
 async def provisioner_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
