@@ -15,10 +15,10 @@ from eventwire.api import render_crds
 from eventwire_runtime.controller.cache import Cache
 from eventwire_runtime.controller.channel import handlers as channels
 from eventwire_runtime.controller.context import Context
-from eventwire_runtime.controller.kube import KubeClient
 from eventwire_runtime.controller.settings import ControllerSettings
 from eventwire_runtime.controller.sources import handlers as sources
 from eventwire_runtime.controller.subscription import handlers as subscriptions
+from eventwire_runtime.kube import KubeClient
 from tests.controller.factories import (
     MESSAGING,
     SOURCES,
@@ -63,7 +63,7 @@ async def harness() -> AsyncIterator[Harness]:
     kube = KubeApiFake()
     await kube.start()
     kube.install_crds(render_crds())
-    client = KubeClient(kube.url)
+    client = KubeClient.for_url(kube.url)
     events: list[tuple[str, str, str]] = []
     ctx = Context(
         SETTINGS,

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from eventwire_runtime.controller.kube import KubeClient, KubeError, Obj
+from eventwire_runtime.kube import KubeClient, KubeError, Obj
 
 
 class NotOwnedError(Exception):

@@ -17,10 +17,10 @@ import kopf
 
 from eventwire_runtime.controller.cache import Cache
 from eventwire_runtime.controller.conditions import condition, status_changed
-from eventwire_runtime.controller.kube import KubeClient, Obj
 from eventwire_runtime.controller.metrics import ControllerMetrics
 from eventwire_runtime.controller.settings import ControllerSettings
 from eventwire_runtime.controller.workqueue import WorkQueue
+from eventwire_runtime.kube import KubeClient, Obj
 
 Body = Obj
 P = ParamSpec("P")

@@ -17,7 +17,7 @@ from eventwire_runtime.api import MESSAGING_GROUP
 from eventwire_runtime.controller.conditions import is_ready
 from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented
 from eventwire_runtime.controller.destinations import Resolution, resolve
-from eventwire_runtime.controller.subscription.resources import destinations, make_status
+from eventwire_runtime.controller.subscription.resources import destinations, make_status, reflects_channel
 from eventwire_runtime.controller.tracking import track_targets
 from eventwire_runtime.controller.workqueue import WorkQueue
 
@@ -69,12 +69,15 @@ async def subscription_event(body: kopf.Body, type: str | None, memo: kopf.Memo,
     queue_of(memo).add(key)
 
 
-async def channel_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """A Channel changed (its routing table, readiness) or went: its Subscriptions follow."""
+async def channel_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A Channel changed (its routing table, readiness) or went: its Subscriptions whose status
+    does not say so yet follow."""
     meta = body["metadata"]
-    queue = queue_of(memo)
-    for subscription in ctx_of(memo).cache.subscriptions_of(meta["namespace"], meta["name"]):
-        queue.add((subscription["metadata"]["namespace"], subscription["metadata"]["name"]))
+    ctx, queue = ctx_of(memo), queue_of(memo)
+    channel = None if type == "DELETED" else dict(body)
+    for subscription in ctx.cache.subscriptions_of(meta["namespace"], meta["name"]):
+        if not reflects_channel(ctx.fresher(subscription), channel):
+            queue.add((subscription["metadata"]["namespace"], subscription["metadata"]["name"]))
 
 
 def enqueue(memo: Any, kind: str, namespace: str, name: str) -> None:

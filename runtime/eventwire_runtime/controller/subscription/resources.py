@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from eventwire_runtime.controller.conditions import is_ready, now_rfc3339
+from eventwire_runtime.controller.conditions import TRUE, UNKNOWN, condition, is_ready, now_rfc3339
 from eventwire_runtime.controller.destinations import Resolution
 from eventwire_runtime.controller.subscription import conditions as cond
 
@@ -38,6 +38,26 @@ def in_channel(
         if entry.get("uid") == meta["uid"] and entry.get("generation") == meta.get("generation", 1):
             return all(entry.get(key) == physical.get(key) for key in ("subscriberUri", "replyUri"))
     return False
+
+
+def reflects_channel(subscription: Mapping[str, Any], channel: Mapping[str, Any] | None) -> bool:
+    """Whether the subscription's status already says what `channel` implies (ChannelReady,
+    AddedToChannel, the channel's dead-letter sink standing in): a channel event that changes
+    none of it need not reconcile the subscription."""
+    meta, spec = subscription["metadata"], subscription.get("spec") or {}
+    status = subscription.get("status") or {}
+    if channel is None or status.get("observedGeneration") != meta.get("generation", 1):
+        return False
+    physical = status.get("physicalSubscription") or {}
+    if "deadLetterSink" not in destinations(spec):
+        channel_dls = (channel.get("status") or {}).get("deadLetterSinkUri")
+        if physical.get("deadLetterSinkUri") != (channel_dls or None):
+            return False
+    wanted = {
+        cond.CHANNEL_READY: TRUE if is_ready(channel) else UNKNOWN,
+        cond.ADDED_TO_CHANNEL: TRUE if in_channel(channel, subscription, physical) else UNKNOWN,
+    }
+    return all((condition(status, type_) or {}).get("status") == value for type_, value in wanted.items())
 
 
 def make_status(
