@@ -37,12 +37,9 @@ Events: see `apiserver_events` (Knative's types, subject and source conventions)
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-
-import aiohttp
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from eventwire_runtime.adapters.apiserver_events import (
     Obj,
@@ -58,16 +55,12 @@ from eventwire_runtime.adapters.sender import EventSender
 from eventwire_runtime.delivery.backoff import retry_delay
 from eventwire_runtime.delivery.errors import ConfigError
 from eventwire_runtime.delivery.spec import DeliverySpec
-from eventwire_runtime.kube import KubeClient, KubeConfigError, KubeError
+from eventwire_runtime.kube import Change, KubeClient, KubeConfigError, KubeError, ListWatch, Observe
 
 log = logging.getLogger(__name__)
 
 # Reconnect waits after API errors, by the shared formula: 0.5 s doubling, capped at 30 s.
 RECONNECT = DeliverySpec(backoff_delay=0.5, backoff_max=30.0)
-
-
-class GoneError(Exception):
-    """The watch's resourceVersion is too old (410): re-list."""
 
 
 @dataclass(slots=True)
@@ -84,17 +77,6 @@ class WatchedType:
         if namespace is not None and self.namespaced:
             base += f"/namespaces/{namespace}"
         return f"{base}/{self.plural}"
-
-
-@dataclass(slots=True)
-class _Known:
-    """Objects this watch has reported, by uid: resourceVersion and last object."""
-
-    objects: dict[str, tuple[str, Obj]] = field(default_factory=dict)
-
-
-# Handles one change seen by a list or watch: (watched type, known objects, ADDED|MODIFIED|DELETED, object).
-Observer = Callable[[WatchedType, _Known, str, Obj], Awaitable[None]]
 
 
 class ApiServerAdapter(BaseAdapter):
@@ -139,7 +121,7 @@ class ApiServerAdapter(BaseAdapter):
                 selector = ResourceSpec("v1", "Namespace", self.config.namespace_selector)
                 namespaces = WatchedType(selector, "namespaces", namespaced=False)
                 follow = self._namespace_follower(namespaced)
-                tasks.append(asyncio.create_task(self._watch_forever(namespaces, None, follow)))
+                tasks.append(asyncio.create_task(self._watch_forever(namespaces, None, lambda _: follow)))
             else:
                 for watched in types:
                     scopes = self.namespaces if watched.namespaced else [None]
@@ -168,20 +150,16 @@ class ApiServerAdapter(BaseAdapter):
     async def _idle(self) -> None:
         await self.stopping.wait()
 
-    def _namespace_follower(self, namespaced: list[WatchedType]) -> Observer:
+    def _namespace_follower(self, namespaced: list[WatchedType]) -> Observe:
         """An observer of the Namespace watch that starts and stops per-namespace watches."""
 
-        async def follow(_: WatchedType, known: _Known, change: str, obj: Obj) -> None:
-            meta = obj.get("metadata") or {}
-            name = str(meta.get("name", ""))
-            uid = str(meta.get("uid", ""))
+        async def follow(change: Change, obj: Obj) -> None:
+            name = str((obj.get("metadata") or {}).get("name", ""))
             if change == "DELETED":
-                known.objects.pop(uid, None)
                 for task in self._namespace_tasks.pop(name, []):
                     task.cancel()
                 log.info("namespace %s no longer watched", name)
                 return
-            known.objects[uid] = (str(meta.get("resourceVersion", "")), obj)
             if name and name not in self._namespace_tasks:
                 log.info("namespace %s matches; watching it", name)
                 self._namespace_tasks[name] = [
@@ -209,140 +187,55 @@ class ApiServerAdapter(BaseAdapter):
         self,
         watched: WatchedType,
         namespace: str | None,
-        observe: Observer | None = None,
+        observer: Callable[[WatchedType], Observe] | None = None,
         counts_for_ready: bool = True,
     ) -> None:
-        observe = observe or self._observe
-        known = _Known()
-        resource_version: str | None = None
-        failures = 0
-        first = True
-        while not self.stopping.is_set():
-            try:
-                if resource_version is None:
-                    resource_version = await self._relist(watched, namespace, known, observe)
-                    if first and counts_for_ready:
-                        first = False
-                        self._lists_pending -= 1
-                        self._ready = self._lists_pending == 0
-                resource_version = await self._watch_once(
-                    watched, namespace, known, resource_version, observe
-                )
-                failures = 0
-            except GoneError:
-                log.info("watch of %s in %s expired (410 Gone); re-listing", watched.plural, namespace or "*")
-                resource_version = None
-            except (KubeError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                failures += 1
-                delay = retry_delay(RECONNECT, failures)
-                log.warning("watch of %s failed (%s); retrying in %.1fs", watched.plural, exc, delay)
-                if await self.sleep_or_stop(delay):
-                    return
-
-    async def _relist(
-        self,
-        watched: WatchedType,
-        namespace: str | None,
-        known: _Known,
-        observe: Observer,
-    ) -> str:
+        """List and watch `watched` in `namespace` until stopped (see `kube.ListWatch`)."""
         assert self.api is not None
-        query = {"labelSelector": watched.spec.selector} if watched.spec.selector else {}
-        try:
-            listing = await self.api.request("GET", watched.path(namespace), **query)
-        except KubeError as exc:
-            if exc.status == 410:
-                raise GoneError(str(exc)) from None
-            raise
-        seen: set[str] = set()
-        for obj in listing.get("items") or []:
-            obj.setdefault("apiVersion", watched.spec.api_version)
-            obj.setdefault("kind", watched.spec.kind)
-            uid = str(obj.get("metadata", {}).get("uid", ""))
-            seen.add(uid)
-            await observe(watched, known, "ADDED", obj)
-        for uid in [u for u in known.objects if u not in seen]:
-            _, last = known.objects[uid]
-            await observe(watched, known, "DELETED", last)
-        return str((listing.get("metadata") or {}).get("resourceVersion", "0"))
+        first = [counts_for_ready]
 
-    async def _watch_once(
-        self,
-        watched: WatchedType,
-        namespace: str | None,
-        known: _Known,
-        resource_version: str,
-        observe: Observer,
-    ) -> str:
-        assert self.api is not None
-        query = {
-            "watch": "1",
-            "resourceVersion": resource_version,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": str(self.watch_timeout),
-        }
-        if watched.spec.selector:
-            query["labelSelector"] = watched.spec.selector
-        try:
-            async with self.api.stream(watched.path(namespace), self.watch_timeout + 30, **query) as response:
-                async for line in self._lines(response):
-                    event = json.loads(line)
-                    kind = event.get("type")
-                    obj = event.get("object") or {}
-                    if kind == "ERROR":
-                        if obj.get("code") == 410:
-                            raise GoneError(obj.get("message", ""))
-                        raise ValueError(f"watch error: {obj.get('message', obj)}")
-                    version = (obj.get("metadata") or {}).get("resourceVersion")
-                    if kind in ("ADDED", "MODIFIED", "DELETED"):
-                        await observe(watched, known, kind, obj)
-                    if version:
-                        resource_version = str(version)
-        except KubeError as exc:
-            if exc.status == 410:
-                raise GoneError(str(exc)) from None
-            raise
-        return resource_version
+        def listed() -> None:
+            if first[0]:
+                first[0] = False
+                self._lists_pending -= 1
+                self._ready = self._lists_pending == 0
 
-    async def _lines(self, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        """Newline-delimited watch events of any size, until the stream ends or `stop()`."""
-        buffer = b""
-        chunks = response.content.iter_any().__aiter__()
-        while True:
-            read = asyncio.ensure_future(chunks.__anext__())
-            if not await self.wait_unless_stopped(read):
-                read.cancel()
+        await ListWatch(
+            self.api,
+            watched.path(namespace),
+            (observer or self._observer)(watched),
+            stopping=self.stopping,
+            reconnect=lambda attempt: retry_delay(RECONNECT, attempt),
+            label_selector=watched.spec.selector or "",
+            timeout_seconds=self.watch_timeout,
+            on_listed=listed,
+            logger=log,
+        ).run()
+
+    def _observer(self, watched: WatchedType) -> Observe:
+        """Sends an event per change of a watched object that passes the owner filter."""
+        reported: set[str] = set()  # uids whose add was sent (and not retracted)
+
+        async def observe(change: Change, obj: Obj) -> None:
+            uid = str((obj.get("metadata") or {}).get("uid", ""))
+            owner = self.config.owner
+            operation: Operation
+            if change == "DELETED":
+                if uid not in reported:
+                    return  # never reported, nothing to retract
+                reported.discard(uid)
+                operation = "delete"
+            elif owner is not None and not owner.matches(obj):
+                reported.discard(uid)  # reported as an add again once it matches
                 return
-            try:
-                chunk = read.result()
-            except StopAsyncIteration:
-                return
-            buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                if line.strip():
-                    yield line
+            else:
+                operation = "update" if uid in reported else "add"
+                reported.add(uid)
+            await self._send(watched, operation, obj)
 
-    async def _observe(self, watched: WatchedType, known: _Known, change: str, obj: Obj) -> None:
-        """Update `known` with one change and send its event unless it repeats what we sent."""
-        meta = obj.get("metadata") or {}
-        uid = str(meta.get("uid", ""))
-        version = str(meta.get("resourceVersion", ""))
-        owner = self.config.owner
-        if owner is not None and not owner.matches(obj):
-            known.objects.pop(uid, None)
-            return
-        operation: Operation
-        if change == "DELETED":
-            if known.objects.pop(uid, None) is None and uid:
-                return  # never reported, nothing to retract
-            operation = "delete"
-        else:
-            previous = known.objects.get(uid)
-            if previous is not None and previous[0] == version:
-                return  # a re-list or resumed watch repeating what we already sent
-            operation = "add" if previous is None else "update"
-            known.objects[uid] = (version, obj)
+        return observe
+
+    async def _send(self, watched: WatchedType, operation: Operation, obj: Obj) -> None:
         obj.setdefault("apiVersion", watched.spec.api_version)
         obj.setdefault("kind", watched.spec.kind)
         assert self.api is not None
