@@ -294,6 +294,17 @@ def test_subscriber_in_another_namespace(cluster: KubeApiFake, namespace: str) -
     eventually(lambda: ready(kube, "Subscription", "cross", namespace) == "True", TIMEOUT, "Ready=True")
 
 
+def test_a_finalizer_left_by_an_earlier_version_does_not_block_deletion(
+    cluster: KubeApiFake, namespace: str
+) -> None:
+    kube = cluster
+    channel = make_channel("old", namespace)
+    channel["metadata"]["finalizers"] = ["eventwire.dev/finalizer"]
+    apply(kube, channel)
+    kube.delete(MESSAGING, "Channel", "old", namespace)
+    eventually(lambda: get(kube, "Channel", "old", namespace) is None, TIMEOUT, "the channel gone")
+
+
 def test_every_request_of_the_controller_is_allowed_by_its_cluster_role(cluster: KubeApiFake) -> None:
     """Runs last in this module: checks what the operator did in all the tests above."""
     assert requests_outside_rbac(list(cluster.requests)) == []
