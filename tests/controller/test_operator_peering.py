@@ -7,7 +7,6 @@ from each process's own metrics."""
 from __future__ import annotations
 
 import contextlib
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +28,9 @@ LIFETIME = 6  # seconds; a crashed replica's keep-alive expires after this
 # A standby resumes when the dead peer's keep-alive expires (at most LIFETIME after its last
 # one, sent every second here), then lists and watches: allow a few seconds for that.
 TAKEOVER_BOUND = LIFETIME + 5.0
-CLEAN_HANDOVER_BOUND = LIFETIME - 1.0  # must beat the expiry: the leaver removes its keep-alive
+# The replica that later stops cleanly keeps its keep-alives valid far longer than any wait here:
+# a takeover within TAKEOVER_BOUND proves the leaver removed its keep-alive (no clock involved).
+LEAVER_LIFETIME = 600
 
 
 @pytest.fixture(scope="module")
@@ -45,13 +46,15 @@ def peers(kube: KubeApiFake) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def replica(kube: KubeApiFake, workdir: Path, identity: str) -> Iterator[tuple[ManagedProcess, int]]:
+def replica(
+    kube: KubeApiFake, workdir: Path, identity: str, lifetime: int = LIFETIME
+) -> Iterator[tuple[ManagedProcess, int]]:
     """One controller replica named `identity` (kopf's POD_ID), ready once its keep-alive is in
     the peering object; yields (process, metrics port)."""
     port = free_port()
     env = {
         "EVENTWIRE_PEERING": PEERING,
-        "EVENTWIRE_PEERING_LIFETIME": str(LIFETIME),
+        "EVENTWIRE_PEERING_LIFETIME": str(lifetime),
         "POD_ID": identity,
         "EVENTWIRE_METRICS_PORT": str(port),
     }
@@ -85,7 +88,7 @@ def test_one_replica_is_active_and_a_standby_takes_over(
     kube = peered
     with (
         replica(kube, tmp_path, "controller-a") as (first, first_port),
-        replica(kube, tmp_path, "controller-b") as (second, second_port),
+        replica(kube, tmp_path, "controller-b", LEAVER_LIFETIME) as (second, second_port),
     ):
         status = peers(kube)
         assert status["controller-a"]["priority"] > status["controller-b"]["priority"]  # the oldest wins
@@ -103,11 +106,8 @@ def test_one_replica_is_active_and_a_standby_takes_over(
 
         # The active replica crashes; the standby takes over once its keep-alive expires.
         first.kill()
-        killed = time.monotonic()
         ping(kube, "after-crash", namespace)
         eventually(lambda: adapter_of(kube, "after-crash", namespace), TAKEOVER_BOUND, "the takeover")
-        takeover = time.monotonic() - killed
-        assert takeover < TAKEOVER_BOUND
         assert reconciles(second_port) > 0
         eventually(lambda: "controller-a" not in peers(kube), 5, "the dead peer cleaned up")
 
@@ -115,14 +115,10 @@ def test_one_replica_is_active_and_a_standby_takes_over(
         with replica(kube, tmp_path, "controller-c") as (_, third_port):
             assert reconciles(third_port) == 0
             second.stop()
-            stopped = time.monotonic()
+            assert "controller-b" not in peers(kube)  # its keep-alive went with it
             ping(kube, "after-stop", namespace)
             eventually(lambda: adapter_of(kube, "after-stop", namespace), TAKEOVER_BOUND, "the handover")
-            handover = time.monotonic() - stopped
-            assert handover < CLEAN_HANDOVER_BOUND
             assert reconciles(third_port) > 0
-            assert "controller-b" not in peers(kube)
-    print(f"takeover after a crash: {takeover:.2f} s, after a clean stop: {handover:.2f} s")
     # Three replicas peered and reconciled with no right beyond CONTROLLER_RULES + peering_rules.
     requests = list(kube.requests)
     assert ("PATCH", f"/apis/kopf.dev/v1/clusterkopfpeerings/{PEERING}") in [
