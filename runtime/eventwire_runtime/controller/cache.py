@@ -30,8 +30,18 @@ SUBSCRIPTIONS = "subscription_cache"
 SERVICES = "service_cache"
 KNATIVE_SERVICES = "knative_service_cache"
 SOURCES = "source_cache"
+NAMESPACES = "namespace_cache"
 REFERRERS = "referrer_cache"  # target -> (kind, namespace, name) of every object referencing it
-INDEX_NAMES = (PROVISIONERS, CHANNELS, SUBSCRIPTIONS, SERVICES, KNATIVE_SERVICES, SOURCES, REFERRERS)
+INDEX_NAMES = (
+    PROVISIONERS,
+    CHANNELS,
+    SUBSCRIPTIONS,
+    SERVICES,
+    KNATIVE_SERVICES,
+    SOURCES,
+    NAMESPACES,
+    REFERRERS,
+)
 
 ALL = ("*",)  # the key under which an index also stores every object of its kind
 MESSAGING_API_VERSION = f"{MESSAGING_GROUP}/v1"
@@ -103,6 +113,11 @@ def index_knative_service(body: Mapping[str, Any]) -> dict[Any, Any]:
     return {(meta["namespace"], meta["name"]): {"metadata": dict(meta), "status": {"address": address}}}
 
 
+def index_namespace(body: Mapping[str, Any]) -> dict[Any, Any]:
+    meta = body["metadata"]
+    return {ALL: {"metadata": {"name": meta["name"], "labels": dict(meta.get("labels") or {})}}}
+
+
 def index_source(body: Mapping[str, Any]) -> dict[Any, Any]:
     meta = body["metadata"]
     return {
@@ -141,6 +156,7 @@ def register() -> None:
     kopf.index(MESSAGING_GROUP, "subscriptions", id=SUBSCRIPTIONS)(_kopf(index_subscription))
     kopf.index("", "v1", "services", id=SERVICES)(_kopf(index_service))
     kopf.index("serving.knative.dev", "v1", "services", id=KNATIVE_SERVICES)(_kopf(index_knative_service))
+    kopf.index("", "v1", "namespaces", id=NAMESPACES)(_kopf(index_namespace))
     for plural in ("subscriptions", "channels"):
         kopf.index(MESSAGING_GROUP, plural, id=f"{REFERRERS}_{plural}")(_kopf(index_referrer))
     for plural in SOURCE_PLURALS:
@@ -202,6 +218,10 @@ class Cache:
     def sources_of_kind(self, kind: str) -> list[Body]:
         return self._values(SOURCES, ("kind", kind))
 
+    def namespaces(self) -> list[Body]:
+        """Every Namespace: its name and labels."""
+        return self._values(NAMESPACES, ALL)
+
     def referrers(self, target: TargetKey) -> list[tuple[str, str, str]]:
         """(kind, namespace, name) of every Subscription, Channel and source referencing `target`."""
         return list(self._values(REFERRERS, target))
@@ -236,6 +256,7 @@ class Cache:
                 (f"{REFERRERS}_subscriptions", index_referrer),
             ],
             ("", "Service"): [(SERVICES, index_service)],
+            ("", "Namespace"): [(NAMESPACES, index_namespace)],
             ("serving.knative.dev", "Service"): [(KNATIVE_SERVICES, index_knative_service)],
         }
         indexes: dict[str, dict[Any, list[Any]]] = {}

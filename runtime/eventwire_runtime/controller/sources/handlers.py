@@ -47,13 +47,17 @@ async def secret_value(ctx: Context, namespace: str, selector: Mapping[str, Any]
     return base64.b64decode(raw).decode() if raw is not None else None
 
 
-async def _selected_namespaces(ctx: Context, source: Body) -> list[str] | None:
-    """The namespaces an ApiServerSource's non-empty namespaceSelector matches, else None."""
+def _selected_namespaces(ctx: Context, source: Body) -> list[str] | None:
+    """The namespaces an ApiServerSource's non-empty namespaceSelector matches (from the cache),
+    else None."""
     selector = (source.get("spec") or {}).get("namespaceSelector")
     if selector is None or kinds.selects_all(selector):
         return None
-    found = await ctx.client.list("v1", "Namespace", label_selector=kinds.label_selector_string(selector))
-    return sorted(ns["metadata"]["name"] for ns in found)
+    return sorted(
+        ns["metadata"]["name"]
+        for ns in ctx.cache.namespaces()
+        if kinds.selector_matches(selector, ns["metadata"]["labels"])
+    )
 
 
 async def _apiserver_rbac(
@@ -169,7 +173,7 @@ async def _desired(
         children.append(resources.make_service_account(source))
     namespaces = None
     if kind == "ApiServerSource":
-        namespaces = await _selected_namespaces(ctx, source)
+        namespaces = _selected_namespaces(ctx, source)
         children.extend(await _apiserver_rbac(ctx, source, conds, namespaces))
     if kind == "GitHubSource":
         children.append(resources.make_webhook_service(source))
