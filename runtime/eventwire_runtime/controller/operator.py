@@ -60,10 +60,14 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 
 
 async def track_ready(body: kopf.Body, type: str | None, memo: Any, **_: Any) -> None:
-    """Keep the resources gauge on the Ready status every watch event carries."""
+    """Keep the resources gauge on the Ready status every watch event carries; forget the
+    objects that went."""
     meta = body["metadata"]
     obj = None if type == "DELETED" else dict(body)
-    ctx_of(memo).metrics.track(str(body.get("kind")), meta.get("namespace"), meta["name"], obj)
+    ctx = ctx_of(memo)
+    ctx.metrics.track(str(body.get("kind")), meta.get("namespace"), meta["name"], obj)
+    if obj is None:
+        ctx.forget(str(meta.get("uid")))  # what `Context.fresher` kept of it
 
 
 def register_ready_tracking(resources: Mapping[str, tuple[str, str]]) -> None:

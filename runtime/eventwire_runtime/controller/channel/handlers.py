@@ -19,10 +19,10 @@ import kopf
 from eventwire_runtime.api import MESSAGING_GROUP
 from eventwire_runtime.controller.cache import Cache
 from eventwire_runtime.controller.channel.resources import make_status
-from eventwire_runtime.controller.conditions import is_ready
 from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented
 from eventwire_runtime.controller.destinations import resolve
 from eventwire_runtime.controller.provisioner.resources import default_provisioner
+from eventwire_runtime.controller.reconciler import Reconciler
 from eventwire_runtime.controller.tracking import track_targets
 from eventwire_runtime.controller.workqueue import WorkQueue
 
@@ -62,29 +62,16 @@ async def reconcile(ctx: Context, channel: Body) -> Body:
     return {**channel, "status": status}
 
 
-async def process(ctx: Context, key: Key) -> float | None:
-    """Reconcile the cached Channel `key`; a not-Ready one again after the resync interval."""
-    cached = ctx.cache.channel(*key)
-    if cached is None or cached["metadata"].get("deletionTimestamp"):
-        return None
-    result = await reconcile(ctx, ctx.fresher(cached))
-    return None if is_ready(result) else ctx.settings.resync_seconds
+RECONCILER: Reconciler[Key] = Reconciler(KIND, lambda cache, key: cache.channel(*key), reconcile)
 
 
 def queue_of(memo: Any) -> WorkQueue[Key]:
-    ctx = ctx_of(memo)
-    return ctx.queue(KIND, lambda key: process(ctx, key))
+    return RECONCILER.queue(memo)
 
 
 async def channel_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
-    """The Channel appeared, changed or went (its own status writes included)."""
     meta = body["metadata"]
-    key = (meta["namespace"], meta["name"])
-    if type == "DELETED":
-        queue_of(memo).forget(key)
-        ctx_of(memo).forget(str(meta.get("uid")))
-        return
-    queue_of(memo).add(key)
+    RECONCILER.own_event(memo, (meta["namespace"], meta["name"]), type)
 
 
 async def subscription_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
@@ -107,7 +94,7 @@ def enqueue(memo: Any, kind: str, namespace: str, name: str) -> None:
 
 
 def register() -> None:
-    """The Channel reconciler's triggers (`process` requeues those not Ready)."""
+    """The Channel reconciler's triggers (its `Reconciler` requeues those not Ready)."""
     kopf.on.event(*CHANNELS, id="channel")(channel_event)
     kopf.on.event(*SUBSCRIPTIONS, id="channel_subscription")(subscription_event)
     kopf.on.event(*PROVISIONERS, id="channel_provisioner")(provisioner_event)

@@ -10,10 +10,10 @@ from typing import Any
 import kopf
 
 from eventwire_runtime.api import MESSAGING_GROUP
-from eventwire_runtime.controller.conditions import is_ready
 from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented, load_settings
 from eventwire_runtime.controller.provisioner.names import dispatcher_service
 from eventwire_runtime.controller.provisioner.resources import make_status
+from eventwire_runtime.controller.reconciler import Reconciler
 from eventwire_runtime.controller.workqueue import WorkQueue
 
 PROVISIONERS = (MESSAGING_GROUP, "clusterchannelprovisioners")
@@ -30,26 +30,15 @@ async def reconcile(ctx: Context, body: Body) -> Body:
     return {**body, "status": status}
 
 
-async def process(ctx: Context, name: str) -> float | None:
-    cached = ctx.cache.provisioner(name)
-    if cached is None:
-        return None
-    result = await reconcile(ctx, ctx.fresher(cached))
-    return None if is_ready(result) else ctx.settings.resync_seconds
+RECONCILER: Reconciler[str] = Reconciler(KIND, lambda cache, name: cache.provisioner(name), reconcile)
 
 
 def queue_of(memo: Any) -> WorkQueue[str]:
-    ctx = ctx_of(memo)
-    return ctx.queue(KIND, lambda name: process(ctx, name))
+    return RECONCILER.queue(memo)
 
 
 async def provisioner_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
-    meta = body["metadata"]
-    if type == "DELETED":
-        queue_of(memo).forget(meta["name"])
-        ctx_of(memo).forget(str(meta.get("uid")))
-        return
-    queue_of(memo).add(meta["name"])
+    RECONCILER.own_event(memo, body["metadata"]["name"], type)
 
 
 def _in_system_namespace(namespace: str | None, **_: Any) -> bool:
@@ -65,7 +54,7 @@ async def dispatcher_service_event(name: str, memo: kopf.Memo, **_: Any) -> None
 
 
 def register() -> None:
-    """The provisioner reconciler's triggers (`process` requeues those not Ready)."""
+    """The provisioner reconciler's triggers (its `Reconciler` requeues those not Ready)."""
     kopf.on.event(*PROVISIONERS, id="provisioner")(provisioner_event)
     kopf.on.event("", "v1", "services", id="provisioner_dispatcher_service", when=_in_system_namespace)(
         dispatcher_service_event

@@ -308,8 +308,14 @@ async def api_server_source_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) 
 
 
 async def github_source_deleted(body: kopf.Body, memo: Any, logger: Any, **_: Any) -> None:
-    """Remove the webhook the controller registered."""
-    ctx = ctx_of(memo)
+    """Remove the webhook the controller registered, after a reconcile in flight (which may still
+    register it or apply children) ended; later ones see the deletion."""
+    ctx, meta = ctx_of(memo), body["metadata"]
+    async with ctx.lock("GitHubSource", meta["namespace"], meta["name"]):
+        await _remove_github_webhook(ctx, ctx.fresher(dict(body)), logger)  # its latest hook id
+
+
+async def _remove_github_webhook(ctx: Context, body: Body, logger: Any) -> None:
     spec, status = body.get("spec") or {}, body.get("status") or {}
     hook_id = status.get("webhookIDKey")
     token_ref = (spec.get("accessToken") or {}).get("secretKeyRef")

@@ -14,9 +14,9 @@ from typing import Any
 import kopf
 
 from eventwire_runtime.api import MESSAGING_GROUP
-from eventwire_runtime.controller.conditions import is_ready
 from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented
 from eventwire_runtime.controller.destinations import Resolution, resolve
+from eventwire_runtime.controller.reconciler import Reconciler
 from eventwire_runtime.controller.subscription.resources import destinations, make_status, reflects_channel
 from eventwire_runtime.controller.tracking import track_targets
 from eventwire_runtime.controller.workqueue import WorkQueue
@@ -44,29 +44,16 @@ async def reconcile(ctx: Context, subscription: Body) -> Body:
     return {**subscription, "status": status}
 
 
-async def process(ctx: Context, key: Key) -> float | None:
-    """Reconcile the cached Subscription `key`; a not-Ready one again after the resync interval."""
-    cached = ctx.cache.subscription(*key)
-    if cached is None or cached["metadata"].get("deletionTimestamp"):
-        return None
-    result = await reconcile(ctx, ctx.fresher(cached))
-    return None if is_ready(result) else ctx.settings.resync_seconds
+RECONCILER: Reconciler[Key] = Reconciler(KIND, lambda cache, key: cache.subscription(*key), reconcile)
 
 
 def queue_of(memo: Any) -> WorkQueue[Key]:
-    ctx = ctx_of(memo)
-    return ctx.queue(KIND, lambda key: process(ctx, key))
+    return RECONCILER.queue(memo)
 
 
 async def subscription_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
-    """The Subscription appeared, changed or went (its own status writes included)."""
     meta = body["metadata"]
-    key = (meta["namespace"], meta["name"])
-    if type == "DELETED":
-        queue_of(memo).forget(key)
-        ctx_of(memo).forget(str(meta.get("uid")))
-        return
-    queue_of(memo).add(key)
+    RECONCILER.own_event(memo, (meta["namespace"], meta["name"]), type)
 
 
 async def channel_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
@@ -85,7 +72,7 @@ def enqueue(memo: Any, kind: str, namespace: str, name: str) -> None:
 
 
 def register() -> None:
-    """The Subscription reconciler's triggers (`process` requeues those not Ready)."""
+    """The Subscription reconciler's triggers (its `Reconciler` requeues those not Ready)."""
     kopf.on.event(*SUBSCRIPTIONS, id="subscription")(subscription_event)
     kopf.on.event(*CHANNELS, id="subscription_channel")(channel_event)
     track_targets("subscription_target", {KIND}, enqueue)
