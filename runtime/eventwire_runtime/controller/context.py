@@ -87,6 +87,15 @@ class Context:
         self._written.pop(str(meta.get("uid")), None)  # the cache caught up
         return obj
 
+    def is_own_write(self, obj: Mapping[str, Any]) -> bool:
+        """Whether `obj` (a watch event's object) is exactly what our last status write of it
+        returned: the echo of that write, which tells its reconciler nothing new."""
+        meta = obj.get("metadata") or {}
+        written = self._written.get(str(meta.get("uid")))
+        return written is not None and written["metadata"].get("resourceVersion") == meta.get(
+            "resourceVersion"
+        )
+
     def forget(self, uid: str) -> None:
         """The object is gone: drop what `fresher` kept of it."""
         self._written.pop(uid, None)

@@ -4,7 +4,7 @@ cache, reconcile the freshest copy, and ask for a resync while it is not Ready (
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -42,9 +42,10 @@ class Reconciler(Generic[K]):
         ctx = ctx_of(memo)
         return ctx.queue(self.kind, lambda key: self.process(ctx, key))
 
-    def own_event(self, memo: Any, key: K, type: str | None) -> None:
-        """The object itself appeared, changed (its own status writes included) or went."""
+    def own_event(self, memo: Any, key: K, type: str | None, body: Mapping[str, Any]) -> None:
+        """The object itself appeared, changed or went; the echo of our own status write is
+        skipped (it holds what that reconcile computed)."""
         if type == "DELETED":
             self.queue(memo).forget(key)
-        else:
+        elif not ctx_of(memo).is_own_write(body):
             self.queue(memo).add(key)

@@ -71,7 +71,7 @@ def queue_of(memo: Any) -> WorkQueue[Key]:
 
 async def channel_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
     meta = body["metadata"]
-    RECONCILER.own_event(memo, (meta["namespace"], meta["name"]), type)
+    RECONCILER.own_event(memo, (meta["namespace"], meta["name"]), type, body)
 
 
 async def subscription_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:

@@ -38,7 +38,7 @@ def queue_of(memo: Any) -> WorkQueue[str]:
 
 
 async def provisioner_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
-    RECONCILER.own_event(memo, body["metadata"]["name"], type)
+    RECONCILER.own_event(memo, body["metadata"]["name"], type, body)
 
 
 def _in_system_namespace(namespace: str | None, **_: Any) -> bool:

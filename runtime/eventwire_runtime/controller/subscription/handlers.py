@@ -17,7 +17,12 @@ from eventwire_runtime.api import MESSAGING_GROUP
 from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented
 from eventwire_runtime.controller.destinations import Resolution, resolve
 from eventwire_runtime.controller.reconciler import Reconciler
-from eventwire_runtime.controller.subscription.resources import destinations, make_status, reflects_channel
+from eventwire_runtime.controller.subscription.resources import (
+    destinations,
+    listed_entries,
+    make_status,
+    reflects_channel,
+)
 from eventwire_runtime.controller.tracking import track_targets
 from eventwire_runtime.controller.workqueue import WorkQueue
 
@@ -53,7 +58,7 @@ def queue_of(memo: Any) -> WorkQueue[Key]:
 
 async def subscription_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
     meta = body["metadata"]
-    RECONCILER.own_event(memo, (meta["namespace"], meta["name"]), type)
+    RECONCILER.own_event(memo, (meta["namespace"], meta["name"]), type, body)
 
 
 async def channel_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
@@ -62,8 +67,9 @@ async def channel_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_:
     meta = body["metadata"]
     ctx, queue = ctx_of(memo), queue_of(memo)
     channel = None if type == "DELETED" else dict(body)
+    listed = listed_entries(channel)
     for subscription in ctx.cache.subscriptions_of(meta["namespace"], meta["name"]):
-        if not reflects_channel(ctx.fresher(subscription), channel):
+        if not reflects_channel(ctx.fresher(subscription), channel, listed):
             queue.add((subscription["metadata"]["namespace"], subscription["metadata"]["name"]))
 
 
