@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import statistics
 import sys
 import tempfile
@@ -33,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from tests.support.kube import KubeApiFake, running_kube
-from tests.support.processes import ManagedProcess, free_port, wait_until
+from tests.support.processes import ManagedProcess, free_port
+from tests.support.waiting import eventually
 
 from eventwire.api import render_crds
 
@@ -100,6 +102,10 @@ def _listed(kube: KubeApiFake, channels: list[str]) -> dict[str, dict[str, str]]
     return listed
 
 
+def _listed_ready(kube: KubeApiFake, channel: str, name: str) -> bool:
+    return _listed(kube, [channel])[channel].get(name) == "True"
+
+
 def _converged(kube: KubeApiFake, wanted: dict[str, set[str]]) -> bool:
     """Cheap first (10 Channels), then every Subscription: the fake serves the operator from this
     process, and each check holds its lock while it copies objects."""
@@ -150,7 +156,7 @@ def run_size(size: int, channels: int, timeout: float) -> dict[str, Any]:
             kube.create(_channel(name))
         with _operator(kube, Path(tmp)) as operator:
             try:
-                wait_until(
+                eventually(
                     lambda: all(_is_ready(kube.get(MESSAGING, "Channel", n, NAMESPACE)) for n in names),
                     timeout=60,
                     what="the channels to be Ready",
@@ -166,7 +172,7 @@ def run_size(size: int, channels: int, timeout: float) -> dict[str, Any]:
                 kube.create(_subscription(f"sub-{i}", channel))
                 wanted[channel].add(f"sub-{i}")
             try:
-                wait_until(lambda: _converged(kube, wanted), timeout=timeout, interval=0.2)
+                eventually(lambda: _converged(kube, wanted), timeout=timeout, interval=0.2)
                 converge: float | None = time.monotonic() - started
             except TimeoutError:
                 converge = None
@@ -182,12 +188,8 @@ def run_size(size: int, channels: int, timeout: float) -> dict[str, Any]:
                     begin = time.monotonic()
                     kube.create(_subscription(name, channel))
                     try:
-                        wait_until(
-                            lambda name=name, channel=channel: (
-                                _listed(kube, [channel])[channel].get(name) == "True"
-                            ),
-                            timeout=30,
-                            interval=0.01,
+                        eventually(
+                            functools.partial(_listed_ready, kube, channel, name), timeout=30, interval=0.01
                         )
                     except TimeoutError:
                         singles.append(float("inf"))

@@ -44,7 +44,6 @@ INDEX_NAMES = (
 )
 
 ALL = ("*",)  # the key under which an index also stores every object of its kind
-MESSAGING_API_VERSION = f"{MESSAGING_GROUP}/v1"
 
 
 class Fetcher(Protocol):
