@@ -100,7 +100,7 @@ def test_validate_needs_documents(tmp_path: Path) -> None:
     assert "no YAML documents" in out
 
 
-def test_validate_knative_manifests_only_on_request(tmp_path: Path) -> None:
+def test_validate_refuses_knative_manifests_unless_converted(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "kn.yaml",
@@ -119,11 +119,11 @@ metadata: {name: default}
     )
     code, out = run("validate", str(path))
     assert code == 1
-    assert "pass --knative" in out
+    assert "a Knative manifest (sources.knative.dev/v1 PingSource): run `eventwire convert`" in out
     code, out = run("validate", "--knative", str(path))
     assert code == 1
     assert f"ok      {path}: PingSource/ping" in out
-    assert "Broker has no eventwire equivalent; use a Channel with Subscriptions" in out
+    assert "eventing.knative.dev/v1 Broker is not converted: eventwire has no Broker yet" in out
 
 
 def test_convert_prints_eventwire_manifests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

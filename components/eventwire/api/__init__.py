@@ -9,7 +9,7 @@ from eventwire.api.crds import (
     render_crds_yaml,
 )
 from eventwire.api.kinds import KINDS, MESSAGING_GROUP, SOURCES_GROUP, VERSION, Kind, kind_for, kind_named
-from eventwire.api.knative import Conversion, convert_knative, is_knative
+from eventwire.api.knative import Conversion, convert_knative, is_knative, needs_conversion
 from eventwire.api.structural import structural_errors
 from eventwire.api.validation import resource_errors, validate_resource
 
@@ -25,6 +25,7 @@ __all__ = [
     "is_knative",
     "kind_for",
     "kind_named",
+    "needs_conversion",
     "openapi_schema",
     "render_crd",
     "render_crd_yaml",

@@ -1,0 +1,196 @@
+"""Rules for the fields of Knative's older API generations that eventwire spells differently:
+v0.2-v0.7 provisioners and channels, the flat ContainerSource, CronJobSource data,
+KubernetesEventSource's namespace and the v1alpha1 ApiServerSource resources."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Final
+
+from eventwire.api.knative.rules import Fields, custom
+
+# Knative's ClusterChannelProvisioner names -> the eventwire provisioner that replaces them.
+PROVISIONERS: Final[dict[str, str]] = {"in-memory-channel": "in-memory", "in-memory": "in-memory"}
+BACKEND_ADVICE: Final = (
+    "create a ClusterChannelProvisioner (messaging.eventwire.dev/v1) with type: jetstream "
+    "(spec.jetstream.url: nats://<host>:4222; optional credentialsSecret, streamReplicas, storage) "
+    "or type: redis (spec.redis.url: redis://<host>:6379; optional passwordSecret, maxLen), "
+    "and name it in the Channel's spec.provisioner"
+)
+# Knative provisioners with no eventwire backend, and the note on what they were.
+UNSUPPORTED_PROVISIONERS: Final[dict[str, str]] = {
+    "kafka": "Apache Kafka",
+    "natss": "NATS Streaming",
+    "gcp-pubsub": "Google Cloud Pub/Sub",
+}
+
+
+def provisioner_refusal(name: str) -> str:
+    backend = UNSUPPORTED_PROVISIONERS.get(name)
+    what = f"the {name} provisioner ({backend})" if backend else f"the provisioner {name!r}"
+    return f"eventwire has no backend for {what}; {BACKEND_ADVICE}"
+
+
+def _provisioner_name(fields: Fields, name: str) -> str:
+    if name not in PROVISIONERS:
+        raise fields.fail(provisioner_refusal(name))
+    new = PROVISIONERS[name]
+    if new != name:
+        fields.notes.append(f"provisioner {name} became eventwire's {new}")
+    return new
+
+
+def _cluster_provisioner(fields: Fields) -> None:
+    fields.out["type"] = "in-memory"
+    fields.metadata["name"] = _provisioner_name(fields, str(fields.metadata.get("name", "")))
+    fields.metadata.pop("namespace", None)  # cluster-scoped
+
+
+CLUSTER_PROVISIONER: Final = custom(
+    "metadata.name",
+    "metadata.name `in-memory` and spec.type `in-memory` for `in-memory-channel`; "
+    "kafka, natss, gcp-pubsub and others are refused with the jetstream/redis settings to use",
+    _cluster_provisioner,
+)
+
+
+def _channel_provisioner(fields: Fields) -> None:
+    ref = fields.src.pop("provisioner", None)
+    if ref is None:
+        return
+    if not isinstance(ref, dict) or not ref.get("name"):
+        raise fields.fail("spec.provisioner must be a reference to a ClusterChannelProvisioner")
+    if ref.get("kind", "ClusterChannelProvisioner") != "ClusterChannelProvisioner":
+        raise fields.fail(
+            f"spec.provisioner must reference a ClusterChannelProvisioner, not {ref.get('kind')}"
+        )
+    fields.out["provisioner"] = _provisioner_name(fields, str(ref["name"]))
+
+
+CHANNEL_PROVISIONER: Final = custom(
+    "spec.provisioner: a ClusterChannelProvisioner reference",
+    "spec.provisioner: its name (`in-memory-channel` → `in-memory`); unset (`spec: {}`) → the cluster default",
+    _channel_provisioner,
+)
+
+_FLAT_CONTAINER: Final = ("image", "args", "env")
+
+
+def _container_source(fields: Fields) -> None:
+    flat = {key: fields.src.pop(key) for key in _FLAT_CONTAINER if key in fields.src}
+    account = fields.src.pop("serviceAccountName", None)
+    template = fields.src.pop("template", None)
+    if template is not None:
+        if flat:
+            raise fields.fail(f"sets both spec.template and the flat {', '.join(flat)}; keep the template")
+        template = json.loads(json.dumps(template))
+        if account is not None:
+            template.setdefault("spec", {}).setdefault("serviceAccountName", account)
+        fields.out["template"] = template
+        return
+    if "image" not in flat:
+        raise fields.fail("needs a pod: set spec.template (a pod template) or the flat spec.image")
+    # Knative's ContainerSource named the container it built from the flat fields "source".
+    pod: dict[str, Any] = {"containers": [{"name": "source", **flat}]}
+    if account is not None:
+        pod["serviceAccountName"] = account
+    fields.out["template"] = {"spec": pod}
+    fields.notes.append(f"spec.{', spec.'.join(flat)} became spec.template.spec.containers[0]")
+
+
+CONTAINER_SOURCE: Final = custom(
+    "spec.image, spec.args, spec.env, spec.serviceAccountName (flat shape) or spec.template",
+    "spec.template (the flat fields become spec.template.spec.containers[0] named `source`, "
+    "serviceAccountName spec.template.spec.serviceAccountName)",
+    _container_source,
+)
+
+
+def _cron_data(fields: Fields) -> None:
+    data = fields.src.pop("data", None)
+    if data is None:
+        return
+    try:
+        is_object = isinstance(json.loads(data), dict)
+    except (TypeError, ValueError):
+        is_object = False
+    if not is_object:
+        # The CronJobSource adapter sent text that is not a JSON object as {"body": <text>}.
+        data = json.dumps({"body": str(data)})
+        fields.notes.append(
+            'spec.data is not a JSON object: wrapped as {"body": ...} as CronJobSource sent it'
+        )
+    fields.out["data"] = data
+    fields.out["contentType"] = "application/json"
+
+
+CRON_DATA: Final = custom(
+    "spec.data",
+    'spec.data with spec.contentType `application/json`; text that is not a JSON object becomes `{"body": <text>}`, '
+    "as the CronJobSource adapter sent it",
+    _cron_data,
+)
+
+
+def _events_namespace(fields: Fields) -> None:
+    namespace = fields.src.pop("namespace", None)
+    if not namespace:
+        return
+    own = fields.metadata.get("namespace")
+    if own is None:
+        fields.metadata["namespace"] = namespace
+    elif own != namespace:
+        fields.out["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+        fields.notes.append(
+            f"spec.namespace {namespace} became a namespaceSelector on kubernetes.io/metadata.name"
+        )
+
+
+EVENTS_NAMESPACE: Final = custom(
+    "spec.namespace",
+    "metadata.namespace when that is unset; a different namespace becomes spec.namespaceSelector "
+    "`{matchLabels: {kubernetes.io/metadata.name: <namespace>}}`",
+    _events_namespace,
+)
+
+
+def _apiserver_mode(fields: Fields) -> None:
+    mode = fields.src.pop("mode", None)
+    if mode is None:
+        return
+    if mode == "Ref":
+        fields.notes.append("spec.mode Ref is called Reference in eventwire (as in Knative v1)")
+        mode = "Reference"
+    fields.out["mode"] = mode
+
+
+APISERVER_MODE: Final = custom("spec.mode", "spec.mode (`Ref` → `Reference`)", _apiserver_mode)
+
+
+def _apiserver_resource(fields: Fields, index: int, resource: Any) -> dict[str, Any]:
+    if not isinstance(resource, dict):
+        raise fields.fail(f"spec.resources[{index}] must be an object")
+    out = {key: resource[key] for key in ("apiVersion", "kind", "selector") if key in resource}
+    if "labelSelector" in resource:
+        out["selector"] = resource["labelSelector"]
+    if resource.get("controller") or resource.get("controllerSelector"):
+        # v1alpha1 sent the controlling owner's reference; eventwire (like Knative v1) filters
+        # by owner with spec.owner instead.
+        fields.notes.append(f"spec.resources[{index}].controller dropped: filter by owner with spec.owner")
+    return out
+
+
+def _apiserver_resources(fields: Fields) -> None:
+    resources = fields.src.pop("resources", None)
+    if resources is None:
+        return
+    if not isinstance(resources, list):
+        raise fields.fail("spec.resources must be a list")
+    fields.out["resources"] = [_apiserver_resource(fields, i, r) for i, r in enumerate(resources)]
+
+
+APISERVER_RESOURCES: Final = custom(
+    "spec.resources",
+    "spec.resources (apiVersion, kind, selector; v1alpha1 labelSelector → selector; controller dropped)",
+    _apiserver_resources,
+)
