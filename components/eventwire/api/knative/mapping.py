@@ -13,7 +13,13 @@ from typing import Final
 
 from eventwire.api.kinds import kind_named
 from eventwire.api.knative import legacy
-from eventwire.api.knative.references import SERVING_GROUP, channel_reference, delivery, destination
+from eventwire.api.knative.references import (
+    SERVING_GROUP,
+    channel_reference,
+    delivery,
+    destination,
+    renamed_destination,
+)
 from eventwire.api.knative.rules import Rule, constant, drop, keep, rename
 from eventwire.api.knative.serving import SERVICE_V1ALPHA1
 
@@ -111,6 +117,9 @@ MAPPINGS: Final[tuple[KindMapping, ...]] = (
             channel_reference(),
             destination("subscriber", legacy=True),
             destination("reply", legacy=True),
+            channel_reference(source="from"),
+            renamed_destination("call", "subscriber"),
+            renamed_destination("result", "reply"),
             _GENERATION,
         ),
     ),

@@ -105,17 +105,21 @@ def convert_destination(value: Any, field: str, fields: Fields) -> dict[str, Any
 
     Accepted shapes: v1 `{ref, uri}`; a bare object reference (the v0.2-v0.7 `sink`); the
     v1alpha1 flat form with the reference's fields inline beside `uri`; a subscriber's
-    `dnsName` (→ `uri: http://<dnsName>/`); a reply's `channel` (→ `ref`).
+    `dnsName` (→ `uri: http://<dnsName>/`); a reply's `channel` (→ `ref`); the pre-v0.2
+    Subscription's `call.targetRef` and `result.target` (→ `ref`).
     """
     if not isinstance(value, dict):
         raise fields.fail(f"{field} must be an object")
     rest = dict(value)
     ref: Any = None
-    if "ref" in rest:
-        ref = rest.pop("ref")
-    elif "channel" in rest:
-        ref = rest.pop("channel")
-        fields.notes.append(f"{field}.channel became {field}.ref")
+    # `channel` (v0.2-v0.7 reply), `targetRef` and `target` (pre-v0.2 call and result).
+    aliases = [key for key in ("ref", "channel", "targetRef", "target") if key in rest]
+    if len(aliases) > 1:
+        raise fields.fail(f"{field} sets {' and '.join(aliases)}; keep one reference")
+    if aliases:
+        ref = rest.pop(aliases[0])
+        if aliases[0] != "ref":
+            fields.notes.append(f"{field}.{aliases[0]} became {field}.ref")
     elif "kind" in rest or "name" in rest:
         ref = {
             key: rest.pop(key)
@@ -142,11 +146,19 @@ def convert_destination(value: Any, field: str, fields: Fields) -> dict[str, Any
 
 
 def destination(name: str, legacy: bool = False) -> Rule:
-    """A rule for the destination spec.<name> (a sink, subscriber or reply)."""
+    """A rule for the destination spec.<name> (a sink, subscriber or reply).
+
+    A legacy sink is required: eventwire's sources need one, where v0.2-v0.7 let it be unset.
+    """
 
     def apply(fields: Fields) -> None:
         if name in fields.src:
             fields.out[name] = convert_destination(fields.src.pop(name), f"spec.{name}", fields)
+        elif legacy and name == "sink":
+            raise fields.fail(
+                "has no spec.sink; eventwire sources deliver to a sink: set spec.sink "
+                "(an object reference, or a Destination with ref or uri)"
+            )
 
     if legacy:
         shape = {
@@ -161,6 +173,22 @@ def destination(name: str, legacy: bool = False) -> Rule:
         }[name]
         return Rule(f"spec.{name}: {shape}", f"{becomes}; references as in the reference table", apply)
     return Rule(f"spec.{name}", f"spec.{name}; references as in the reference table", apply)
+
+
+def renamed_destination(old: str, new: str) -> Rule:
+    """A destination the pre-v0.2 Subscription called spec.<old> (`call`, `result`)."""
+
+    def apply(fields: Fields) -> None:
+        if old in fields.src:
+            if new in fields.src or new in fields.out:
+                raise fields.fail(f"sets both spec.{old} and spec.{new}; keep spec.{new}")
+            fields.notes.append(f"spec.{old} (before v0.2) became spec.{new}")
+            fields.out[new] = convert_destination(fields.src.pop(old), f"spec.{old}", fields)
+
+    shape = {"call": "`targetRef` or `dnsName`", "result": "`target`"}.get(old, "a destination")
+    return Rule(
+        f"spec.{old}: {shape} (before v0.2)", f"spec.{new}; references as in the reference table", apply
+    )
 
 
 def delivery() -> Rule:
@@ -182,13 +210,17 @@ def delivery() -> Rule:
     return Rule("spec.delivery", "spec.delivery; deadLetterSink references as in the reference table", apply)
 
 
-def channel_reference() -> Rule:
-    """A Subscription's spec.channel: a reference to one of the channel kinds."""
+def channel_reference(source: str = "channel") -> Rule:
+    """A Subscription's spec.channel (spec.from before v0.2): a reference to a channel kind."""
 
     def apply(fields: Fields) -> None:
-        if "channel" not in fields.src:
+        if source not in fields.src:
             return
-        ref = convert_reference(fields.src.pop("channel"), "spec.channel", fields)
+        if source != "channel":
+            if "channel" in fields.src or "channel" in fields.out:
+                raise fields.fail(f"sets both spec.{source} and spec.channel; keep spec.channel")
+            fields.notes.append(f"spec.{source} (before v0.2) became spec.channel")
+        ref = convert_reference(fields.src.pop(source), f"spec.{source}", fields)
         if (ref.get("apiVersion"), ref.get("kind")) != (CHANNEL.api_version, CHANNEL.kind):
             raise fields.fail(
                 f"spec.channel must reference a channel, not a {ref.get('kind')} ({ref.get('apiVersion')})"
