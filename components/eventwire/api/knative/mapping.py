@@ -69,6 +69,18 @@ def _refuse(group: str, versions: tuple[str, ...], kind: str, advice: str) -> Ki
     return KindMapping(group, versions, kind, None, advice=advice)
 
 
+def _serving_v1_kept(kind: str) -> KindMapping:
+    return KindMapping(
+        SERVING_GROUP,
+        ("v1",),
+        kind,
+        kind,
+        passthrough=True,
+        target_api_version=f"{SERVING_GROUP}/v1",
+        notes=(f"kept: a Knative Serving v1 {kind} runs on the Knative Serving eventwire installs",),
+    )
+
+
 _GENERATION = drop("generation", "metadata.generation is the generation")
 _SERVICE_ACCOUNT = keep("serviceAccountName")
 _SOURCE_COMMON = (destination("sink"), keep("ceOverrides"), delivery())
@@ -300,27 +312,7 @@ MAPPINGS: Final[tuple[KindMapping, ...]] = (
     _refuse(BINDINGS, ("v1alpha1",), "SinkBinding", f"eventwire has no SinkBinding; {_SINK_BINDING}"),
     _refuse(BINDINGS, ("v1alpha1",), "GitHubBinding", "eventwire has no GitHubBinding; use a GitHubSource"),
     # --- serving.knative.dev: eventwire installs Knative Serving, so Services stay ---------------
-    KindMapping(
-        SERVING_GROUP,
-        ("v1",),
-        "Service",
-        "Service",
-        passthrough=True,
-        target_api_version=f"{SERVING_GROUP}/v1",
-        notes=("kept: a Knative Serving v1 Service runs on the Knative Serving eventwire installs",),
-    ),
-    *(
-        KindMapping(
-            SERVING_GROUP,
-            ("v1",),
-            kind,
-            kind,
-            passthrough=True,
-            target_api_version=f"{SERVING_GROUP}/v1",
-            notes=(f"kept: a Knative Serving v1 {kind} runs on the Knative Serving eventwire installs",),
-        )
-        for kind in ("Route", "Configuration")
-    ),
+    *(_serving_v1_kept(kind) for kind in ("Service", "Route", "Configuration")),
     KindMapping(
         SERVING_GROUP,
         ("v1beta1",),
