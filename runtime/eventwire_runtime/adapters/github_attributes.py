@@ -283,7 +283,7 @@ def render_markdown() -> str:
     for name in GITHUB_EVENTS:
         rules = RULES[name]
         subject = rules.subject.describe() if rules.subject is not None else "none"
-        extensions = ", ".join(f"`{ext}` ← {field.describe()}" for ext, field in rules.extensions)
+        extensions = "; ".join(f"`{ext}` ← {field.describe()}" for ext, field in rules.extensions)
         knative = "yes" if name in KNATIVE_GITHUB_EVENTS else "no (404)"
         lines.append(f"| `{name}` | {knative} | {subject} | {extensions} |")
     return "\n".join(lines) + "\n"
