@@ -115,11 +115,9 @@ def _cron_data(fields: Fields) -> None:
     except (TypeError, ValueError):
         is_object = False
     if not is_object:
-        # The CronJobSource adapter sent text that is not a JSON object as {"body": <text>}.
+        # Knative's cron adapter sent text that is not a JSON object as {"body": <text>}.
         data = json.dumps({"body": str(data)})
-        fields.notes.append(
-            'spec.data is not a JSON object: wrapped as {"body": ...} as CronJobSource sent it'
-        )
+        fields.notes.append('spec.data is not a JSON object: wrapped as {"body": ...} as Knative sent it')
     fields.out["data"] = data
     fields.out["contentType"] = "application/json"
 
@@ -127,9 +125,21 @@ def _cron_data(fields: Fields) -> None:
 CRON_DATA: Final = custom(
     "spec.data",
     'spec.data with spec.contentType `application/json`; text that is not a JSON object becomes `{"body": <text>}`, '
-    "as the CronJobSource adapter sent it",
+    "as Knative's adapter sent it",
     _cron_data,
 )
+
+
+def _json_data(fields: Fields) -> None:
+    if "jsonData" not in fields.src:
+        return
+    fields.out["data"] = fields.src.pop("jsonData")
+    # Knative sent jsonData as application/json; eventwire's default for data is text/plain.
+    fields.out.setdefault("contentType", fields.src.pop("contentType", "application/json"))
+    fields.notes.append("spec.jsonData became spec.data with spec.contentType application/json")
+
+
+JSON_DATA: Final = custom("spec.jsonData", "spec.data with spec.contentType `application/json`", _json_data)
 
 
 def _events_namespace(fields: Fields) -> None:
@@ -167,30 +177,44 @@ def _apiserver_mode(fields: Fields) -> None:
 APISERVER_MODE: Final = custom("spec.mode", "spec.mode (`Ref` → `Reference`)", _apiserver_mode)
 
 
-def _apiserver_resource(fields: Fields, index: int, resource: Any) -> dict[str, Any]:
+def _apiserver_resource(fields: Fields, index: int, resource: Any, selector: Any) -> dict[str, Any]:
     if not isinstance(resource, dict):
         raise fields.fail(f"spec.resources[{index}] must be an object")
     out = {key: resource[key] for key in ("apiVersion", "kind", "selector") if key in resource}
-    if "labelSelector" in resource:
+    if resource.get("labelSelector"):
         out["selector"] = resource["labelSelector"]
-    if resource.get("controller") or resource.get("controllerSelector"):
-        # v1alpha1 sent the controlling owner's reference; eventwire (like Knative v1) filters
-        # by owner with spec.owner instead.
-        fields.notes.append(f"spec.resources[{index}].controller dropped: filter by owner with spec.owner")
+    if selector is not None:
+        out.setdefault("selector", selector)
+    owner = resource.get("controllerSelector") or {}
+    if owner.get("kind"):
+        # v1alpha1 filtered by the controlling owner's kind; eventwire (like Knative v1) by spec.owner.
+        wanted = {key: owner[key] for key in ("apiVersion", "kind") if key in owner}
+        if fields.out.setdefault("owner", wanted) != wanted:
+            raise fields.fail(
+                "spec.resources name different controllerSelectors; eventwire has one spec.owner"
+            )
+        fields.notes.append(f"spec.resources[{index}].controllerSelector became spec.owner")
+    if resource.get("controller"):
+        fields.notes.append(
+            f"spec.resources[{index}].controller dropped: events reference the object itself; filter by owner "
+            "with spec.owner"
+        )
     return out
 
 
 def _apiserver_resources(fields: Fields) -> None:
     resources = fields.src.pop("resources", None)
+    selector = fields.src.pop("selector", None)  # v1alpha1: one label selector for every resource
     if resources is None:
         return
     if not isinstance(resources, list):
         raise fields.fail("spec.resources must be a list")
-    fields.out["resources"] = [_apiserver_resource(fields, i, r) for i, r in enumerate(resources)]
+    fields.out["resources"] = [_apiserver_resource(fields, i, r, selector) for i, r in enumerate(resources)]
 
 
 APISERVER_RESOURCES: Final = custom(
-    "spec.resources",
-    "spec.resources (apiVersion, kind, selector; v1alpha1 labelSelector → selector; controller dropped)",
+    "spec.resources, spec.selector (v1alpha1)",
+    "spec.resources (apiVersion, kind, selector); v1alpha1 resources[].labelSelector and spec.selector → "
+    "resources[].selector, resources[].controllerSelector → spec.owner, resources[].controller dropped",
     _apiserver_resources,
 )

@@ -83,6 +83,8 @@ def _serving_v1_kept(kind: str) -> KindMapping:
 
 _GENERATION = drop("generation", "metadata.generation is the generation")
 _SERVICE_ACCOUNT = keep("serviceAccountName")
+_NO_POD = "a PingSource runs in the shared adapter, not a pod of its own"
+_NO_POD_OF_ITS_OWN = (drop("serviceAccountName", _NO_POD), drop("resources", _NO_POD))
 _SOURCE_COMMON = (destination("sink"), keep("ceOverrides"), delivery())
 _LEGACY_SINK = destination("sink", legacy=True)
 _SINK_BINDING = "use a ContainerSource, which injects K_SINK and K_CE_OVERRIDES into its pod the same way"
@@ -161,8 +163,7 @@ MAPPINGS: Final[tuple[KindMapping, ...]] = (
         (
             keep("schedule"),
             legacy.CRON_DATA,
-            drop("serviceAccountName", "a PingSource runs in the shared adapter, not a pod of its own"),
-            drop("resources", "a PingSource runs in the shared adapter, not a pod of its own"),
+            *_NO_POD_OF_ITS_OWN,
             _LEGACY_SINK,
         ),
         notes=(
@@ -297,10 +298,22 @@ MAPPINGS: Final[tuple[KindMapping, ...]] = (
     ),
     KindMapping(
         SOURCES,
-        LATER_VERSIONS,
+        ("v1alpha1",),
         "PingSource",
         "PingSource",
-        (rename("jsonData", "data"), *_SOURCE_COMMON),
+        (
+            legacy.CRON_DATA,
+            *_NO_POD_OF_ITS_OWN,
+            *_SOURCE_COMMON,
+        ),
+        passthrough=True,
+    ),
+    KindMapping(
+        SOURCES,
+        ("v1alpha2", "v1beta1", "v1beta2", "v1"),
+        "PingSource",
+        "PingSource",
+        (legacy.JSON_DATA, *_SOURCE_COMMON),
         passthrough=True,
     ),
     KindMapping(
