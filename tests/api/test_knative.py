@@ -235,8 +235,8 @@ def test_references_to_kinds_we_lack_are_refused(group: str, kind: str) -> None:
             },
         }
         if field == "sink":
-            manifest = {**manifest, "apiVersion": "sources.knative.dev/v1", "kind": "ContainerSource"}
-            manifest["spec"] = {"sink": manifest["spec"]["sink"]}
+            manifest = {**manifest, "apiVersion": "sources.knative.dev/v1", "kind": "PingSource"}
+            manifest["spec"] = {"schedule": "* * * * *", "sink": manifest["spec"]["sink"]}
         with pytest.raises(ConversionError, match=f"spec.{field}.ref points at a {kind}") as refused:
             convert_knative(manifest)
         assert REFERENCE_REFUSALS[(group, kind)] in str(refused.value)

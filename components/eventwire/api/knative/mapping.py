@@ -317,7 +317,12 @@ MAPPINGS: Final[tuple[KindMapping, ...]] = (
         passthrough=True,
     ),
     KindMapping(
-        SOURCES, LATER_VERSIONS, "ContainerSource", "ContainerSource", _SOURCE_COMMON, passthrough=True
+        SOURCES,
+        LATER_VERSIONS,
+        "ContainerSource",
+        "ContainerSource",
+        (legacy.CONTAINER_SOURCE, *_SOURCE_COMMON),  # v1alpha1 still had the flat shape
+        passthrough=True,
     ),
     KindMapping(SOURCES, ("v1alpha1",), "GitHubSource", "GitHubSource", _SOURCE_COMMON, passthrough=True),
     KindMapping(SOURCES, ("v1alpha1",), "AwsSqsSource", "AwsSqsSource", _SOURCE_COMMON, passthrough=True),
