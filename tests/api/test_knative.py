@@ -106,6 +106,7 @@ REFUSALS: dict[str, tuple[str, ...]] = {
         "type: redis",
     ),
     "channel-gcp-pubsub": ("Channel", "gcp-pubsub provisioner", "spec.jetstream.url", "spec.redis.url"),
+    "channel-template-kafka": ("spec.channelTemplate is a KafkaChannel", "type: jetstream", "type: redis"),
     "channel-natss": ("Channel", "natss provisioner (NATS Streaming)", "type: jetstream"),
     "cronjobsource-sink-broker": ("spec.sink.ref points at a Broker", "point it at a Channel"),
     "containersource-without-sink": ("ContainerSource", "has no spec.sink", "set spec.sink"),

@@ -73,6 +73,37 @@ CHANNEL_PROVISIONER: Final = custom(
     _channel_provisioner,
 )
 
+# Channel kinds a v0.8+ channelTemplate may name, and the provisioner each stood for.
+_TEMPLATE_PROVISIONERS: Final = {
+    "InMemoryChannel": "in-memory",
+    "KafkaChannel": "kafka",
+    "NatssChannel": "natss",
+}
+
+
+def _channel_template(fields: Fields) -> None:
+    template = fields.src.pop("channelTemplate", None)
+    if template is None:
+        return
+    kind = str(template.get("kind", "")) if isinstance(template, dict) else ""
+    provisioner = _TEMPLATE_PROVISIONERS.get(kind)
+    if provisioner is None:
+        raise fields.fail(f"spec.channelTemplate names {kind or 'no kind'}; {BACKEND_ADVICE}")
+    if provisioner != "in-memory":
+        raise fields.fail(f"spec.channelTemplate is a {kind}: {provisioner_refusal(provisioner)}")
+    fields.notes.append(
+        "spec.channelTemplate (InMemoryChannel) dropped: the channel uses the cluster's default "
+        "ClusterChannelProvisioner unless spec.provisioner names one"
+    )
+
+
+CHANNEL_TEMPLATE: Final = custom(
+    "spec.channelTemplate",
+    "dropped for InMemoryChannel (the cluster's default provisioner, or spec.provisioner); "
+    "KafkaChannel, NatssChannel and others are refused with the jetstream/redis settings to use",
+    _channel_template,
+)
+
 _FLAT_CONTAINER: Final = ("image", "args", "env")
 
 

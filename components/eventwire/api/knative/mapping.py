@@ -247,10 +247,7 @@ MAPPINGS: Final[tuple[KindMapping, ...]] = (
         "Channel",
         "Channel",
         (
-            drop(
-                "channelTemplate",
-                "the channel uses the cluster's default ClusterChannelProvisioner unless spec.provisioner names one",
-            ),
+            legacy.CHANNEL_TEMPLATE,
             drop(
                 "subscribable",
                 "eventwire derives the routing table from Subscriptions into status.subscribers",
