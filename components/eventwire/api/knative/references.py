@@ -55,16 +55,15 @@ REFERENCE_TARGETS: Final[dict[tuple[str, str], Target]] = {
     (SERVING_GROUP, "Service"): KNATIVE_SERVICE,
 }
 
+# Sequence and Parallel lived in messaging.knative.dev (v0.7-v0.9), then flows.knative.dev.
+_FLOW_GROUPS: Final = ("messaging.knative.dev", "flows.knative.dev")
 _CHANNEL_INSTEAD = "point it at a Channel (messaging.eventwire.dev/v1) and add a Subscription per consumer"
+_SEQUENCE_INSTEAD = "chain Channels with Subscriptions whose spec.reply points at the next Channel"
 # (Knative group, kind) -> why a reference to it is refused and what to point at instead.
 REFERENCE_REFUSALS: Final[dict[tuple[str, str], str]] = {
     ("eventing.knative.dev", "Broker"): f"eventwire has no Broker yet; {_CHANNEL_INSTEAD}",
-    ("flows.knative.dev", "Sequence"): "eventwire has no Sequence; chain Channels with Subscriptions "
-    "whose spec.reply points at the next Channel",
-    ("messaging.knative.dev", "Sequence"): "eventwire has no Sequence; chain Channels with Subscriptions "
-    "whose spec.reply points at the next Channel",
-    ("flows.knative.dev", "Parallel"): f"eventwire has no Parallel; {_CHANNEL_INSTEAD}",
-    ("messaging.knative.dev", "Parallel"): f"eventwire has no Parallel; {_CHANNEL_INSTEAD}",
+    **{(group, "Sequence"): f"eventwire has no Sequence; {_SEQUENCE_INSTEAD}" for group in _FLOW_GROUPS},
+    **{(group, "Parallel"): f"eventwire has no Parallel; {_CHANNEL_INSTEAD}" for group in _FLOW_GROUPS},
 }
 OTHER_KNATIVE_REFERENCE: Final = (
     "eventwire resolves Channels, Kubernetes Services, Knative Services and objects with "
@@ -227,6 +226,5 @@ def channel_reference(source: str = "channel") -> Rule:
             )
         fields.out["channel"] = ref
 
-    return Rule(
-        "spec.channel", "spec.channel: a Channel (messaging.eventwire.dev/v1) of the same name", apply
-    )
+    shown = "spec.channel" if source == "channel" else f"spec.{source} (before v0.2)"
+    return Rule(shown, "spec.channel: a Channel (messaging.eventwire.dev/v1) of the same name", apply)
