@@ -81,6 +81,8 @@ def _serving_v1_kept(kind: str) -> KindMapping:
     )
 
 
+_DERIVED = "eventwire derives the routing table from Subscriptions into status.subscribers"
+_DERIVED_SUBSCRIBERS = (drop("subscribable", _DERIVED), drop("subscribers", _DERIVED))
 _GENERATION = drop("generation", "metadata.generation is the generation")
 _SERVICE_ACCOUNT = keep("serviceAccountName")
 _NO_POD = "a PingSource runs in the shared adapter, not a pod of its own"
@@ -118,7 +120,7 @@ MAPPINGS: Final[tuple[KindMapping, ...]] = (
             drop(
                 "arguments", "provisioner arguments are the ClusterChannelProvisioner's settings in eventwire"
             ),
-            drop("subscribable", "the routing table is derived from Subscriptions into status.subscribers"),
+            _DERIVED_SUBSCRIBERS[0],
             _GENERATION,
         ),
     ),
@@ -248,11 +250,7 @@ MAPPINGS: Final[tuple[KindMapping, ...]] = (
         "Channel",
         (
             legacy.CHANNEL_TEMPLATE,
-            drop(
-                "subscribable",
-                "eventwire derives the routing table from Subscriptions into status.subscribers",
-            ),
-            drop("subscribers", "eventwire derives them from Subscriptions into status.subscribers"),
+            *_DERIVED_SUBSCRIBERS,
             delivery(),
         ),
         passthrough=True,
@@ -263,11 +261,7 @@ MAPPINGS: Final[tuple[KindMapping, ...]] = (
         "InMemoryChannel",
         "Channel",
         (
-            drop(
-                "subscribable",
-                "eventwire derives the routing table from Subscriptions into status.subscribers",
-            ),
-            drop("subscribers", "eventwire derives them from Subscriptions into status.subscribers"),
+            *_DERIVED_SUBSCRIBERS,
             delivery(),
         ),
         passthrough=True,
