@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventwire.api import convert_knative, is_knative, needs_conversion
 from eventwire.api.knative import MAPPINGS, REFERENCE_REFUSALS, REFERENCE_TARGETS, mapping_for
@@ -199,6 +201,80 @@ def test_every_knative_group_kind_and_version_converts_or_fails_loudly(group: st
         # Converted: into eventwire's API, or a Knative Serving v1 resource eventwire runs on.
         assert not needs_conversion(resource), resource
         assert resource["apiVersion"] != manifest["apiVersion"] or group == "serving.knative.dev"
+
+
+_NAME = st.from_regex(r"[a-z][a-z0-9-]{0,12}", fullmatch=True)
+# Field names the rules look at, so that malformed values reach them, and any other name.
+_FIELD = _NAME | st.sampled_from(
+    [
+        "sink",
+        "subscriber",
+        "reply",
+        "channel",
+        "provisioner",
+        "template",
+        "image",
+        "args",
+        "data",
+        "jsonData",
+        "resources",
+        "mode",
+        "namespace",
+        "delivery",
+        "channelTemplate",
+        "from",
+        "call",
+        "result",
+        "runLatest",
+        "selector",
+        "schedule",
+        "configuration",
+        "revisionTemplate",
+        "spec",
+        "container",
+        "controllerSelector",
+        "labelSelector",
+        "deadLetterSink",
+        "ref",
+        "uri",
+        "dnsName",
+        "kind",
+        "name",
+        "apiVersion",
+    ]
+)
+_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_FIELD, inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    # Mostly what the table knows, with malformed contents; otherwise any group, version and kind.
+    target=st.sampled_from([(m.group, v, m.kind) for m in MAPPINGS for v in m.versions])
+    | st.tuples(
+        st.sampled_from(GROUPS) | st.lists(_NAME, max_size=3).map(lambda p: ".".join([*p, "knative.dev"])),
+        st.sampled_from([*VERSIONS, "v3alpha1"]),
+        st.sampled_from(KINDS) | st.from_regex(r"[A-Z][A-Za-z]{0,20}", fullmatch=True),
+    ),
+    spec=st.dictionaries(_FIELD, _VALUE, max_size=4),
+    metadata=st.fixed_dictionaries({"name": st.just("x")}) | _VALUE,
+)
+def test_any_knative_document_converts_or_fails_loudly(
+    target: tuple[str, str, str], spec: dict[str, Any], metadata: Any
+) -> None:
+    group, version, kind = target
+    manifest = {"apiVersion": f"{group}/{version}", "kind": kind, "metadata": metadata, "spec": spec}
+    try:
+        resource = convert_knative(manifest).resource
+    except ConversionError as exc:
+        message = str(exc)
+    else:
+        assert not needs_conversion(resource)
+        return
+    assert kind in message
 
 
 @pytest.mark.parametrize(("group", "kind"), sorted(REFERENCE_TARGETS))

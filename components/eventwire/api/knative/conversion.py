@@ -86,6 +86,8 @@ def convert_knative(manifest: Mapping[str, Any]) -> Conversion:
         raise _refusal(api_version, kind)
     if mapping.target is None:
         raise ConversionError(f"{api_version} {kind} is not converted: {mapping.advice}")
+    if not isinstance(manifest.get("metadata") or {}, Mapping):
+        raise ConversionError(f"{api_version} {kind}: metadata must be a mapping")
     metadata = copy.deepcopy(dict(manifest.get("metadata") or {}))
     for key in _SERVER_METADATA:
         metadata.pop(key, None)

@@ -217,6 +217,8 @@ def _apiserver_resource(fields: Fields, index: int, resource: Any, selector: Any
     if selector is not None:
         out.setdefault("selector", selector)
     owner = resource.get("controllerSelector") or {}
+    if not isinstance(owner, dict):
+        raise fields.fail(f"spec.resources[{index}].controllerSelector must be an object")
     if owner.get("kind"):
         # v1alpha1 filtered by the controlling owner's kind; eventwire (like Knative v1) by spec.owner.
         wanted = {key: owner[key] for key in ("apiVersion", "kind") if key in owner}

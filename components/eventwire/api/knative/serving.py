@@ -24,6 +24,8 @@ def _run_latest(fields: Fields) -> None:
         )
     template: dict[str, Any] = json.loads(json.dumps(configuration["revisionTemplate"]))
     pod = template.setdefault("spec", {})
+    if not isinstance(pod, dict):
+        raise fields.fail("spec.runLatest.configuration.revisionTemplate.spec must be an object")
     if "container" in pod:
         pod["containers"] = [pod.pop("container")]
     pod.pop("concurrencyModel", None)  # replaced by containerConcurrency in v1alpha1 already
