@@ -13,8 +13,11 @@ from typing import Any
 
 import aiohttp
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from eventwire_runtime.adapters.github_attributes import RULES, render_markdown
+from eventwire_runtime.adapters.events import valid_extension_name
+from eventwire_runtime.adapters.github_attributes import RULES, render_markdown, subject_and_extensions
 from eventwire_spec.github_events import GITHUB_EVENTS, KNATIVE_GITHUB_EVENTS
 from tests.adapters import github_payloads as gh
 from tests.adapters.test_github import webhook
@@ -364,3 +367,27 @@ def test_every_catalogued_event_has_a_rule_and_a_documented_row() -> None:
     assert render_markdown() in documented, (
         "regenerate with python -m eventwire_runtime.adapters.github_attributes"
     )
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=10),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                ["id", "number", "name", "login", "owner", "repository", "pages", "page_name", "x"]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(event=st.sampled_from([*GITHUB_EVENTS, "not_yet_invented"]), payload=_JSON)
+def test_any_payload_gives_string_attributes_with_valid_names(event: str, payload: Any) -> None:
+    subject, extensions = subject_and_extensions(event, payload)
+    assert subject is None or (isinstance(subject, str) and subject)
+    assert all(valid_extension_name(name) and isinstance(value, str) for name, value in extensions.items())
