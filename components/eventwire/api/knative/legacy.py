@@ -180,6 +180,10 @@ def _events_namespace(fields: Fields) -> None:
     own = fields.metadata.get("namespace")
     if own is None:
         fields.metadata["namespace"] = namespace
+        fields.notes.append(
+            f"metadata.namespace set to spec.namespace {namespace}: the source watches its own namespace, "
+            "and a sink reference without a namespace now resolves there"
+        )
     elif own != namespace:
         fields.out["namespaceSelector"] = {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
         fields.notes.append(
