@@ -181,3 +181,18 @@ def test_evaluation_does_not_change_the_event() -> None:
     before = dict(event)
     cesql.parse("count + 1 = 4 AND UPPER(type) LIKE 'ORDER%'").evaluate(event)
     assert event == before
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["(" * 300 + "TRUE" + ")" * 300, " AND ".join(["TRUE"] * 100), "NOT " * 100 + "TRUE"],
+    ids=["parentheses", "long chain", "prefixes"],
+)
+def test_too_deep_expressions_are_parse_errors_not_crashes(expression: str) -> None:
+    with pytest.raises(cesql.CesqlParseError, match="nests deeper than 64 levels"):
+        cesql.parse(expression)
+
+
+def test_a_long_in_set_is_not_deep() -> None:
+    values = ", ".join(f"'t{i}'" for i in range(1000))
+    assert cesql.parse(f"type IN ({values}, 'order.created')").matches(EVENT)

@@ -267,6 +267,9 @@ def like_matcher(pattern: str) -> Callable[[str], bool]:
             return lambda value: value.startswith(body)
         if pattern.startswith("%") and not pattern.endswith("%"):
             return lambda value: value.endswith(body)
+    inner = pattern[1:-1]
+    if len(pattern) >= 2 and pattern[0] == pattern[-1] == "%" and re.fullmatch(r"[^%_\\]*", inner):
+        return lambda value: inner in value
     return re.compile(text, re.DOTALL).fullmatch  # type: ignore[return-value]
 
 

@@ -269,8 +269,36 @@ class _Parser:
         return Call(name_token.text.upper(), tuple(arguments))
 
 
+MAX_DEPTH: Final = 64
+"""The deepest syntax tree accepted: evaluation recurses once per level, within Python's stack."""
+
+
+def _depth(root: Node) -> int:
+    deepest = 0
+    pending: list[tuple[Node, int]] = [(root, 1)]
+    while pending:
+        node, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, Unary | Like | In):
+            pending.append((node.operand, depth + 1))
+        if isinstance(node, Binary):
+            pending.extend(((node.left, depth + 1), (node.right, depth + 1)))
+        if isinstance(node, In | Call):
+            pending.extend(
+                (item, depth + 1) for item in (node.items if isinstance(node, In) else node.arguments)
+            )
+    return deepest
+
+
 def parse_syntax(expression: str) -> Node:
     """The syntax tree of `expression`; CesqlParseError names the problem and its column."""
     if not isinstance(expression, str):
         raise CesqlParseError(f"a CESQL expression must be a string, not {type(expression).__name__}", "", 0)
-    return _Parser(expression).parse()
+    too_deep = f"the expression nests deeper than {MAX_DEPTH} levels; split it or use IN (...)"
+    try:
+        root = _Parser(expression).parse()
+    except RecursionError:
+        raise CesqlParseError(too_deep, expression, 0) from None
+    if _depth(root) > MAX_DEPTH:
+        raise CesqlParseError(too_deep, expression, 0)
+    return root
