@@ -14,6 +14,7 @@ lower case, as CloudEvents attribute names are lower case.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -22,6 +23,10 @@ from eventwire_spec.cesql._syntax import Binary, Call, Exists, Identifier, In, L
 
 INT32_MIN: Final = -(2**31)
 INT32_MAX: Final = 2**31 - 1
+
+MAX_DEPTH: Final = 64
+"""The deepest nesting accepted: parsing and evaluation recurse per level, within Python's stack."""
+TOO_DEEP: Final = f"the expression nests deeper than {MAX_DEPTH} levels; split it or use IN (...)"
 
 _KEYWORDS: Final = frozenset({"AND", "OR", "XOR", "NOT", "LIKE", "IN", "EXISTS", "TRUE", "FALSE"})
 _COMPARISON: Final = frozenset({"=", "!=", "<>", "<", "<=", ">", ">="})
@@ -99,6 +104,7 @@ class _Parser:
         self.expression = expression
         self.tokens = _tokenize(expression)
         self.index = 0
+        self.depth = 0
 
     # -- token helpers --
 
@@ -139,7 +145,20 @@ class _Parser:
             raise self.error(f"unexpected {self.current.describe()} after a complete expression")
         return node
 
+    def nested(self, parse: Callable[[], Node]) -> Node:
+        """Run `parse` one nesting level deeper (parentheses, arguments, prefix operators)."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(TOO_DEEP)
+        try:
+            return parse()
+        finally:
+            self.depth -= 1
+
     def logic(self) -> Node:
+        return self.nested(self.logic_level)
+
+    def logic_level(self) -> Node:
         node = self.comparison()
         while self.at_keyword("AND", "OR", "XOR"):
             operator = self.advance().text.upper()
@@ -205,14 +224,14 @@ class _Parser:
         token = self.current
         if token.keyword == "NOT":
             self.advance()
-            return Unary("NOT", self.unary())
+            return Unary("NOT", self.nested(self.unary))
         if token.kind == "symbol" and token.text in "+-":
             self.advance()
             if self.current.kind == "int":  # a signed integer literal, e.g. -2147483648
                 return self.integer(self.advance(), negative=token.text == "-", start=token)
             if token.text == "+":
                 raise self.error("'+' must be followed by an integer literal", token)
-            return Unary("-", self.unary())
+            return Unary("-", self.nested(self.unary))
         return self.primary()
 
     def integer(self, token: _Token, negative: bool = False, start: _Token | None = None) -> Literal:
@@ -269,10 +288,6 @@ class _Parser:
         return Call(name_token.text.upper(), tuple(arguments))
 
 
-MAX_DEPTH: Final = 64
-"""The deepest syntax tree accepted: evaluation recurses once per level, within Python's stack."""
-
-
 def _depth(root: Node) -> int:
     deepest = 0
     pending: list[tuple[Node, int]] = [(root, 1)]
@@ -294,11 +309,7 @@ def parse_syntax(expression: str) -> Node:
     """The syntax tree of `expression`; CesqlParseError names the problem and its column."""
     if not isinstance(expression, str):
         raise CesqlParseError(f"a CESQL expression must be a string, not {type(expression).__name__}", "", 0)
-    too_deep = f"the expression nests deeper than {MAX_DEPTH} levels; split it or use IN (...)"
-    try:
-        root = _Parser(expression).parse()
-    except RecursionError:
-        raise CesqlParseError(too_deep, expression, 0) from None
-    if _depth(root) > MAX_DEPTH:
-        raise CesqlParseError(too_deep, expression, 0)
+    root = _Parser(expression).parse()
+    if _depth(root) > MAX_DEPTH:  # e.g. a long chain of AND, parsed by a loop, not by recursion
+        raise CesqlParseError(TOO_DEEP, expression, 0)
     return root
