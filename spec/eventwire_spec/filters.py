@@ -96,36 +96,29 @@ def _any_value(name: str) -> Predicate:
     return lambda attributes: attributes.get(name) is not None
 
 
-def _all_of(predicates: Sequence[Predicate]) -> Predicate | None:
+def _combined(predicates: Sequence[Predicate], decisive: bool) -> Predicate | None:
+    """Short-circuit over `predicates`: the first to return `decisive` decides (all: False, any: True)."""
     if not predicates:
         return None
     if len(predicates) == 1:
         return predicates[0]
     frozen = tuple(predicates)
 
-    def all_of(attributes: Attributes) -> bool:
-        for predicate in frozen:  # noqa: SIM110 - a plain loop: all()/any() over a generator is slower per event
-            if not predicate(attributes):
-                return False
-        return True
+    def combined(attributes: Attributes) -> bool:
+        for predicate in frozen:  # a plain loop: all()/any() over a generator is slower per event
+            if predicate(attributes) == decisive:
+                return decisive
+        return not decisive
 
-    return all_of
+    return combined
+
+
+def _all_of(predicates: Sequence[Predicate]) -> Predicate | None:
+    return _combined(predicates, decisive=False)
 
 
 def _any_of(predicates: Sequence[Predicate]) -> Predicate | None:
-    if not predicates:
-        return None
-    if len(predicates) == 1:
-        return predicates[0]
-    frozen = tuple(predicates)
-
-    def any_of(attributes: Attributes) -> bool:
-        for predicate in frozen:  # noqa: SIM110 - a plain loop: all()/any() over a generator is slower per event
-            if predicate(attributes):
-                return True
-        return False
-
-    return any_of
+    return _combined(predicates, decisive=True)
 
 
 class _Compiler:
