@@ -63,6 +63,13 @@ def test_parse_errors_name_the_problem_and_column(expression: str, message: str,
         ("TRUE OR FALSE AND FALSE", False),
         ("FALSE AND FALSE OR TRUE", True),
         ("TRUE XOR TRUE OR TRUE", True),
+        # Unary operators bind tighter than LIKE, LIKE and IN tighter than arithmetic (spec 3.6).
+        ("NOT TRUE LIKE '%'", True),  # (NOT TRUE) LIKE '%'
+        ("1 + 1 IN (2)", 1),  # 1 + (1 IN (2)), the Boolean cast to 0
+        ("2 * 3 LIKE '3'", 2),
+        ("-1 IN (-1)", True),
+        ("'a' IN ('a') LIKE 'true'", True),  # a LIKE may follow an IN, as in the reference grammar
+        ("'a' NOT IN ('b') NOT LIKE 'false'", True),
     ],
 )
 def test_precedence_and_arithmetic(expression: str, expected: Any) -> None:

@@ -186,16 +186,26 @@ class _Parser:
             node = Binary(operator, node, self.membership())
         return node
 
+    def at_postfix(self, keyword: str) -> bool:
+        """At `keyword` or NOT `keyword` (IN and LIKE take an optional NOT)."""
+        return self.at_keyword(keyword) or (self.at_keyword("NOT") and self.peek().keyword == keyword)
+
+    def negation(self) -> bool:
+        """Consume an optional NOT before IN or LIKE and the keyword itself; True when negated."""
+        negated = self.advance().keyword == "NOT"
+        if negated:
+            self.advance()
+        return negated
+
     def membership(self) -> Node:
+        # As in the reference grammar, a LIKE may also follow an IN: (x IN (...)) LIKE 'p'.
         node = self.like()
-        while self.at_keyword("IN") or (self.at_keyword("NOT") and self.peek().keyword == "IN"):
-            negated = self.advance().keyword == "NOT"
-            if negated:
-                self.advance()
-            node = In(node, self.set_items(), negated)
+        while self.at_postfix("IN") or self.at_postfix("LIKE"):
+            node = In(node, *self.in_suffix()) if self.at_postfix("IN") else self.like_suffix(node)
         return node
 
-    def set_items(self) -> tuple[Node, ...]:
+    def in_suffix(self) -> tuple[tuple[Node, ...], bool]:
+        negated = self.negation()
         self.expect_symbol("(", "to open the IN set")
         if self.at_symbol(")"):
             raise self.error("an IN set needs at least one element")
@@ -204,21 +214,22 @@ class _Parser:
             self.advance()
             items.append(self.logic())
         self.expect_symbol(")", "to close the IN set")
-        return tuple(items)
+        return tuple(items), negated
 
     def like(self) -> Node:
         node = self.unary()
-        while self.at_keyword("LIKE") or (self.at_keyword("NOT") and self.peek().keyword == "LIKE"):
-            negated = self.advance().keyword == "NOT"
-            if negated:
-                self.advance()
-            pattern = self.advance()
-            if pattern.kind != "string":
-                raise self.error(
-                    f"the pattern of LIKE must be a string literal, found {pattern.describe()}", pattern
-                )
-            node = Like(node, _unquote(pattern.text), negated)
+        while self.at_postfix("LIKE"):
+            node = self.like_suffix(node)
         return node
+
+    def like_suffix(self, operand: Node) -> Like:
+        negated = self.negation()
+        pattern = self.advance()
+        if pattern.kind != "string":
+            raise self.error(
+                f"the pattern of LIKE must be a string literal, found {pattern.describe()}", pattern
+            )
+        return Like(operand, _unquote(pattern.text), negated)
 
     def unary(self) -> Node:
         token = self.current
