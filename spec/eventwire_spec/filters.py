@@ -161,6 +161,12 @@ class _Compiler:
             unknown = ", ".join(expression.missing_functions)
             self.problem(path, f"CloudEvents SQL calls unknown functions (name/arity): {unknown}")
             return None
+        for ambiguity in expression.ambiguities:
+            self.problem(
+                path,
+                f"CloudEvents SQL is ambiguous: {ambiguity}; CESQL v1 reads them left to right, "
+                "Knative's engine from the right: add parentheses",
+            )
         return expression.predicate(self.on_cesql_error)
 
     def expressions(self, value: object, path: str, depth: int) -> list[Predicate] | None:

@@ -203,3 +203,22 @@ def test_too_deep_expressions_are_parse_errors_not_crashes(expression: str) -> N
 def test_a_long_in_set_is_not_deep() -> None:
     values = ", ".join(f"'t{i}'" for i in range(1000))
     assert cesql.parse(f"type IN ({values}, 'order.created')").matches(EVENT)
+
+
+@pytest.mark.parametrize(
+    ("expression", "ambiguities"),
+    [
+        ("a AND b OR c", ("AND and OR are mixed without parentheses (at column 9)",)),
+        ("a OR b XOR c AND d", ("OR and XOR are mixed without parentheses (at column 8)",)),
+        ("(a AND b) OR c", ()),
+        ("a AND (b OR c)", ()),
+        ("a AND b AND c", ()),
+        ("a OR b OR c", ()),
+        ("NOT (a OR b) AND c", ()),
+        ("x IN (a AND b OR c)", ("AND and OR are mixed without parentheses (at column 15)",)),
+    ],
+)
+def test_mixed_logic_operators_are_flagged_as_ambiguous(
+    expression: str, ambiguities: tuple[str, ...]
+) -> None:
+    assert cesql.parse(expression).ambiguities == ambiguities

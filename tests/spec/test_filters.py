@@ -251,6 +251,14 @@ def test_filter_semantics(spec: dict[str, Any], verdicts: dict[str, bool]) -> No
             ["filter.attributes.my-ext: 'my-ext' is not a CloudEvents attribute name (a-z, 0-9)"],
         ),
         ({"filter": {"types": ["a"]}}, ["filter.types: unknown field (known fields: attributes)"]),
+        (
+            {"filters": [{"cesql": "type = 'a' AND source = 'b' OR type = 'c'"}]},
+            [
+                "filters[0].cesql: CloudEvents SQL is ambiguous: AND and OR are mixed without parentheses "
+                "(at column 29); CESQL v1 reads them left to right, Knative's engine from the right: "
+                "add parentheses"
+            ],
+        ),
         # an overridden `filter` is ignored, not checked
         ({"filters": [{"exact": {"type": "a"}}], "filter": {"attributes": {"type": 5}}}, []),
         # every problem at once

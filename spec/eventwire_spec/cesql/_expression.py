@@ -28,7 +28,9 @@ class Expression:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self._root = parse_syntax(text)
+        self._root, ambiguities = parse_syntax(text)
+        self.ambiguities: tuple[str, ...] = tuple(ambiguities)
+        """Valid CESQL that other engines evaluate differently (AND and OR mixed without parentheses)."""
         missing: list[str] = []
         self._evaluate, self._type = compile_node(self._root, missing)
         self.missing_functions: tuple[str, ...] = tuple(dict.fromkeys(missing))

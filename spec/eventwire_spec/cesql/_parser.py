@@ -105,6 +105,7 @@ class _Parser:
         self.tokens = _tokenize(expression)
         self.index = 0
         self.depth = 0
+        self.ambiguities: list[str] = []
 
     # -- token helpers --
 
@@ -160,8 +161,15 @@ class _Parser:
 
     def logic_level(self) -> Node:
         node = self.comparison()
+        first: str | None = None
         while self.at_keyword("AND", "OR", "XOR"):
-            operator = self.advance().text.upper()
+            token = self.advance()
+            operator = token.text.upper()
+            if first is not None and operator != first and not self.ambiguities:
+                self.ambiguities.append(
+                    f"{first} and {operator} are mixed without parentheses (at column {token.position + 1})"
+                )
+            first = first or operator
             node = Binary(operator, node, self.comparison())
         return node
 
@@ -316,11 +324,18 @@ def _depth(root: Node) -> int:
     return deepest
 
 
-def parse_syntax(expression: str) -> Node:
-    """The syntax tree of `expression`; CesqlParseError names the problem and its column."""
+def parse_syntax(expression: str) -> tuple[Node, list[str]]:
+    """The syntax tree of `expression` and its ambiguities (valid CESQL that engines read apart).
+
+    AND, OR and XOR share one precedence level, read left to right (spec 3.6), so `a AND b OR c`
+    is `(a AND b) OR c`; the reference ANTLR grammar, and engines generated from it such as
+    Knative's, group it from the right instead: `a AND (b OR c)`. Such a mix is reported, once.
+    CesqlParseError names a syntax problem and its column.
+    """
     if not isinstance(expression, str):
         raise CesqlParseError(f"a CESQL expression must be a string, not {type(expression).__name__}", "", 0)
-    root = _Parser(expression).parse()
+    parser = _Parser(expression)
+    root = parser.parse()
     if _depth(root) > MAX_DEPTH:  # e.g. a long chain of AND, parsed by a loop, not by recursion
         raise CesqlParseError(TOO_DEEP, expression, 0)
-    return root
+    return root, parser.ambiguities
