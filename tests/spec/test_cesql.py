@@ -88,7 +88,12 @@ def test_precedence_and_arithmetic(expression: str, expected: Any) -> None:
         ("INT('2147483648')", ErrorKind.CAST, 0),
         ("INT(' 1')", ErrorKind.CAST, 0),
         ("INT('1_000')", ErrorKind.CAST, 0),
+        ("INT('\u0661')", ErrorKind.CAST, 0),  # ARABIC-INDIC DIGIT ONE: int() takes it, CESQL does not
+        ("INT('+')", ErrorKind.CAST, 0),
+        ("INT('')", ErrorKind.CAST, 0),
         ("LEFT('abc', 'x')", ErrorKind.CAST, ""),
+        ("ABS('x')", ErrorKind.CAST, 0),
+        ("ABS('-2147483648')", ErrorKind.MATH, 2147483647),
         ("NOPE(1)", ErrorKind.MISSING_FUNCTION, False),
         ("LENGTH('a', 'b')", ErrorKind.MISSING_FUNCTION, False),
         ("1 IN (1, 'x')", ErrorKind.CAST, True),

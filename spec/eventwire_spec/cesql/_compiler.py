@@ -204,9 +204,16 @@ def _equality(node: Binary, left: Evaluator, right: Evaluator, right_type: Value
     return equality
 
 
-def _logic(node: Binary, left: Evaluator, right: Evaluator) -> Evaluator:
+def _logic(node: Binary, left: Compiled, right: Compiled) -> Evaluator:
     """AND OR XOR over Booleans; AND and OR short-circuit. A failed cast yields false."""
     operator = node.operator
+    (left_value, left_type), (right_value, right_type) = left, right
+    if left_type is bool and right_type is bool:  # e.g. comparisons and LIKE: no cast needed
+        if operator == "AND":
+            return lambda event: left_value(event) and right_value(event)
+        if operator == "OR":
+            return lambda event: left_value(event) or right_value(event)
+        return lambda event: left_value(event) is not right_value(event)
 
     def boolean(event: Event, operand: Evaluator) -> bool:
         value = operand(event)
@@ -218,21 +225,25 @@ def _logic(node: Binary, left: Evaluator, right: Evaluator) -> Evaluator:
         return cast
 
     if operator == "AND":
-        return lambda event: boolean(event, left) and boolean(event, right)
+        return lambda event: boolean(event, left_value) and boolean(event, right_value)
     if operator == "OR":
-        return lambda event: boolean(event, left) or boolean(event, right)
-    return lambda event: boolean(event, left) is not boolean(event, right)
+        return lambda event: boolean(event, left_value) or boolean(event, right_value)
+    return lambda event: boolean(event, left_value) is not boolean(event, right_value)
 
 
 def _binary(node: Binary, missing: list[str]) -> Compiled:
-    left, _ = compile_node(node.left, missing)
-    right, right_type = compile_node(node.right, missing)
+    left_compiled = compile_node(node.left, missing)
+    right_compiled = compile_node(node.right, missing)
+    (left, _), (right, right_type) = left_compiled, right_compiled
     operator = node.operator
     if operator in ("AND", "OR", "XOR"):
-        return _logic(node, left, right), bool
+        return _logic(node, left_compiled, right_compiled), bool
     if operator in ("=", "!=", "<>"):
         return _equality(node, left, right, right_type), bool
     result_type: ValueType = int if operator in "+-*/%" else bool
+    if left_compiled[1] is int and right_type is int:  # both Integers already: no casts
+        operation = _arithmetic(operator, node)
+        return (lambda event: operation(left(event), right(event))), result_type
     return _integer_operator(node, left, right), result_type
 
 
@@ -371,6 +382,8 @@ def _invocation(node: Call, function: Function, arguments: list[Evaluator]) -> E
     implementation = function.implementation
     parameter_types = [function.parameter_type(i) for i in range(len(arguments))]
     cast_arguments = list(zip(arguments, parameter_types, strict=True))
+    if len(cast_arguments) == 1:
+        return _unary_invocation(node, implementation, *cast_arguments[0])
 
     def invoke(event: Event) -> Any:
         values: list[Any] = []
@@ -393,6 +406,32 @@ def _invocation(node: Call, function: Function, arguments: list[Evaluator]) -> E
             raise
         if failed is not None:
             raise _cast_error(node, failed[0], failed[1], result)
+        return result
+
+    return invoke
+
+
+def _unary_invocation(
+    node: Call, implementation: Callable[..., Any], argument: Evaluator, target: ValueType | None
+) -> Evaluator:
+    """The common one-argument call (LOWER, LENGTH, INT, ...) without building argument lists."""
+
+    def invoke(event: Event) -> Any:
+        value = argument(event)
+        cast_failed = False
+        if target is not None and type(value) is not target:
+            cast = cast_to(target, value)
+            cast_failed = cast is None
+            original, value = value, ZERO[target] if cast is None else cast
+        try:
+            result = implementation(value)
+        except CesqlEvaluationError as error:
+            if cast_failed:
+                raise _cast_error(node, original, target, error.value) from None
+            error.origin = node
+            raise
+        if cast_failed:
+            raise _cast_error(node, original, target, result)
         return result
 
     return invoke

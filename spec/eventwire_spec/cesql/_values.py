@@ -7,7 +7,6 @@ test here uses `type(v) is ...`, never isinstance.
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Mapping
 from typing import Final
 
@@ -21,8 +20,6 @@ ZERO: Final[Mapping[ValueType | None, Value]] = {bool: False, int: 0, str: "", N
 
 # CloudEvents' required context attributes: EXISTS is always true for them (spec 3.4.4).
 REQUIRED_ATTRIBUTES: Final = frozenset({"id", "source", "specversion", "type"})
-
-_INTEGER: Final = re.compile(r"[+-]?[0-9]+")
 
 
 def attribute_value(raw: object) -> Value:
@@ -53,8 +50,11 @@ def to_int(value: Value) -> int | None:
         return value  # type: ignore[return-value]
     if kind is bool:
         return 1 if value else 0
-    text = value  # a str
-    if not _INTEGER.fullmatch(text):  # type: ignore[arg-type]
+    text: str = value  # type: ignore[assignment]
+    digits = text[1:] if text[:1] in ("+", "-") else text
+    if not (
+        digits.isascii() and digits.isdigit()
+    ):  # int() would also take " 1", "1_0" and Arabic-Indic digits
         return None
     number = int(text)
     return number if INT32_MIN <= number <= INT32_MAX else None
