@@ -204,3 +204,51 @@ def test_validate_command_names_the_trigger_field_and_the_parse_error(tmp_path: 
         "spec.filters[0].cesql: CloudEvents SQL does not parse: expected ')' to close the parenthesis, found the end of the expression (at column 35)"
         in out.getvalue()
     )
+
+
+def spec_fields(kind: str) -> dict[str, Any]:
+    schema = render_crd(kind_named(kind))["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    properties: dict[str, Any] = schema["properties"]["spec"]["properties"]
+    return properties
+
+
+def status_fields(kind: str) -> set[str]:
+    schema = render_crd(kind_named(kind))["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return set(schema["properties"]["status"]["properties"])
+
+
+# Knative eventing.knative.dev/v1, as its CRDs define them (facts restated here, so the test needs
+# no reference files). Knative's Trigger spec.brokerRef (cross-namespace, behind a feature flag)
+# and Broker spec.config (becomes spec.provisioner on conversion) have no eventwire counterpart.
+KNATIVE_TRIGGER_SPEC = {"broker", "brokerRef", "filter", "filters", "subscriber", "delivery"}
+KNATIVE_FILTER_DIALECTS = {"exact", "prefix", "suffix", "all", "any", "not", "cesql"}
+KNATIVE_DELIVERY = {"retry", "backoffPolicy", "backoffDelay", "deadLetterSink", "format"}
+KNATIVE_TRIGGER_STATUS = {
+    "conditions",
+    "observedGeneration",
+    "annotations",
+    "subscriberUri",
+    "deadLetterSinkUri",
+}
+KNATIVE_BROKER_STATUS = {"conditions", "observedGeneration", "annotations", "address", "deadLetterSinkUri"}
+
+
+def test_trigger_mirrors_knative_field_for_field() -> None:
+    spec = spec_fields("Trigger")
+    assert set(spec) == KNATIVE_TRIGGER_SPEC - {"brokerRef"}
+    assert set(spec["filters"]["items"]["properties"]) == KNATIVE_FILTER_DIALECTS
+    assert set(spec["filter"]["properties"]) == {"attributes"}
+    assert set(spec["delivery"]["properties"]) >= KNATIVE_DELIVERY
+    assert status_fields("Trigger") >= KNATIVE_TRIGGER_STATUS
+
+
+def test_broker_mirrors_knative_with_a_provisioner_for_config() -> None:
+    spec = spec_fields("Broker")
+    assert set(spec) == {"provisioner", "delivery"}
+    assert set(spec["delivery"]["properties"]) >= KNATIVE_DELIVERY
+    assert status_fields("Broker") >= KNATIVE_BROKER_STATUS | {"provisioner"}
+    assert {"name", "url"} <= set(
+        render_crd(kind_named("Broker"))["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"][
+            "status"
+        ]["properties"]["address"]["properties"]
+    )
