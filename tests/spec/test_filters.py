@@ -125,7 +125,7 @@ CASES: list[tuple[str, dict[str, Any], dict[str, bool]]] = [
         {"order": False, "ping": False},
     ),
     (
-        "cesql not-error is still no match",
+        "not of a failing cesql passes, as Knative negates a fail",
         {"filters": [{"not": {"cesql": "INT(subject) > 0"}}]},
         {"order": True, "ping": True},
     ),
