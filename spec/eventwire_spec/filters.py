@@ -13,8 +13,15 @@ When `filters` is non-empty, `filter` is ignored (Knative's rule, so that users 
 form on an existing Trigger). With neither, every event matches.
 
 As in Knative, an empty expression is "no filter" rather than true or false: it passes at the
-top level, is skipped inside `all` and `any`, and `not` of it is still no filter. An entry that
-names several dialects (Knative's documentation shows `exact` with `suffix`) needs all of them.
+top level, is skipped inside `all` and `any`, and `not` of it is still no filter.
+
+Where Knative's webhook is stricter, this accepts more and means what Knative's documentation
+says: an entry that names several dialects (the docs show `exact` with `suffix`; Knative's
+webhook refuses it and its data plane would apply only the first) needs all of them, and an
+`exact`/`prefix`/`suffix` map may name several attributes (Knative: exactly one). Where Knative
+silently ignores a filter, this refuses it instead: an empty `exact`/`prefix`/`suffix` value
+(Knative skips the filter, so it matches everything) and a CESQL expression calling an unknown
+function (it could never match).
 
 Attribute values are compared as strings: a Boolean as "true"/"false", an Integer in base 10.
 """
