@@ -138,21 +138,31 @@ class _Compiler:
     def problem(self, path: str, message: str) -> None:
         self.problems.append(FilterProblem(path, message))
 
-    def attribute_map(self, dialect: str, value: object, path: str) -> Predicate | None:
+    def attribute_pairs(self, value: object, path: str, what: str) -> list[tuple[str, str]]:
+        """The (attribute name, string) pairs of a map, each bad pair reported at its path."""
         if not isinstance(value, Mapping):
-            self.problem(path, f"{dialect} must map attribute names to strings")
-            return None
-        tests = []
+            self.problem(path, f"{what} must map attribute names to strings")
+            return []
+        pairs = []
         for name, wanted in value.items():
             where = f"{path}.{name}"
             if not isinstance(name, str) or not _ATTRIBUTE_NAME.fullmatch(name):
                 self.problem(where, f"{name!r} is not a CloudEvents attribute name (a-z, 0-9)")
             elif not isinstance(wanted, str):
                 self.problem(where, f"the value must be a string, not {type(wanted).__name__}")
-            elif not wanted:
-                self.problem(where, f"the value must not be empty (an empty {dialect} would match anything)")
             else:
+                pairs.append((name, wanted))
+        return pairs
+
+    def attribute_map(self, dialect: str, value: object, path: str) -> Predicate | None:
+        tests = []
+        for name, wanted in self.attribute_pairs(value, path, dialect):
+            if wanted:
                 tests.append(_attribute_test(dialect, name, wanted))
+            else:
+                self.problem(
+                    f"{path}.{name}", f"the value must not be empty (an empty {dialect} would match anything)"
+                )
         return _all_of(tests)
 
     def cesql(self, value: object, path: str) -> Predicate | None:
@@ -219,20 +229,13 @@ class _Compiler:
         for key in value:
             if key != "attributes":
                 self.problem(f"{path}.{key}", "unknown field (known fields: attributes)")
-        attributes = value.get("attributes") or {}
-        if not isinstance(attributes, Mapping):
-            self.problem(f"{path}.attributes", "must map attribute names to strings")
-            return None
-        tests = []
-        for name, wanted in attributes.items():
-            where = f"{path}.attributes.{name}"
-            if not isinstance(name, str) or not _ATTRIBUTE_NAME.fullmatch(name):
-                self.problem(where, f"{name!r} is not a CloudEvents attribute name (a-z, 0-9)")
-            elif not isinstance(wanted, str):
-                self.problem(where, f"the value must be a string, not {type(wanted).__name__}")
-            else:
-                tests.append(_any_value(name) if wanted == "" else _attribute_test("exact", name, wanted))
-        return _all_of(tests)
+        pairs = self.attribute_pairs(value.get("attributes") or {}, f"{path}.attributes", "attributes")
+        return _all_of(
+            [
+                _any_value(name) if wanted == "" else _attribute_test("exact", name, wanted)
+                for name, wanted in pairs
+            ]
+        )
 
     def trigger(self, spec: Mapping[str, Any]) -> Predicate | None:
         filters = spec.get("filters")
