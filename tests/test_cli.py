@@ -112,9 +112,9 @@ spec:
   schedule: "*/1 * * * *"
   sink: {uri: "http://display.default.svc.cluster.local"}
 ---
-apiVersion: eventing.knative.dev/v1
-kind: Broker
-metadata: {name: default}
+apiVersion: flows.knative.dev/v1
+kind: Parallel
+metadata: {name: branches}
 """,
     )
     code, out = run("validate", str(path))
@@ -123,7 +123,7 @@ metadata: {name: default}
     code, out = run("validate", "--knative", str(path))
     assert code == 1
     assert f"ok      {path}: PingSource/ping" in out
-    assert "eventing.knative.dev/v1 Broker is not converted: eventwire has no Broker yet" in out
+    assert "flows.knative.dev/v1 Parallel is not converted: eventwire has no Parallel" in out
 
 
 def test_convert_prints_eventwire_manifests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -100,7 +100,9 @@ def test_manifest_converts_field_by_field_and_validates(
 
 
 REFUSALS: dict[str, tuple[str, ...]] = {
-    "broker-v1alpha1": ("Broker", "no Broker yet", "use a Channel with one Subscription per consumer"),
+    "broker-channeltemplatespec-kafka": ("spec.channelTemplateSpec is a KafkaChannel", "type: jetstream"),
+    "broker-kafka-class": ("Broker", "the Kafka broker class", "type: jetstream", "type: redis"),
+    "trigger-brokerref-other-namespace": ("Trigger", "namespace platform", "create the Trigger there"),
     "ccp-kafka": (
         "ClusterChannelProvisioner",
         "kafka provisioner (Apache Kafka)",
@@ -110,10 +112,9 @@ REFUSALS: dict[str, tuple[str, ...]] = {
     "channel-gcp-pubsub": ("Channel", "gcp-pubsub provisioner", "spec.jetstream.url", "spec.redis.url"),
     "channel-template-kafka": ("spec.channelTemplate is a KafkaChannel", "type: jetstream", "type: redis"),
     "channel-natss": ("Channel", "natss provisioner (NATS Streaming)", "type: jetstream"),
-    "cronjobsource-sink-broker": ("spec.sink.ref points at a Broker", "point it at a Channel"),
     "containersource-without-sink": ("ContainerSource", "has no spec.sink", "set spec.sink"),
     "eventtype": ("EventType", "drop the EventType"),
-    "kafkachannel": ("KafkaChannel", "type: jetstream", "name it in the Channel's spec.provisioner"),
+    "kafkachannel": ("KafkaChannel", "type: jetstream", "name it in spec.provisioner"),
     "kafkasource-legacy": ("KafkaSource", "as a ContainerSource"),
     "legacy-unknown-field": ("spec.shedule is not a field of CronJobSource",),
     "pingsource-sink-sequence": ("spec.sink.ref points at a Sequence", "chain Channels"),
@@ -122,8 +123,6 @@ REFUSALS: dict[str, tuple[str, ...]] = {
     "sinkbinding": ("SinkBinding", "use a ContainerSource"),
     "subscription-channel-and-from": ("sets both spec.from and spec.channel", "keep spec.channel"),
     "subscription-dnsname-and-ref": ("spec.subscriber sets dnsName together with ref", "keep one"),
-    "subscription-to-broker": ("spec.subscriber.ref points at a Broker", "add a Subscription per consumer"),
-    "trigger-v1alpha1": ("Trigger", "use a Subscription on a Channel"),
     "unknown-group": ("kafka.eventing.knative.dev/v1alpha1 KafkaSink is not converted", "use a Channel"),
     "unknown-version": (
         "messaging.knative.dev/v2 Channel",
@@ -155,14 +154,14 @@ def test_refusal_names_the_kind_and_what_to_use_instead(
 def test_convert_keeps_going_and_fails_at_the_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "mixed.yaml"
     path.write_text(
-        (HERE / "refused/broker-v1alpha1.yaml").read_text()
+        (HERE / "refused/sequence.yaml").read_text()
         + "---\n"
         + (HERE / "v0.2-v0.7/channel-cluster-default.yaml").read_text()
     )
     code, out = run("convert", str(path))
     assert code == 1
     assert [doc["kind"] for doc in yaml.safe_load_all(out)] == ["Channel"]
-    assert "Broker is not converted" in capsys.readouterr().err
+    assert "flows.knative.dev/v1 Sequence is not converted" in capsys.readouterr().err
 
 
 GROUPS = sorted(

@@ -15,7 +15,7 @@ BACKEND_ADVICE: Final = (
     "create a ClusterChannelProvisioner (messaging.eventwire.dev/v1) with type: jetstream "
     "(spec.jetstream.url: nats://<host>:4222; optional credentialsSecret, streamReplicas, storage) "
     "or type: redis (spec.redis.url: redis://<host>:6379; optional passwordSecret, maxLen), "
-    "and name it in the Channel's spec.provisioner"
+    "and name it in spec.provisioner"
 )
 # Knative provisioners with no eventwire backend, and the note on what they were.
 UNSUPPORTED_PROVISIONERS: Final[dict[str, str]] = {
@@ -54,17 +54,19 @@ CLUSTER_PROVISIONER: Final = custom(
 )
 
 
+def provisioner_of(fields: Fields, ref: Any, field: str) -> str:
+    """The eventwire provisioner for a reference to a Knative ClusterChannelProvisioner at `field`."""
+    if not isinstance(ref, dict) or not ref.get("name"):
+        raise fields.fail(f"{field} must be a reference to a ClusterChannelProvisioner")
+    if ref.get("kind", "ClusterChannelProvisioner") != "ClusterChannelProvisioner":
+        raise fields.fail(f"{field} must reference a ClusterChannelProvisioner, not {ref.get('kind')}")
+    return _provisioner_name(fields, str(ref["name"]))
+
+
 def _channel_provisioner(fields: Fields) -> None:
     ref = fields.src.pop("provisioner", None)
-    if ref is None:
-        return
-    if not isinstance(ref, dict) or not ref.get("name"):
-        raise fields.fail("spec.provisioner must be a reference to a ClusterChannelProvisioner")
-    if ref.get("kind", "ClusterChannelProvisioner") != "ClusterChannelProvisioner":
-        raise fields.fail(
-            f"spec.provisioner must reference a ClusterChannelProvisioner, not {ref.get('kind')}"
-        )
-    fields.out["provisioner"] = _provisioner_name(fields, str(ref["name"]))
+    if ref is not None:
+        fields.out["provisioner"] = provisioner_of(fields, ref, "spec.provisioner")
 
 
 CHANNEL_PROVISIONER: Final = custom(
@@ -81,20 +83,24 @@ _TEMPLATE_PROVISIONERS: Final = {
 }
 
 
-def _channel_template(fields: Fields) -> None:
-    template = fields.src.pop("channelTemplate", None)
-    if template is None:
-        return
+def check_channel_template(fields: Fields, template: Any, field: str) -> None:
+    """Accept (and note) a channel template of InMemoryChannel; refuse any other with advice."""
     kind = str(template.get("kind", "")) if isinstance(template, dict) else ""
     provisioner = _TEMPLATE_PROVISIONERS.get(kind)
     if provisioner is None:
-        raise fields.fail(f"spec.channelTemplate names {kind or 'no kind'}; {BACKEND_ADVICE}")
+        raise fields.fail(f"{field} names {kind or 'no kind'}; {BACKEND_ADVICE}")
     if provisioner != "in-memory":
-        raise fields.fail(f"spec.channelTemplate is a {kind}: {provisioner_refusal(provisioner)}")
+        raise fields.fail(f"{field} is a {kind}: {provisioner_refusal(provisioner)}")
     fields.notes.append(
-        "spec.channelTemplate (InMemoryChannel) dropped: the channel uses the cluster's default "
+        f"{field} (InMemoryChannel) dropped: eventwire uses the cluster's default "
         "ClusterChannelProvisioner unless spec.provisioner names one"
     )
+
+
+def _channel_template(fields: Fields) -> None:
+    template = fields.src.pop("channelTemplate", None)
+    if template is not None:
+        check_channel_template(fields, template, "spec.channelTemplate")
 
 
 CHANNEL_TEMPLATE: Final = custom(

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from eventwire.api.kinds import kind_named
-from eventwire.api.knative import legacy
+from eventwire.api.knative import brokers, legacy
 from eventwire.api.knative.references import (
+    PARALLEL_INSTEAD,
+    SEQUENCE_INSTEAD,
     SERVING_GROUP,
     channel_reference,
     delivery,
@@ -90,8 +92,6 @@ _NO_POD_OF_ITS_OWN = (drop("serviceAccountName", _NO_POD), drop("resources", _NO
 _SOURCE_COMMON = (destination("sink"), keep("ceOverrides"), delivery())
 _LEGACY_SINK = destination("sink", legacy=True)
 _SINK_BINDING = "use a ContainerSource, which injects K_SINK and K_CE_OVERRIDES into its pod the same way"
-_CHANNEL_FANOUT = "use a Channel with one Subscription per consumer"
-_SEQUENCE = "chain Channels with Subscriptions whose spec.reply points at the next Channel"
 _EVENT_TYPE = "eventwire has no event type registry; drop the EventType (it only describes events)"
 _RUN_AS_CONTAINER = "run the source's receive adapter as a ContainerSource (its image, with K_SINK injected)"
 _SUBSCRIPTION_RULES = (
@@ -228,18 +228,36 @@ MAPPINGS: Final[tuple[KindMapping, ...]] = (
     ),
     _refuse(LEGACY_SOURCES, ("v1alpha1",), "KafkaSource", _RUN_AS_CONTAINER),
     _refuse(LEGACY_SOURCES, ("v1alpha1",), "CamelSource", _RUN_AS_CONTAINER),
-    # --- eventing.knative.dev after v0.7: Broker, Trigger, EventType ---------------------------
-    _refuse(
+    # --- eventing.knative.dev from v0.5: Broker, Trigger, EventType --------------------------------
+    KindMapping(
         LEGACY_EVENTING,
-        ("v1alpha1", "v1beta1", "v1"),
+        ("v1alpha1",),
         "Broker",
-        f"eventwire has no Broker yet; {_CHANNEL_FANOUT}",
+        "Broker",
+        (brokers.BROKER_CLASS, brokers.BROKER_CHANNEL_TEMPLATE, brokers.BROKER_CONFIG, delivery()),
     ),
-    _refuse(
+    KindMapping(
         LEGACY_EVENTING,
-        ("v1alpha1", "v1beta1", "v1"),
+        ("v1beta1", "v1"),
+        "Broker",
+        "Broker",
+        (brokers.BROKER_CLASS, brokers.BROKER_CONFIG, delivery()),
+        passthrough=True,
+    ),
+    KindMapping(
+        LEGACY_EVENTING,
+        ("v1alpha1",),
         "Trigger",
-        "eventwire has no Trigger yet; use a Subscription on a Channel (filter in the subscriber)",
+        "Trigger",
+        (brokers.TRIGGER_BROKER, brokers.TRIGGER_FILTER, destination("subscriber"), delivery()),
+    ),
+    KindMapping(
+        LEGACY_EVENTING,
+        ("v1beta1", "v1"),
+        "Trigger",
+        "Trigger",
+        (brokers.TRIGGER_BROKER, brokers.TRIGGER_FILTER, destination("subscriber"), delivery()),
+        passthrough=True,
     ),
     _refuse(LEGACY_EVENTING, ("v1alpha1", "v1beta1", "v1beta2", "v1beta3", "v1"), "EventType", _EVENT_TYPE),
     # --- messaging.knative.dev (v0.8 on) ---------------------------------------------------------
@@ -272,11 +290,13 @@ MAPPINGS: Final[tuple[KindMapping, ...]] = (
     KindMapping(
         MESSAGING, ("v1alpha1", "v1beta1", "v1"), "Subscription", "Subscription", _SUBSCRIPTION_RULES, True
     ),
-    _refuse(MESSAGING, ("v1alpha1",), "Sequence", f"eventwire has no Sequence; {_SEQUENCE}"),
-    _refuse(MESSAGING, ("v1alpha1",), "Parallel", f"eventwire has no Parallel; {_CHANNEL_FANOUT}"),
-    _refuse(FLOWS, ("v1alpha1", "v1beta1", "v1"), "Sequence", f"eventwire has no Sequence; {_SEQUENCE}"),
+    _refuse(MESSAGING, ("v1alpha1",), "Sequence", f"eventwire has no Sequence; {SEQUENCE_INSTEAD}"),
+    _refuse(MESSAGING, ("v1alpha1",), "Parallel", f"eventwire has no Parallel; {PARALLEL_INSTEAD}"),
     _refuse(
-        FLOWS, ("v1alpha1", "v1beta1", "v1"), "Parallel", f"eventwire has no Parallel; {_CHANNEL_FANOUT}"
+        FLOWS, ("v1alpha1", "v1beta1", "v1"), "Sequence", f"eventwire has no Sequence; {SEQUENCE_INSTEAD}"
+    ),
+    _refuse(
+        FLOWS, ("v1alpha1", "v1beta1", "v1"), "Parallel", f"eventwire has no Parallel; {PARALLEL_INSTEAD}"
     ),
     # --- sources.knative.dev (v0.8 on) ----------------------------------------------------------
     KindMapping(

@@ -4,7 +4,7 @@ becomes, and which referenced kinds eventwire refuses.
 `REFERENCE_TARGETS` is the one table of "kinds we have": a reference to a Knative kind listed
 there is rewritten to the eventwire (or Knative Serving v1) kind; a reference to any other
 `*.knative.dev` kind is refused with the advice in `REFERENCE_REFUSALS` (or a general one),
-because it would only fail later, at resolution. When eventwire gains a kind (a Broker), add
+because it would only fail later, at resolution. When eventwire gains a kind (a Sequence), add
 its Knative counterpart to `REFERENCE_TARGETS` and drop it from `REFERENCE_REFUSALS`.
 References to other groups (core Services, any Addressable) are kept.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from eventwire.api.kinds import MESSAGING_GROUP, VERSION
+from eventwire.api.kinds import EVENTING_GROUP, MESSAGING_GROUP, VERSION
 from eventwire.api.knative.rules import Fields, Rule
 
 KNATIVE_DOMAIN: Final = "knative.dev"
@@ -51,22 +51,22 @@ REFERENCE_TARGETS: Final[dict[tuple[str, str], Target]] = {
     # advice to create a Channel of the same name on a jetstream or redis provisioner.
     ("messaging.knative.dev", "KafkaChannel"): CHANNEL,
     ("messaging.knative.dev", "NatssChannel"): CHANNEL,
+    ("eventing.knative.dev", "Broker"): Target(f"{EVENTING_GROUP}/{VERSION}", "Broker"),
     # serving.knative.dev v1alpha1 and v1beta1 are no longer served; v1 has the same address.
     (SERVING_GROUP, "Service"): KNATIVE_SERVICE,
 }
 
 # Sequence and Parallel lived in messaging.knative.dev (v0.7-v0.9), then flows.knative.dev.
 _FLOW_GROUPS: Final = ("messaging.knative.dev", "flows.knative.dev")
-_CHANNEL_INSTEAD = "point it at a Channel (messaging.eventwire.dev/v1) and add a Subscription per consumer"
-_SEQUENCE_INSTEAD = "chain Channels with Subscriptions whose spec.reply points at the next Channel"
+PARALLEL_INSTEAD: Final = "use a Broker with one Trigger per branch, whose filters select the branch's events"
+SEQUENCE_INSTEAD: Final = "chain Channels with Subscriptions whose spec.reply points at the next Channel"
 # (Knative group, kind) -> why a reference to it is refused and what to point at instead.
 REFERENCE_REFUSALS: Final[dict[tuple[str, str], str]] = {
-    ("eventing.knative.dev", "Broker"): f"eventwire has no Broker yet; {_CHANNEL_INSTEAD}",
-    **{(group, "Sequence"): f"eventwire has no Sequence; {_SEQUENCE_INSTEAD}" for group in _FLOW_GROUPS},
-    **{(group, "Parallel"): f"eventwire has no Parallel; {_CHANNEL_INSTEAD}" for group in _FLOW_GROUPS},
+    **{(group, "Sequence"): f"eventwire has no Sequence; {SEQUENCE_INSTEAD}" for group in _FLOW_GROUPS},
+    **{(group, "Parallel"): f"eventwire has no Parallel; {PARALLEL_INSTEAD}" for group in _FLOW_GROUPS},
 }
 OTHER_KNATIVE_REFERENCE: Final = (
-    "eventwire resolves Channels, Kubernetes Services, Knative Services and objects with "
+    "eventwire resolves Channels, Brokers, Kubernetes Services, Knative Services and objects with "
     "status.address.url; point it at one of those or set uri"
 )
 _REFERENCE_FIELDS: Final = ("apiVersion", "kind", "name", "namespace")
