@@ -38,8 +38,10 @@ def nats_url(provisioner: str, namespace: str) -> str:
 
 def nats_values(replicas: int, storage_size: str, resources: dict[str, Any]) -> dict[str, Any]:
     """Values of the NATS chart: JetStream on persistent volumes, clustered above one replica,
-    max_payload raised to NATS_MAX_PAYLOAD for large events, pods hardened to the restricted
-    Pod Security Standard, nats-box (a debug shell) off."""
+    max_payload raised to NATS_MAX_PAYLOAD for large events, nats-box (a debug shell) off, and
+    every container the chart renders (nats, the config reloader, the Prometheus exporter)
+    hardened to the restricted Pod Security Standard: the chart sets no securityContext of its
+    own, so each one comes from that container's `merge` block."""
     container_security = restricted_container_security_context()
     container_security["runAsUser"] = NATS_UID
     config: dict[str, Any] = {
@@ -60,7 +62,7 @@ def nats_values(replicas: int, storage_size: str, resources: dict[str, Any]) -> 
                 "spec": {"securityContext": restricted_pod_security_context(NATS_UID)},
             }
         },
-        "promExporter": {"enabled": True},
+        "promExporter": {"enabled": True, "merge": {"securityContext": container_security}},
         "natsBox": {"enabled": False},
         "podDisruptionBudget": {"enabled": replicas > 1},
     }

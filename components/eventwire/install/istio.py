@@ -95,7 +95,7 @@ class Istio(pulumi.ComponentResource):
                     version=version,
                     namespace=namespace,
                     repository_opts=repo,
-                    values={"cni": {"resources": resources}},
+                    values={"resources": resources},
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[base]),
                 )
             )
@@ -146,14 +146,16 @@ class Istio(pulumi.ComponentResource):
 
 
 def istiod_values(replicas: int, resources: dict[str, Any], cni: bool = False) -> dict[str, Any]:
-    """Values of the istiod chart: fixed replicas (no HPA), requests and limits, CNI mode."""
+    """Values of the istiod chart: fixed replicas (no HPA), requests and limits, CNI mode.
+
+    The documented top-level keys, not the legacy `pilot.` prefix that the chart still copies
+    over (a compatibility template a later release may drop, silently, with our settings).
+    """
     return {
-        "pilot": {
-            "autoscaleEnabled": False,
-            "replicaCount": replicas,
-            "resources": resources,
-            "cni": {"enabled": cni},
-        },
+        "autoscaleEnabled": False,
+        "replicaCount": replicas,
+        "resources": resources,
+        "cni": {"enabled": cni},
         "global": {"defaultPodDisruptionBudget": {"enabled": replicas > 1}},
     }
 
