@@ -87,6 +87,21 @@ core = EventingCore(
     pulumi.ResourceOptions(provider=provider, depends_on=[istio] if istio else []),
 )
 
+# The stack's channels and the sources' default Secrets live in channelNamespace. It is created
+# first and left behind by `pulumi destroy`: users put their own objects next to ours.
+after_channel_namespace: list[pulumi.Resource] = []
+if settings.creates_channel_namespace:
+    after_channel_namespace.append(
+        k8s.core.v1.Namespace(
+            "channel-namespace",
+            metadata={
+                "name": settings.channel_namespace,
+                "labels": {"app.kubernetes.io/part-of": "eventwire"},
+            },
+            opts=pulumi.ResourceOptions(provider=provider, retain_on_delete=True),
+        )
+    )
+
 sources = EventSources(
     "sources",
     {
@@ -98,14 +113,16 @@ sources = EventSources(
         "webhook_domain": webhook_domain,
         "webhook_tls_secret": settings.github_webhook_tls_secret,
     },
-    pulumi.ResourceOptions(provider=provider, depends_on=[core, *([istio] if istio else [])]),
+    pulumi.ResourceOptions(
+        provider=provider, depends_on=[core, *([istio] if istio else []), *after_channel_namespace]
+    ),
 )
 
 channels = {
     name: Channel(
         f"channel-{name}",
         {"namespace": settings.channel_namespace, "name": name},
-        pulumi.ResourceOptions(provider=provider, depends_on=[core]),
+        pulumi.ResourceOptions(provider=provider, depends_on=[core, *after_channel_namespace]),
     )
     for name in settings.channels
 }

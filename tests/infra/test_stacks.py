@@ -165,3 +165,45 @@ def test_render_yaml_to_makes_the_cluster_optional(project: Project) -> None:
     provider = run.of_type("pulumi:providers:kubernetes")[0].plain
     assert provider["renderYamlToDirectory"] == "build/manifests"
     assert provider["context"] == "kind-dev"
+
+
+# Namespaces every cluster has; everything else the install puts objects into, it creates first.
+BUILT_IN_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_namespace_the_install_uses_is_created_first(project: Project, stack: str) -> None:
+    run = run_stack(project, stack, secrets=SECRETS)
+    created = {
+        r.plain["metadata"]["name"]: r
+        for r in run.registrations
+        if r.custom and r.inputs.get("kind") == "Namespace"
+    }
+    # knative-serving comes with serving-core.yaml, which the config patches wait for.
+    upstream = (
+        {"knative-serving": run.named("knative-serving-core")}
+        if "knative-serving-core" in {r.name for r in run.registrations}
+        else {}
+    )
+    for registration in run.registrations:
+        if not registration.custom or registration.inputs.get("kind") == "Namespace":
+            continue
+        inputs = registration.plain
+        namespace = (inputs.get("metadata") or {}).get("namespace") or inputs.get("namespace")
+        if not namespace or namespace in BUILT_IN_NAMESPACES:
+            continue
+        creator = created.get(namespace) or upstream.get(namespace)
+        assert creator is not None, f"{registration.name}: namespace {namespace} is never created"
+        assert run.waits_for(registration, creator), f"{registration.name} does not wait for {namespace}"
+
+
+def test_prod_creates_the_channel_namespace_and_keeps_it_on_destroy(project: Project) -> None:
+    run = run_stack(project, "prod", secrets=SECRETS)
+    shop = by_kind_name(run, "Namespace", "shop")
+    assert shop.plain["metadata"]["labels"]["app.kubernetes.io/part-of"] == "eventwire"
+    assert shop.retain_on_delete
+    for kind, name in (("Channel", "orders"), ("Secret", "github-webhook")):
+        assert run.depends_on(by_kind_name(run, kind, name), shop), name
+    # An existing namespace is used as it is.
+    existing = run_stack(project, "prod", overrides={"createChannelNamespace": False}, secrets=SECRETS)
+    assert "shop" not in objects(existing, "Namespace")

@@ -52,11 +52,14 @@ KEYS: Final[dict[str, str]] = {
     "githubWebhookTlsSecret": "string",
     "channels": "array",
     "channelNamespace": "string",
+    "createChannelNamespace": "boolean",
     "githubWebhookSecret": "string",
     "awsCredentials": "string",
     "gcpCredentials": "string",
 }
 SECRET_KEYS: Final = ("githubWebhookSecret", "awsCredentials", "gcpCredentials")
+# Namespaces every cluster has: the install never creates (or deletes) them.
+BUILT_IN_NAMESPACES: Final = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,7 @@ class StackSettings:
     github_webhook_tls_secret: str
     channels: tuple[str, ...]
     channel_namespace: str
+    create_channel_namespace: bool
     github_webhook_secret: pulumi.Output[str] | None
     aws_credentials: pulumi.Output[str] | None
     gcp_credentials: pulumi.Output[str] | None
@@ -104,6 +108,16 @@ class StackSettings:
         if self.image_digest:
             return f"{self.image_repository}@{self.image_digest}"
         return f"{self.image_repository}:{self.image_tag}"
+
+    @property
+    def creates_channel_namespace(self) -> bool:
+        """Whether the program creates channelNamespace: asked to, and it is neither built in
+        nor the system namespace (which EventingCore creates)."""
+        return (
+            self.create_channel_namespace
+            and self.channel_namespace not in BUILT_IN_NAMESPACES
+            and self.channel_namespace != self.namespace
+        )
 
 
 def load(config: pulumi.Config | None = None) -> StackSettings:
@@ -142,6 +156,7 @@ def load(config: pulumi.Config | None = None) -> StackSettings:
         github_webhook_tls_secret=reader.string("githubWebhookTlsSecret"),
         channels=reader.strings("channels"),
         channel_namespace=reader.string("channelNamespace"),
+        create_channel_namespace=reader.boolean("createChannelNamespace"),
         github_webhook_secret=reader.secret("githubWebhookSecret"),
         aws_credentials=reader.secret("awsCredentials"),
         gcp_credentials=reader.secret("gcpCredentials"),
