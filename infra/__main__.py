@@ -8,6 +8,8 @@ controller), then the event sources and the stack's channels. The kubernetes pro
 only one, built here and handed to every component.
 """
 
+from pathlib import Path
+
 import pulumi
 import pulumi_kubernetes as k8s
 
@@ -49,8 +51,16 @@ if settings.install_knative_serving:
 
 image: pulumi.Input[str] = settings.image
 if settings.build_image:
+    # The build context is the repository root (this file's parent's parent), not the working
+    # directory Pulumi runs the program in (infra/).
     image = RuntimeImage(
-        "runtime-image", {"repository": settings.image_repository, "tag": settings.image_tag}, with_provider
+        "runtime-image",
+        {
+            "repository": settings.image_repository,
+            "tag": settings.image_tag,
+            "context": str(Path(__file__).resolve().parent.parent),
+        },
+        with_provider,
     ).ref
 
 provisioners: list[ProvisionerArgs] = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from typing import Any
 
 import pytest
@@ -14,6 +15,8 @@ from eventwire.render.engine import ProgramRun
 from eventwire.render.project import Project
 from eventwire.render.stack import run_stack
 from tests.infra.conftest import ROOT, SECRETS, STACKS
+
+RUNTIME_VERSION = tomllib.loads((ROOT / "runtime" / "pyproject.toml").read_text())["project"]["version"]
 
 
 def objects(run: ProgramRun, kind: str) -> dict[str, dict[str, Any]]:
@@ -79,7 +82,7 @@ def test_dev_is_small_in_memory_and_needs_no_mesh(project: Project) -> None:
     for deployment in objects(run, "Deployment").values():
         assert deployment["spec"]["replicas"] == 1
     assert run.outputs["ingressAddress"] == ""
-    assert run.outputs["versions"]["runtimeImage"] == "ghcr.io/eventwire/runtime:dev"
+    assert run.outputs["versions"]["runtimeImage"] == f"ghcr.io/eventwire/eventwire-runtime:{RUNTIME_VERSION}"
 
 
 def test_prod_is_ha_jetstream_pinned_and_strict(project: Project) -> None:
@@ -91,9 +94,12 @@ def test_prod_is_ha_jetstream_pinned_and_strict(project: Project) -> None:
     assert nats["values"]["config"]["jetstream"]["fileStore"]["pvc"]["size"] == "20Gi"
     dispatcher = objects(run, "Deployment")["eventwire-dispatcher-jetstream"]
     assert dispatcher["spec"]["replicas"] == 3
+    # The release tag until a real digest is pinned (imageDigest), never a placeholder digest.
     for deployment in objects(run, "Deployment").values():
         image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
-        assert "@sha256:" in image, deployment["metadata"]["name"]
+        assert image == f"ghcr.io/eventwire/eventwire-runtime:{RUNTIME_VERSION}", deployment["metadata"][
+            "name"
+        ]
     peer = [r.plain for r in run.registrations if r.inputs.get("kind") == "PeerAuthentication"]
     assert {p["metadata"]["namespace"]: p["spec"]["mtls"]["mode"] for p in peer} == {
         "istio-system": "STRICT",
@@ -144,7 +150,11 @@ def test_a_plaintext_secret_is_rejected(project: Project) -> None:
         ({"installIstio": "yes"}, "installIstio.*not true or false"),
         ({"provisioners": []}, "provisioners"),
         ({"sources": "PingSource"}, "sources.*not a list"),
-        ({"imageDigest": "latest"}, "imageDigest"),
+        ({"imageDigest": "latest"}, "imageDigest: 'latest' is not a digest"),
+        ({"imageDigest": "sha256:" + "ab" * 31}, "not a digest"),
+        ({"imageDigest": "sha256:" + "AB" * 32}, "not a digest"),
+        ({"imageDigest": "sha512:" + "ab" * 64}, "not a digest"),
+        ({"imageDigest": "sha256:" + "0" * 64}, "all-zero placeholder"),
     ],
 )
 def test_bad_config_names_the_key(project: Project, overrides: dict[str, Any], message: str) -> None:
@@ -152,12 +162,22 @@ def test_bad_config_names_the_key(project: Project, overrides: dict[str, Any], m
         run_stack(project, "dev", overrides=overrides)
 
 
-def test_build_image_builds_and_uses_the_pushed_image(project: Project) -> None:
-    run = run_stack(project, "dev", overrides={"buildImage": True, "imageRepository": "ghcr.io/acme/runtime"})
+def test_build_image_builds_from_the_repository_root_and_uses_the_pushed_image(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pulumi runs the program in its main folder, infra/.
+    monkeypatch.chdir(ROOT / "infra")
+    overrides = {"buildImage": True, "imageRepository": "ghcr.io/acme/runtime", "imageTag": "0.2.0-rc1"}
+    run = run_stack(project, "dev", overrides=overrides)
     build = run.of_type("docker-build:index:Image")[0].plain
-    assert build["tags"] == ["ghcr.io/acme/runtime:dev"]
+    assert build["tags"] == ["ghcr.io/acme/runtime:0.2.0-rc1"]
+    # `docker build -f runtime/Dockerfile .` from the repository root, as the Dockerfile expects.
+    assert build["context"] == {"location": str(ROOT)}
+    assert build["dockerfile"] == {"location": str(ROOT / "runtime" / "Dockerfile")}
     dispatcher = objects(run, "Deployment")["eventwire-dispatcher-in-memory"]
-    assert dispatcher["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/acme/runtime:dev"
+    assert (
+        dispatcher["spec"]["template"]["spec"]["containers"][0]["image"] == "ghcr.io/acme/runtime:0.2.0-rc1"
+    )
 
 
 def test_render_yaml_to_makes_the_cluster_optional(project: Project) -> None:
@@ -207,3 +227,30 @@ def test_prod_creates_the_channel_namespace_and_keeps_it_on_destroy(project: Pro
     # An existing namespace is used as it is.
     existing = run_stack(project, "prod", overrides={"createChannelNamespace": False}, secrets=SECRETS)
     assert "shop" not in objects(existing, "Namespace")
+
+
+def test_a_pinned_digest_is_what_every_workload_pulls(project: Project) -> None:
+    digest = "sha256:" + "4f" * 32
+    run = run_stack(project, "prod", overrides={"imageDigest": digest}, secrets=SECRETS)
+    for deployment in objects(run, "Deployment").values():
+        image = deployment["spec"]["template"]["spec"]["containers"][0]["image"]
+        assert image == f"ghcr.io/eventwire/eventwire-runtime@{digest}"
+
+
+def test_the_placeholder_digest_error_says_what_to_set(project: Project) -> None:
+    with pytest.raises(ConfigError) as caught:
+        run_stack(project, "prod", overrides={"imageDigest": "sha256:" + "0" * 64}, secrets=SECRETS)
+    message = str(caught.value)
+    assert (
+        "pulumi config set eventwire:imageDigest sha256:<the digest the release workflow printed>" in message
+    )
+    assert "pulumi config rm eventwire:imageDigest" in message
+
+
+def test_the_default_image_tag_is_the_runtime_release(project: Project) -> None:
+    assert project.schema["imageTag"]["default"] == RUNTIME_VERSION
+    for stack in STACKS:
+        config = yaml.safe_load((ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text())["config"]
+        assert "eventwire:imageDigest" not in config, (
+            f"{stack}: pin a digest only once the release printed it"
+        )

@@ -8,6 +8,7 @@ must be set with `pulumi config set --secret`; a plaintext value is rejected.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -58,6 +59,13 @@ KEYS: Final[dict[str, str]] = {
     "gcpCredentials": "string",
 }
 SECRET_KEYS: Final = ("githubWebhookSecret", "awsCredentials", "gcpCredentials")
+# An OCI image digest as registries report it (the release workflow prints it).
+IMAGE_DIGEST: Final = re.compile(r"sha256:[0-9a-f]{64}")
+_SET_DIGEST: Final = (
+    f"set the digest the release workflow printed (pulumi config set {PROJECT}:imageDigest "
+    "sha256:<the digest the release workflow printed>), or pull by tag "
+    f"(pulumi config rm {PROJECT}:imageDigest; {PROJECT}:imageTag names the release)"
+)
 # Namespaces every cluster has: the install never creates (or deletes) them.
 BUILT_IN_NAMESPACES: Final = ("default", "kube-system", "kube-public", "kube-node-lease")
 
@@ -161,11 +169,23 @@ def load(config: pulumi.Config | None = None) -> StackSettings:
         aws_credentials=reader.secret("awsCredentials"),
         gcp_credentials=reader.secret("gcpCredentials"),
     )
-    if settings.image_digest and not settings.image_digest.startswith("sha256:"):
-        raise ConfigError(f"{PROJECT}:imageDigest: {settings.image_digest!r} must look like sha256:<hex>")
+    if settings.image_digest:
+        check_image_digest(settings.image_digest)
     if not settings.provisioners:
         raise ConfigError(f"{PROJECT}:provisioners: name at least one channel provisioner type")
     return settings
+
+
+def check_image_digest(digest: str) -> None:
+    """Reject what no registry would serve: a malformed digest, or the all-zero placeholder."""
+    if not IMAGE_DIGEST.fullmatch(digest):
+        raise ConfigError(
+            f"{PROJECT}:imageDigest: {digest!r} is not a digest (sha256: and 64 hex digits); {_SET_DIGEST}"
+        )
+    if set(digest.removeprefix("sha256:")) == {"0"}:
+        raise ConfigError(
+            f"{PROJECT}:imageDigest: {digest!r} is the all-zero placeholder, not a pushed image; {_SET_DIGEST}"
+        )
 
 
 class _Reader:
