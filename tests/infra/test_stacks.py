@@ -101,10 +101,15 @@ def test_prod_is_ha_jetstream_pinned_and_strict(project: Project) -> None:
             "name"
         ]
     peer = [r.plain for r in run.registrations if r.inputs.get("kind") == "PeerAuthentication"]
-    assert {p["metadata"]["namespace"]: p["spec"]["mtls"]["mode"] for p in peer} == {
-        "istio-system": "STRICT",
-        "eventwire-system": "STRICT",
+    assert {(p["metadata"]["namespace"], p["metadata"]["name"]): p["spec"]["mtls"]["mode"] for p in peer} == {
+        ("istio-system", "default"): "STRICT",
+        ("eventwire-system", "default"): "STRICT",
+        ("eventwire-system", "eventwire-dispatcher-ingress"): "STRICT",
     }
+    # Producers and source adapters outside the mesh post to the dispatchers' event port.
+    ingress = next(p for p in peer if p["metadata"]["name"] == "eventwire-dispatcher-ingress")
+    assert ingress["spec"]["portLevelMtls"] == {"8080": {"mode": "PERMISSIVE"}}
+    assert "allow-sidecar-metrics" in objects(run, "NetworkPolicy")
     assert run.outputs["versions"]["istio"] == "1.29.2"
     assert run.outputs["versions"]["knativeServing"] == "1.22.0"
     assert set(run.outputs["channelUrls"]) == {"orders", "enriched", "audit"}

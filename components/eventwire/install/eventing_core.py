@@ -9,7 +9,7 @@ strict mTLS, Prometheus scrape annotations.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Final, Literal, NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -34,6 +34,9 @@ from eventwire.install.workloads import (
     service,
     standard_labels,
 )
+
+# Every dispatcher pod, whatever its provisioner.
+_DISPATCHER_PODS: Final = {"app.kubernetes.io/name": "eventwire", "app.kubernetes.io/component": "dispatcher"}
 
 ProvisionerType = Literal["in-memory", "jetstream", "redis"]
 PROVISIONER_TYPES: tuple[str, ...] = ("in-memory", "jetstream", "redis")
@@ -88,7 +91,9 @@ class EventingCoreArgs(TypedDict):
     resource_profile: NotRequired[str]
     """Requests/limits: small (default), medium or large."""
     strict_mtls: NotRequired[bool]
-    """Istio sidecars in the namespace and a STRICT PeerAuthentication (needs Istio with CNI); default false."""
+    """Istio sidecars in the namespace and a STRICT PeerAuthentication (needs Istio with CNI),
+    except the dispatchers' event port, PERMISSIVE so that producers and source adapters outside
+    the mesh can post events; NetworkPolicies then admit the sidecars' metrics ports. Default false."""
     network_policies: NotRequired[bool]
     """Deny ingress except to the dispatchers' and metrics ports; default true."""
     crd_labels: NotRequired[Mapping[str, str]]
@@ -189,10 +194,11 @@ class EventingCore(pulumi.ComponentResource):
         for suffix, manifest in messaging_user_roles():
             kube_object(f"{name}-{suffix}", manifest, self._opts())
         if args.get("network_policies", True):
-            for suffix, manifest in namespace_network_policies(namespace):
+            for suffix, manifest in namespace_network_policies(namespace, mesh=strict_mtls):
                 kube_object(f"{name}-{suffix}", manifest, in_ns)
         if strict_mtls:
             kube_object(f"{name}-mtls", peer_authentication(namespace), in_ns)
+            kube_object(f"{name}-dispatcher-ingress-mtls", dispatcher_peer_authentication(namespace), in_ns)
 
         self.namespace = pulumi.Output.from_input(namespace)
         self.crd_names = pulumi.Output.from_input([crd["metadata"]["name"] for crd in _render_crds({})])
@@ -534,15 +540,21 @@ def dispatcher_manifests(
     ]
 
 
-def namespace_network_policies(namespace: str) -> list[tuple[str, dict[str, Any]]]:
+# With the mesh, Prometheus scrapes istio-agent's merged metrics (the app's too, Istio rewrites
+# the prometheus.io annotations to it) on 15020 and Envoy's own on 15090, both outside mTLS.
+SIDECAR_METRICS_PORTS: Final = (15020, 15090)
+
+
+def namespace_network_policies(namespace: str, mesh: bool = False) -> list[tuple[str, dict[str, Any]]]:
     """Deny all ingress in the namespace, then admit events and metrics scrapes to the
     dispatchers (both on their http port) and metrics scrapes to the controller (its metrics
-    port only), from anywhere. Beyond that the controller takes no traffic but the kubelet's
-    probes; brokers add their own policies."""
+    port only), from anywhere; with the `mesh`, also the sidecars' metrics ports on every pod.
+    Beyond that the controller takes no traffic but the kubelet's probes; brokers add their own
+    policies."""
     labels = {"app.kubernetes.io/part-of": "eventwire"}
-    dispatchers = {"app.kubernetes.io/name": "eventwire", "app.kubernetes.io/component": "dispatcher"}
+    dispatchers = _DISPATCHER_PODS
     controller = {"app.kubernetes.io/name": "eventwire", "app.kubernetes.io/component": "controller"}
-    return [
+    policies = [
         ("deny-ingress", network_policy("default-deny-ingress", namespace, labels, {}, [])),
         (
             "allow-dispatchers",
@@ -565,6 +577,16 @@ def namespace_network_policies(namespace: str) -> list[tuple[str, dict[str, Any]
             ),
         ),
     ]
+    if mesh:
+        policies.append(
+            (
+                "allow-sidecar-metrics",
+                network_policy(
+                    "allow-sidecar-metrics", namespace, labels, {}, [allow_ports(list(SIDECAR_METRICS_PORTS))]
+                ),
+            )
+        )
+    return policies
 
 
 def peer_authentication(namespace: str) -> dict[str, Any]:
@@ -574,4 +596,24 @@ def peer_authentication(namespace: str) -> dict[str, Any]:
         "kind": "PeerAuthentication",
         "metadata": {"name": "default", "namespace": namespace},
         "spec": {"mtls": {"mode": "STRICT"}},
+    }
+
+
+def dispatcher_peer_authentication(namespace: str) -> dict[str, Any]:
+    """The dispatchers stay STRICT except on their event port, which is PERMISSIVE: sources'
+    adapters and producers in namespaces without sidecars post plaintext there, meshed clients
+    still use mTLS. Port-level settings name the container port and need a workload selector."""
+    return {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "PeerAuthentication",
+        "metadata": {
+            "name": "eventwire-dispatcher-ingress",
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": "eventwire"},
+        },
+        "spec": {
+            "selector": {"matchLabels": dict(_DISPATCHER_PODS)},
+            "mtls": {"mode": "STRICT"},
+            "portLevelMtls": {str(contract.DISPATCHER_PORT): {"mode": "PERMISSIVE"}},
+        },
     }
