@@ -91,6 +91,7 @@ core = EventingCore(
         "resource_profile": settings.resource_profile,
         "strict_mtls": settings.strict_mtls,
         "network_policies": settings.network_policies,
+        "retain_crds": settings.retain_crds_on_delete,
         "webhook_domain": webhook_domain,
     },
     # The PeerAuthentication and sidecars need Istio first.

@@ -349,3 +349,17 @@ def test_bad_args_are_rejected_by_name(run: Runner, args: dict[str, Any], messag
     full: EventingCoreArgs = {"image": IMAGE, **args}  # type: ignore[typeddict-item]
     with pytest.raises(ConfigError, match=message):
         run(lambda: EventingCore("eventing", full))
+
+
+def test_crds_are_kept_on_destroy_unless_asked(run: Runner) -> None:
+    record = run(core)
+    crds = [r for r in record.registrations if r.inputs.get("kind") == "CustomResourceDefinition"]
+    assert len(crds) == len(render_crds()) + 1  # ours and kopf's peering CRD
+    # `pulumi destroy` would delete every user's Channels and sources with them.
+    assert all(r.retain_on_delete for r in crds)
+    others = [
+        r for r in record.registrations if r.custom and r.inputs.get("kind") != "CustomResourceDefinition"
+    ]
+    assert not any(r.retain_on_delete for r in others)
+    record = run(lambda: core({"retain_crds": False}))
+    assert not any(r.retain_on_delete for r in record.registrations)

@@ -259,3 +259,29 @@ def test_the_default_image_tag_is_the_runtime_release(project: Project) -> None:
         assert "eventwire:imageDigest" not in config, (
             f"{stack}: pin a digest only once the release printed it"
         )
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_destroy_keeps_the_crds_and_the_controller_outlives_what_it_finalizes(
+    project: Project, stack: str
+) -> None:
+    run = run_stack(project, stack, secrets=SECRETS)
+    crds = [r for r in run.registrations if r.inputs.get("kind") == "CustomResourceDefinition"]
+    assert crds
+    assert all(r.retain_on_delete for r in crds)
+    # Pulumi deletes a resource before what it depends on: the stack's eventwire objects go while
+    # the controller (their finalizers) and the dispatchers (their durable state) still run.
+    workloads = [r for r in run.registrations if r.inputs.get("kind") == "Deployment"]
+    assert any(r.plain["metadata"]["name"] == "eventwire-controller" for r in workloads)
+    for registration in run.registrations:
+        if str(registration.inputs.get("apiVersion", "")).split("/")[0].endswith("eventwire.dev"):
+            if registration.inputs.get("kind") == "ClusterChannelProvisioner":
+                continue
+            for workload in workloads:
+                assert run.waits_for(registration, workload), (registration.name, workload.name)
+    released = run_stack(project, stack, overrides={"retainCrdsOnDelete": False}, secrets=SECRETS)
+    assert not any(
+        r.retain_on_delete
+        for r in released.registrations
+        if r.inputs.get("kind") == "CustomResourceDefinition"
+    )

@@ -98,6 +98,10 @@ class EventingCoreArgs(TypedDict):
     """Deny ingress except to the dispatchers' and metrics ports; default true."""
     crd_labels: NotRequired[Mapping[str, str]]
     """Extra labels on the CRDs."""
+    retain_crds: NotRequired[bool]
+    """Leave the CRDs (ours and kopf's peering CRD) in the cluster on `pulumi destroy`; default
+    true. Deleting a CRD deletes every user's objects of that kind, and the ApiServerSources and
+    GitHubSources among them wait, once the controller is gone, for a finalizer nobody runs."""
     webhook_domain: NotRequired[str]
     """DNS suffix under which GitHub reaches GitHubSource adapters (`<source>.<namespace>.<domain>`,
     one Istio VirtualService each, created by the controller); in-cluster only when unset."""
@@ -142,7 +146,8 @@ class EventingCore(pulumi.ComponentResource):
         provisioner_objects = {name_: provisioner_manifest(name_, spec) for name_, spec in specs.items()}
 
         ns = kube_object(f"{name}-namespace", namespace_manifest(namespace, strict_mtls), self._opts())
-        crds = self._crds(name, args.get("crd_labels", {}))
+        retain_crds = args.get("retain_crds", True)
+        crds = self._crds(name, args.get("crd_labels", {}), retain_crds)
         in_ns = self._opts(depends_on=[ns])
 
         # The controller: its ServiceAccount, the runtime's ClusterRole, and the Deployment.
@@ -153,7 +158,9 @@ class EventingCore(pulumi.ComponentResource):
             kube_object(f"{name}-{suffix}", manifest, self._opts(depends_on=[controller_sa]))
             for suffix, manifest in controller_rbac(namespace, contract.CONTROLLER_PEERING if peering else "")
         ]
-        peering_objects = self._peering(name, args.get("install_peering_crd", True)) if peering else []
+        peering_objects = (
+            self._peering(name, args.get("install_peering_crd", True), retain_crds) if peering else []
+        )
         gateway = contract.webhook_gateway_ref(
             args.get("webhook_gateway_namespace", contract.DEFAULT_GATEWAY_NAMESPACE)
         )
@@ -218,11 +225,14 @@ class EventingCore(pulumi.ComponentResource):
     def _opts(self, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
 
-    def _peering(self, name: str, install_crd: bool) -> list[pulumi.Resource]:
+    def _peering(self, name: str, install_crd: bool, retain_crd: bool) -> list[pulumi.Resource]:
         """kopf's peering CRD (unless provided elsewhere), then the controller's peering object."""
         labels = {"app.kubernetes.io/part-of": "eventwire"}
+        crd_opts = pulumi.ResourceOptions.merge(
+            self._opts(), pulumi.ResourceOptions(retain_on_delete=retain_crd)
+        )
         crd = (
-            [kube_object(f"{name}-peering-crd", peering.kopf_peering_crd(labels), self._opts())]
+            [kube_object(f"{name}-peering-crd", peering.kopf_peering_crd(labels), crd_opts)]
             if install_crd
             else []
         )
@@ -233,9 +243,10 @@ class EventingCore(pulumi.ComponentResource):
         )
         return [*crd, peering_object]
 
-    def _crds(self, name: str, labels: Mapping[str, str]) -> list[pulumi.Resource]:
+    def _crds(self, name: str, labels: Mapping[str, str], retain: bool) -> list[pulumi.Resource]:
+        opts = pulumi.ResourceOptions.merge(self._opts(), pulumi.ResourceOptions(retain_on_delete=retain))
         return [
-            kube_object(f"{name}-crd-{crd['spec']['names']['plural']}", crd, self._opts())
+            kube_object(f"{name}-crd-{crd['spec']['names']['plural']}", crd, opts)
             for crd in _render_crds(labels)
         ]
 

@@ -48,6 +48,7 @@ KEYS: Final[dict[str, str]] = {
     "brokerStorageSize": "string",
     "strictMtls": "boolean",
     "networkPolicies": "boolean",
+    "retainCrdsOnDelete": "boolean",
     "sources": "array",
     "githubWebhookHost": "string",
     "githubWebhookTlsSecret": "string",
@@ -100,6 +101,7 @@ class StackSettings:
     broker_storage_size: str
     strict_mtls: bool
     network_policies: bool
+    retain_crds_on_delete: bool
     sources: tuple[str, ...]
     github_webhook_host: str
     github_webhook_tls_secret: str
@@ -159,6 +161,7 @@ def load(config: pulumi.Config | None = None) -> StackSettings:
         broker_storage_size=reader.string("brokerStorageSize"),
         strict_mtls=reader.boolean("strictMtls"),
         network_policies=reader.boolean("networkPolicies"),
+        retain_crds_on_delete=reader.boolean("retainCrdsOnDelete"),
         sources=reader.strings("sources"),
         github_webhook_host=reader.string("githubWebhookHost"),
         github_webhook_tls_secret=reader.string("githubWebhookTlsSecret"),
