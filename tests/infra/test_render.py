@@ -186,7 +186,7 @@ def test_the_cli_overrides_config_keys(tmp_path: Path) -> None:
 def test_the_cli_names_an_unknown_stack(tmp_path: Path) -> None:
     out = io.StringIO()
     assert main(["render", "--stack", "qa", "--out", str(tmp_path), "--project", str(ROOT)], out) == 1
-    assert "stacks: dev, prod, staging" in out.getvalue()
+    assert "stacks: ci, dev, prod, staging" in out.getvalue()
 
 
 @pytest.mark.parametrize("stack", ["staging", "prod"])

@@ -34,8 +34,8 @@ def by_kind_name(run: ProgramRun, kind: str, name: str) -> Any:
     raise AssertionError(f"no {kind}/{name}")
 
 
-def test_there_are_three_stacks() -> None:
-    assert STACKS == ["dev", "prod", "staging"]
+def test_there_are_the_three_cluster_stacks_and_ci() -> None:
+    assert STACKS == ["ci", "dev", "prod", "staging"]
 
 
 def test_pulumi_yaml_declares_every_key_the_program_reads_with_a_default(project: Project) -> None:
