@@ -9,11 +9,21 @@ only one, built here and handed to every component.
 """
 
 from pathlib import Path
+from typing import cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from eventwire.install import Channel, EventingCore, EventSources, Istio, KnativeServing, ProvisionerArgs
+from eventwire.install import (
+    Channel,
+    EventingCore,
+    EventSources,
+    Istio,
+    KnativeServing,
+    KnativeServingArgs,
+    ProvisionerArgs,
+)
+from eventwire.install.eventing_core import ProvisionerType
 from eventwire.install.image import RuntimeImage
 from eventwire.install.settings import load
 
@@ -44,10 +54,10 @@ if settings.install_istio:
 
 serving = None
 if settings.install_knative_serving:
-    serving_args: dict[str, object] = {"version": settings.knative_version, "domain": settings.domain}
+    serving_args: KnativeServingArgs = {"version": settings.knative_version, "domain": settings.domain}
     if istio is not None:
         serving_args["istio"] = istio
-    serving = KnativeServing("knative-serving", serving_args, with_provider)  # type: ignore[arg-type]
+    serving = KnativeServing("knative-serving", serving_args, with_provider)
 
 image: pulumi.Input[str] = settings.image
 if settings.build_image:
@@ -66,7 +76,7 @@ if settings.build_image:
 provisioners: list[ProvisionerArgs] = [
     {
         "name": kind,
-        "type": kind,  # type: ignore[typeddict-item]
+        "type": cast(ProvisionerType, kind),  # EventingCore checks it
         "install_broker": settings.install_brokers,
         "broker_replicas": settings.broker_replicas,
         "storage_size": settings.broker_storage_size,

@@ -57,11 +57,11 @@ class ProvisionerArgs(TypedDict):
     """Install NATS (jetstream) or Redis (redis) for it; default true. When false, `spec` names the URL."""
     broker_replicas: NotRequired[int]
     """NATS servers (JetStream cluster above 1; stream replicas follow, up to 3); default 1."""
-    storage_size: NotRequired[str]
+    storage_size: NotRequired[pulumi.Input[str]]
     """Persistent volume size of the broker; default 1Gi."""
-    nats_chart_version: NotRequired[str]
+    nats_chart_version: NotRequired[pulumi.Input[str]]
     """NATS Helm chart version; default versions.DEFAULT_NATS_CHART_VERSION."""
-    redis_image: NotRequired[str]
+    redis_image: NotRequired[pulumi.Input[str]]
     """Redis image; default versions.DEFAULT_REDIS_IMAGE."""
     spec: NotRequired[Mapping[str, Any]]
     """Extra ClusterChannelProvisioner spec fields, merged over the generated ones."""

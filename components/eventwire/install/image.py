@@ -10,6 +10,7 @@ Needs the optional extra `eventwire[docker]`. Released images come from
 from __future__ import annotations
 
 import importlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, NotRequired, TypedDict
 
@@ -30,9 +31,9 @@ class RuntimeImageArgs(TypedDict):
     context: NotRequired[str]
     """The repository root (the build context, holding runtime/Dockerfile); default: the nearest
     folder at or above the working directory that holds runtime/Dockerfile."""
-    platforms: NotRequired[list[str]]
+    platforms: NotRequired[pulumi.Input[Sequence[pulumi.Input[str]]]]
     """Target platforms; default linux/amd64."""
-    push: NotRequired[bool]
+    push: NotRequired[pulumi.Input[bool]]
     """Push to the registry; default true (the cluster pulls by digest)."""
 
 

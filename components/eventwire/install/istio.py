@@ -19,7 +19,7 @@ MTLS_MODES: tuple[str, ...] = ("PERMISSIVE", "STRICT")
 class IstioArgs(TypedDict):
     """Arguments of Istio; every field is optional."""
 
-    version: NotRequired[str]
+    version: NotRequired[pulumi.Input[str]]
     """Istio chart version; default 1.29.2 (what net-istio for Knative 1.22 pins)."""
     namespace: NotRequired[str]
     """Namespace of istiod and the ingress gateway; default istio-system (net-istio expects it)."""
