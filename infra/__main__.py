@@ -4,8 +4,10 @@
     eventwire render --stack dev ...   the same program without a cluster (engine-free)
 
 Istio, then Knative Serving (net-istio after Istio), then the eventing core (its CRDs before the
-controller), then the event sources and the stack's channels. The kubernetes provider is the
-only one, built here and handed to every component.
+controller), then channelNamespace, the event sources and the stack's channels; `pulumi destroy`
+runs the other way round, so the stack's channels go while the controller and dispatchers still
+run, and the CRDs and channelNamespace stay (see the README's Uninstall). The kubernetes
+provider is the only one, built here and handed to every component.
 """
 
 from pathlib import Path

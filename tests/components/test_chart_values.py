@@ -8,6 +8,9 @@ Pod Security Standard the eventwire namespace enforces.
 
 from __future__ import annotations
 
+import fnmatch
+import tomllib
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -169,3 +172,16 @@ def test_derive_key_list_walks_maps_and_keeps_empty_ones_free_form() -> None:
         ["replicaCount", "image", "service.type", "service.ports"],
         ["env", "service.annotations"],
     )
+
+
+def test_the_key_lists_ship_with_the_package() -> None:
+    root = Path(__file__).resolve().parents[2]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"][
+        "eventwire"
+    ]
+    package = root / "components" / "eventwire"
+    files = sorted((package / "install" / "chart_keys").glob("*"))
+    assert files
+    for path in files:
+        relative = path.relative_to(package).as_posix()
+        assert any(fnmatch.fnmatch(relative, pattern) for pattern in patterns), relative
