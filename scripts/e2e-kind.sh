@@ -21,8 +21,11 @@ STACK=ci
 NAMESPACE=shop
 EVENTS=${E2E_EVENTS:-5}
 TIMEOUT=${E2E_TIMEOUT:-300}
-REPOSITORY=$(.venv/bin/python -c 'import yaml; print(yaml.safe_load(open("Pulumi.yaml"))["config"]["imageRepository"]["default"])' 2>/dev/null || echo ghcr.io/eventwire/eventwire-runtime)
-TAG=$(.venv/bin/python -c 'import yaml; print(yaml.safe_load(open("stacks/Pulumi.ci.yaml"))["config"]["eventwire:imageTag"])' 2>/dev/null || echo e2e)
+# .venv has the component library (the program pulumi runs) and PyYAML for the lines below.
+scripts/setup-python.sh
+# The image the ci stack pulls: the default repository and the stack's tag.
+REPOSITORY=$(.venv/bin/python -c 'import yaml; print(yaml.safe_load(open("Pulumi.yaml"))["config"]["imageRepository"]["default"])')
+TAG=$(.venv/bin/python -c 'import yaml; print(yaml.safe_load(open("stacks/Pulumi.ci.yaml"))["config"]["eventwire:imageTag"])')
 IMAGE="$REPOSITORY:$TAG"
 export PULUMI_CONFIG_PASSPHRASE=${PULUMI_CONFIG_PASSPHRASE:-eventwire-e2e}
 export PULUMI_SKIP_UPDATE_CHECK=true
@@ -51,7 +54,6 @@ step_image() {
 step_install() {
     log "pulumi up --stack $STACK"
     need pulumi
-    scripts/setup-python.sh
     pulumi login --local
     pulumi stack select "$STACK" --create --secrets-provider passphrase
     # The stack's kubeContext stays empty: the current context, kind-$CLUSTER, is the target.
