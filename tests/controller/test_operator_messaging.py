@@ -305,6 +305,21 @@ def test_a_finalizer_left_by_an_earlier_version_does_not_block_deletion(
     eventually(lambda: get(kube, "Channel", "old", namespace) is None, TIMEOUT, "the channel gone")
 
 
+def test_the_messaging_reconcilers_read_only_from_their_watches(cluster: KubeApiFake) -> None:
+    """Runs after the tests above: provisioners, Channels, Subscriptions and the Services they
+    point at were read through watches (kopf's indexes) only, never by GET or LIST."""
+    plurals = ("clusterchannelprovisioners", "channels", "subscriptions", "services")
+    reads = [
+        path.split("?")[0]
+        for method, path in list(cluster.requests)
+        if method == "GET" and "watch=true" not in path and any(f"/{p}" in path for p in plurals)
+    ]
+    # What remains is each watch's initial list (kopf lists, then watches from that version),
+    # once per kind: no reconcile read a single object or listed a namespace.
+    assert len(reads) == len(set(reads))
+    assert all(path.endswith(plurals) for path in reads)
+
+
 def test_every_request_of_the_controller_is_allowed_by_its_cluster_role(cluster: KubeApiFake) -> None:
     """Runs last in this module: checks what the operator did in all the tests above."""
     assert requests_outside_rbac(list(cluster.requests)) == []
