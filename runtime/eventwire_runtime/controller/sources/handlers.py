@@ -1,7 +1,15 @@
 """kopf glue for every source kind: one reconcile that resolves the sink, applies the children
 (ServiceAccount, RBAC, adapter Deployment, webhook Service and VirtualService), manages the GitHub webhook and
 writes the status; finalizers clean up what owner references cannot (cluster-scoped RBAC, the
-GitHub webhook)."""
+GitHub webhook).
+
+It runs on the source's own changes (kopf's change handlers), and through the kind's work queue
+when its sink or dead-letter sink changes (`tracking`), its adapter Deployment changes, or a
+namespace its namespaceSelector may match changes. Sinks, namespaces and the source itself come
+from the cache. Its own children and the GitHub token Secret are read by GET while reconciling:
+caching them would mean watching every ServiceAccount, Role, RoleBinding and Secret of the
+cluster (kopf filters labels on its side, and Secrets are granted `get` only), which costs more
+than the few reads of a source's rare reconciles; a converged source makes no requests."""
 
 from __future__ import annotations
 
