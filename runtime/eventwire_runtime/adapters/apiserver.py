@@ -55,7 +55,7 @@ from eventwire_runtime.adapters.sender import EventSender
 from eventwire_runtime.delivery.backoff import retry_delay
 from eventwire_runtime.delivery.errors import ConfigError
 from eventwire_runtime.delivery.spec import DeliverySpec
-from eventwire_runtime.kube import Change, KubeClient, KubeConfigError, KubeError, ListWatch, Observe
+from eventwire_runtime.kube import Change, KubeClient, KubeError, ListWatch, Observe
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +107,7 @@ class ApiServerAdapter(BaseAdapter):
         self._namespace_tasks: dict[str, list[asyncio.Task[None]]] = {}
 
     async def run(self) -> None:
-        try:
-            self.api = await KubeClient.connect(self.kubeconfig)
-        except KubeConfigError as exc:
-            raise ConfigError(str(exc)) from None
+        self.api = await KubeClient.connect(self.kubeconfig)  # KubeConfigError is a ConfigError
         try:
             types = [await self._discover(spec) for spec in self.config.resources]
             pairs: list[tuple[WatchedType, str | None]] = []

@@ -21,11 +21,13 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.config.config_exception import ConfigException
 
+from eventwire_runtime.delivery.errors import ConfigError, EventwireError
+
 Obj = dict[str, Any]
 _JSON_RESPONSE = {200: "object", 201: "object", 202: "object"}
 
 
-class KubeError(Exception):
+class KubeError(EventwireError):
     """A Kubernetes API request failed; `status` is the HTTP status (0 for a transport error)."""
 
     def __init__(self, status: int, message: str):
@@ -33,7 +35,7 @@ class KubeError(Exception):
         self.status = status
 
 
-class KubeConfigError(KubeError):
+class KubeConfigError(KubeError, ConfigError):
     """No credentials: neither a pod's service account nor a usable kubeconfig."""
 
     def __init__(self, message: str):

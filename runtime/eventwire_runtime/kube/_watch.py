@@ -26,8 +26,11 @@ Change = Literal["ADDED", "MODIFIED", "DELETED"]
 Observe = Callable[[Change, Obj], Awaitable[None]]
 
 
-class GoneError(Exception):
+class GoneError(KubeError):
     """The watch's resourceVersion is too old (410): re-list."""
+
+    def __init__(self, message: str):
+        super().__init__(410, message)
 
 
 class ListWatch:
