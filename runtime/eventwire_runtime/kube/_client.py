@@ -10,6 +10,7 @@ kind by apiVersion/kind (our CRDs, Istio, Knative), so requests go through its g
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -59,6 +60,7 @@ class KubeClient:
         self._on_error = on_error
         self._plurals: dict[str, dict[str, tuple[str, bool]]] = {}
         self._client: k8s.ApiClient | None = None
+        self._refresher: asyncio.Task[None] | None = None
 
     @property
     def host(self) -> str:
@@ -85,12 +87,17 @@ class KubeClient:
         path = kubeconfig or os.environ.get("KUBECONFIG") or None
         try:
             if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+                # The service account token is re-read when the kubelet rotates it.
                 k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            else:
-                await k8s_config.load_kube_config(config_file=path, client_configuration=configuration)
+                return cls(configuration, on_error)
+            loader = await k8s_config.load_kube_config(config_file=path, client_configuration=configuration)
         except (ConfigException, OSError, ValueError) as exc:
             raise KubeConfigError(f"cannot load Kubernetes credentials: {exc}") from None
-        return cls(configuration, on_error)
+        client = cls(configuration, on_error)
+        # Tokens of exec plugins and GCP expire: the library's refresher renews them (for other
+        # credentials it returns at once).
+        client._refresher = asyncio.create_task(k8s_config.refresh_token(loader, configuration))
+        return client
 
     @classmethod
     def for_url(cls, url: str, on_error: Callable[[str, int], None] | None = None) -> KubeClient:
@@ -98,6 +105,10 @@ class KubeClient:
         return cls(k8s.Configuration(host=url.rstrip("/")), on_error)
 
     async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            await asyncio.gather(self._refresher, return_exceptions=True)
+            self._refresher = None
         if self._client is not None:
             await self._client.close()
             self._client = None
