@@ -16,7 +16,6 @@ from tests.support.kube import (
     json_patch,
     label_selector_matches,
     merge_patch,
-    running_kube,
 )
 
 CM = "/api/v1/namespaces/ns/configmaps"
@@ -257,32 +256,6 @@ def test_orphan_propagation_keeps_children() -> None:
     fake.create(configmap("child", metadata={"name": "child", "namespace": "ns", "ownerReferences": owner}))
     fake.delete("v1", "ConfigMap", "parent", "ns", orphan=True)
     assert fake.get("v1", "ConfigMap", "child", "ns") is not None
-
-
-async def test_the_runtime_client_works_against_the_threaded_fake_through_a_kubeconfig(tmp_path: Any) -> None:
-    """The runtime's one client (eventwire_runtime.kube) logs in with a kubeconfig's token and
-    gets, patches, lists and watches plain objects."""
-    from eventwire_runtime.kube import KubeClient, KubeError
-
-    with running_kube() as fake:
-        fake.create(configmap("a", data={"k": "v"}))
-        client = await KubeClient.connect(str(fake.write_kubeconfig(tmp_path / "config")))
-        try:
-            found = await client.get("v1", "ConfigMap", "a", "ns")
-            assert found is not None
-            assert found["data"] == {"k": "v"}
-            await client.patch("v1", "ConfigMap", "a", {"data": {"k": "w"}}, "ns")
-            assert [c["data"] for c in await client.list("v1", "ConfigMap", "ns")] == [{"k": "w"}]
-            assert await client.get("v1", "ConfigMap", "gone", "ns") is None
-            with pytest.raises(KubeError) as info:
-                await client.create(configmap("a"))
-            assert info.value.status == 409
-            async with client.stream(CM, 5, watch="true", timeoutSeconds="1") as response:
-                first = json.loads(await response.content.readline())
-            assert (first["type"], first["object"]["data"]) == ("ADDED", {"k": "w"})
-        finally:
-            await client.close()
-        assert ("GET", "/api/v1/namespaces/ns/configmaps/a") in fake.requests
 
 
 async def test_our_kinds_are_validated_on_create_update_and_status_writes(
