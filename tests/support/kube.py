@@ -17,7 +17,7 @@ Use:
 
     with running_kube() as kube:          # a server on a free 127.0.0.1 port, in its own thread
         kube.install_crds(render_crds())   # or kube.create(crd) to have watchers see it
-        kube.write_kubeconfig(path)        # for kopf / the kubernetes client
+        kube.write_kubeconfig(path)        # for kopf / the runtime's client (eventwire_runtime.kube)
         kube.create({"apiVersion": "v1", "kind": "Service", ...})
         kube.wait_for(lambda: kube.get("v1", "Service", "svc", "ns") is not None, timeout=5)
 
@@ -601,7 +601,7 @@ class KubeApiFake:
         return eventually(predicate, timeout, what)
 
     def write_kubeconfig(self, path: Path, namespace: str = "default") -> Path:
-        """A kubeconfig (JSON is valid YAML) that points the kubernetes client and kopf here."""
+        """A kubeconfig (JSON is valid YAML) that points kopf and the runtime's client here."""
         config = {
             "apiVersion": "v1",
             "kind": "Config",
