@@ -305,6 +305,27 @@ def test_a_finalizer_left_by_an_earlier_version_does_not_block_deletion(
     eventually(lambda: get(kube, "Channel", "old", namespace) is None, TIMEOUT, "the channel gone")
 
 
+def test_a_converged_channel_and_its_subscriptions_are_quiet(cluster: KubeApiFake, namespace: str) -> None:
+    kube = cluster
+    apply(kube, make_channel("orders", namespace))
+    for name in ("a", "b", "c"):
+        apply(
+            kube, make_subscription(name, namespace, "orders", subscriber={"uri": f"http://{name}.example/"})
+        )
+    for name in ("a", "b", "c"):
+        eventually(lambda name=name: ready(kube, "Subscription", name, namespace) == "True", TIMEOUT, name)
+    eventually(lambda: ready(kube, "Channel", "orders", namespace) == "True", TIMEOUT, "channel Ready")
+    mark = len(kube.requests)
+    # A barrier instead of a pause: the operator must notice and converge another Channel; what it
+    # did meanwhile is all it did, and none of it touched the converged namespace.
+    other = f"{namespace}-barrier"
+    apply(kube, make_channel("barrier", other))
+    apply(kube, make_subscription("s", other, "barrier", subscriber={"uri": "http://s.example/"}))
+    eventually(lambda: ready(kube, "Subscription", "s", other) == "True", TIMEOUT, "the barrier converged")
+    touched = [path for _, path in kube.requests[mark:] if f"/namespaces/{namespace}/" in path]
+    assert touched == []
+
+
 def test_the_messaging_reconcilers_read_only_from_their_watches(cluster: KubeApiFake) -> None:
     """Runs after the tests above: provisioners, Channels, Subscriptions and the Services they
     point at were read through watches (kopf's indexes) only, never by GET or LIST."""

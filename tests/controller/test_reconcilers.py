@@ -410,3 +410,21 @@ async def test_github_source_webhook_route(harness: Harness, case: RouteCase) ->
         # Nothing drifted: a second reconcile writes nothing.
         await sources.reconcile(harness.ctx, after)
         assert harness.writes() == []
+
+
+async def test_the_context_knows_its_own_writes_until_the_cache_catches_up(harness: Harness) -> None:
+    kube, ctx = harness.kube, harness.ctx
+    stale = kube.create(make_channel("orders", "ns"))
+    await ctx.write_status(stale, {"observedGeneration": 1})
+    written = kube.get(MESSAGING, "Channel", "orders", "ns")
+    assert written is not None
+    # The cache still holds the copy from before the write: our write is the fresher one, and
+    # its watch event (the echo) tells the reconciler nothing new.
+    assert ctx.fresher(stale)["status"] == {"observedGeneration": 1}
+    assert ctx.is_own_write(written)
+    assert not ctx.is_own_write(stale)
+    # Someone else changes the object: the cache is the fresher one, the write is forgotten.
+    newer = kube.patch(MESSAGING, "Channel", "orders", {"metadata": {"labels": {"x": "y"}}}, "ns")
+    assert ctx.fresher(newer) is newer
+    assert not ctx.is_own_write(newer)
+    assert ctx.fresher(stale) is stale
