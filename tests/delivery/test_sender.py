@@ -49,7 +49,7 @@ async def test_delivers_once_on_success() -> None:
 async def test_retry_delays_are_measured(policy: str, expected_gaps: list[float]) -> None:
     spec = DeliverySpec(retry=3, backoff_policy=policy, backoff_delay=0.1)  # type: ignore[arg-type]
     async with Sink.start(fail_first(3)) as sink:  # type: ignore[arg-type]
-        sender = Sender()
+        sender = Sender(jitter=0)  # the exact formula, to measure it
         try:
             result = await sender.send(sink.url, EVENT, BODY, spec)
         finally:
@@ -65,7 +65,7 @@ async def test_retry_delays_are_measured(policy: str, expected_gaps: list[float]
 async def test_backoff_max_caps_waits() -> None:
     spec = DeliverySpec(retry=3, backoff_delay=0.1, backoff_max=0.15)
     async with Sink.start(fail_first(3)) as sink:  # type: ignore[arg-type]
-        sender = Sender()
+        sender = Sender(jitter=0)
         try:
             await sender.send(sink.url, EVENT, BODY, spec)
         finally:
