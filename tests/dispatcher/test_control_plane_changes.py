@@ -401,6 +401,26 @@ async def test_retry_after_beyond_bounds_is_not_honoured(
     assert len(stubborn.received) == 15  # 1 + 2 retries each, none waiting 999999 s
 
 
+async def test_a_waiting_retry_does_not_hold_up_the_events_behind_it(
+    routes: Routes, http: aiohttp.ClientSession, backend: dict[str, str]
+) -> None:
+    def answer(index: int, request: Any) -> Reply:
+        return Reply(503) if request.headers["ce-id"] == "slow" and index == 0 else Reply(202)
+
+    async with Sink.start(answer) as sink:
+        delivery = {"retry": 1, "backoffDelay": "PT5S"}
+        routes.write([channel("orders", subscriber("s1", sink.url, delivery=delivery))])
+        ledger = Ledger(sink)
+        async with run_dispatcher(routes, subscriber_concurrency="1", **backend) as d:
+            for event_id in ["slow", *(f"fast-{i}" for i in range(5))]:
+                assert await post(http, d.url("default", "orders"), event_id) == 202
+                ledger.accepted.append(event_id)
+            await ledger.all_delivered(within=30)
+    order = [r.headers["ce-id"] for r in sink.received]
+    # The fast ones went out while "slow" waited 5 s for its retry, holding no slot.
+    assert order == ["slow", *(f"fast-{i}" for i in range(5)), "slow"], order
+
+
 # 7. A slow delivery is not redelivered as a duplicate while it is in progress.
 
 
