@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -31,11 +31,10 @@ from eventwire_runtime.controller.provisioner import resources as provisioner_re
 from eventwire_runtime.controller.settings import ControllerSettings
 from eventwire_runtime.dispatcher.backends.durable import plan
 from eventwire_runtime.dispatcher.routing import RoutingTable, channel_from_object
-from tests.contracts.test_routing import resolved
+from tests.contracts.test_routing import installed_dispatcher, resolved
 from tests.controller.factories import make_channel, make_provisioner, make_subscription, served
-from tests.dispatcher.conftest import binary_headers, dispatcher_process
+from tests.dispatcher.conftest import binary_headers
 from tests.support.kube import KubeApiFake, merge_patch, running_kube
-from tests.support.processes import free_port
 from tests.support.redis import redis_server
 from tests.support.sink import Sink
 
@@ -140,20 +139,6 @@ def kube() -> Iterator[KubeApiFake]:
         yield fake
 
 
-@contextlib.asynccontextmanager
-async def watching_dispatcher(kube: KubeApiFake, provisioner: dict[str, Any]) -> AsyncIterator[str]:
-    port = free_port()
-    env = {
-        **runtime_contract.dispatcher_env(provisioner["metadata"]["name"], provisioner["spec"]),
-        "EVENTWIRE_PORT": str(port),
-        "EVENTWIRE_HOST": "127.0.0.1",
-        "EVENTWIRE_KUBE_API_URL": kube.url,
-        "EVENTWIRE_KUBE_TOKEN_FILE": "/nonexistent",
-    }
-    async with dispatcher_process(env, port):
-        yield f"http://127.0.0.1:{port}/shop/orders"
-
-
 async def eventually(check: Any, want: Any, within: float = 10.0) -> Any:
     got = None
     for _ in range(int(within / 0.05)):
@@ -187,7 +172,8 @@ async def test_the_dispatcher_keeps_paused_groups_and_deletes_only_tombstoned_on
             kube.create(make_channel("orders", "shop"))
             channel = next_status(channel, ccp, [a_ready, b_paused], T0)
             write(channel)
-            async with watching_dispatcher(kube, ccp) as url:
+            async with installed_dispatcher(kube, ccp) as port:
+                url = f"http://127.0.0.1:{port}/shop/orders"
                 await eventually(groups, {name_a, name_b})  # the paused one gets its group too
 
                 # a pauses: events accepted meanwhile wait in its group and arrive on resume.

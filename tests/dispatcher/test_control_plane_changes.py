@@ -11,11 +11,8 @@ Each test prints a `FIGURE` line (accepted, delivered, duplicates) for the issue
 from __future__ import annotations
 
 import asyncio
-import collections
-import contextlib
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
@@ -24,105 +21,17 @@ import pytest
 from eventwire.api import render_crds
 from tests.dispatcher.conftest import (
     Routes,
-    binary_headers,
     channel,
-    dispatcher_process,
     run_dispatcher,
     subscriber,
 )
+from tests.dispatcher.ledger import Ledger, post, producing, until
+from tests.dispatcher.test_kube_source import dispatcher as kube_dispatcher
 from tests.support.kube import running_kube
-from tests.support.nats import nats_server
 from tests.support.processes import ManagedProcess, free_port
-from tests.support.redis import redis_server
 from tests.support.sink import Reply, Sink
 
 API = "messaging.eventwire.dev/v1"
-
-
-@pytest.fixture(params=["jetstream", "redis"])
-def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    if request.param == "jetstream":
-        with nats_server() as url:
-            yield {"backend": "jetstream", "nats_url": url, "ack_wait": "5"}
-    else:
-        with redis_server() as url:
-            yield {"backend": "redis", "redis_url": url, "ack_wait": "5"}
-
-
-class Ledger:
-    """Ids answered 202 and ids the sinks received (with repeats), for one scenario."""
-
-    def __init__(self, *sinks: Sink) -> None:
-        self.sinks = sinks
-        self.accepted: list[str] = []
-
-    def delivered(self) -> collections.Counter[str]:
-        return collections.Counter(r.headers["ce-id"] for s in self.sinks for r in s.received)
-
-    def missing(self) -> set[str]:
-        return set(self.accepted) - set(self.delivered())
-
-    async def all_delivered(self, within: float = 60.0) -> None:
-        """Wait until every accepted id was received at least once; assert with the figures."""
-        for _ in range(int(within / 0.1)):
-            if not self.missing():
-                break
-            await asyncio.sleep(0.1)
-        self.report()
-        missing = self.missing()
-        assert not missing, f"{len(missing)} of {len(self.accepted)} accepted events never delivered"
-
-    def report(self, label: str = "") -> None:
-        got = self.delivered()
-        dupes = sum(n - 1 for n in got.values())
-        print(
-            f"FIGURE {label}accepted={len(set(self.accepted))} "
-            f"delivered={len(set(self.accepted) & set(got))} duplicates={dupes}"
-        )
-
-
-async def post(http: aiohttp.ClientSession, url: str, event_id: str) -> int:
-    try:
-        async with http.post(url, data=b"{}", headers=binary_headers(event_id)) as resp:
-            return resp.status
-    except aiohttp.ClientError:
-        return 0
-
-
-@contextlib.asynccontextmanager
-async def producing(
-    http: aiohttp.ClientSession, url: str, ledger: Ledger, prefix: str = "e", limit: int = 5000
-) -> AsyncIterator[asyncio.Task[None]]:
-    """Post `prefix-0`, `prefix-1` ... one at a time (at most `limit`) until the block ends."""
-
-    async def run() -> None:
-        for i in range(limit):
-            event_id = f"{prefix}-{i}"
-            if await post(http, url, event_id) == 202:
-                ledger.accepted.append(event_id)
-            await asyncio.sleep(0.002)
-
-    task = asyncio.create_task(run())
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
-async def until(check: Any, within: float = 20.0, what: str = "condition") -> None:
-    for _ in range(int(within / 0.05)):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what} not met within {within}s")
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 # 1. A subscription that turns not ready for a moment keeps its backlog and resumes.
@@ -172,19 +81,12 @@ async def test_provisioner_briefly_unresolved_loses_nothing(
                 "subscribers": [{"uid": "s1", "subscriberUri": sink.url, "ready": "True"}],
             }
             kube.patch(API, "Channel", "orders", {"status": status}, "default", subresource="status")
-            port = free_port()
-            env = {
-                "EVENTWIRE_PORT": str(port),
-                "EVENTWIRE_ROUTES_SOURCE": "kubernetes",
-                "EVENTWIRE_KUBE_API_URL": kube.url,
-                "EVENTWIRE_KUBE_TOKEN_FILE": "/nonexistent",
-                "EVENTWIRE_PROVISIONER": "p1",
-                "EVENTWIRE_SUBSCRIBER_CONCURRENCY": "2",
-                **{"EVENTWIRE_" + k.upper(): v for k, v in backend.items()},
-            }
             ledger = Ledger(sink)
-            url = f"http://127.0.0.1:{port}/default/orders"
-            async with dispatcher_process(env, port):
+            env = {"EVENTWIRE_" + k.upper(): v for k, v in backend.items()}
+            async with kube_dispatcher(
+                kube, EVENTWIRE_PROVISIONER="p1", EVENTWIRE_SUBSCRIBER_CONCURRENCY="2", **env
+            ) as base:
+                url = f"{base}/default/orders"
                 results = await asyncio.gather(*(post(http, url, f"b-{i}") for i in range(300)))
                 ledger.accepted += [f"b-{i}" for i, code in enumerate(results) if code == 202]
                 async with producing(http, url, ledger):

@@ -10,7 +10,7 @@ consumer or group is there to keep it ("ready means ready").
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,3 +115,50 @@ def track(tasks: dict[str, asyncio.Task[None]], uid: str, coro: Coroutine[Any, A
     task = asyncio.create_task(coro, name=f"ensure-{uid}")
     tasks[uid] = task
     task.add_done_callback(lambda _: tasks.pop(uid, None))
+
+
+class Lifecycle:
+    """The durable-state bookkeeping both persistent backends share.
+
+    `provisioned`: uids whose consumer or group exists; `known`: uid -> channel key of that
+    state; `ensuring`: creations under way for paused subscriptions; `deleted`: uids whose state
+    this process deleted (a tombstone stays in the table for a day: delete once).
+    """
+
+    def __init__(self) -> None:
+        self.provisioned = Provisioned()
+        self.known: dict[str, tuple[str, str]] = {}
+        self.ensuring: dict[str, asyncio.Task[None]] = {}
+        self.deleted: set[str] = set()
+
+    def plan(self, table: RoutingTable, deleted_channels: Iterable[ChannelRoute]) -> Plan:
+        todo = plan(table, deleted_channels, self.known)
+        self.deleted -= todo.consume.keys() | todo.keep.keys()
+        return todo
+
+    def ensure_soon(self, uid: str, create: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Run `create()` for a paused subscription unless its state exists or is being created."""
+        if uid not in self.provisioned.uids and uid not in self.ensuring:
+            track(self.ensuring, uid, create())
+
+    def created(self, uid: str, key: tuple[str, str]) -> None:
+        self.known[uid] = key
+        self.provisioned.add(uid)
+
+    def to_delete(
+        self, todo: Plan, consumers: dict[str, tuple[str, asyncio.Task[None]]]
+    ) -> Iterator[tuple[str, tuple[str, str]]]:
+        """(uid, channel key) of each state to delete now, its consumer and creation cancelled."""
+        for uid, key in todo.delete.items():
+            if uid in self.deleted:
+                continue
+            self.deleted.add(uid)
+            self.provisioned.discard(uid)
+            self.known.pop(uid, None)
+            running = consumers.pop(uid, None)
+            if running is not None:
+                running[1].cancel()
+            creating = self.ensuring.pop(uid, None)
+            if creating is not None:
+                creating.cancel()
+            yield uid, key

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -46,7 +47,7 @@ from nats.js.errors import NotFoundError
 from eventwire_runtime.cloudevents.http import Event
 from eventwire_runtime.dispatcher.backends import EventTooLarge, stored_status
 from eventwire_runtime.dispatcher.backends.codec import decode, encode
-from eventwire_runtime.dispatcher.backends.durable import Provisioned, accept_once_provisioned, plan, track
+from eventwire_runtime.dispatcher.backends.durable import Lifecycle, accept_once_provisioned
 from eventwire_runtime.dispatcher.backends.flow import BacklogGate, InFlight
 from eventwire_runtime.dispatcher.backends.nats_io import (
     ACK,
@@ -89,10 +90,7 @@ class JetStreamBackend:
         self._stopping = False
         self._delivering = InFlight()  # messages whose delivery has not finished
         self._background: set[asyncio.Future[None]] = set()
-        self.provisioned = Provisioned()  # uids whose durable consumer exists
-        self._known: dict[str, tuple[str, str]] = {}  # uid -> channel key of its consumer
-        self._ensuring: dict[str, asyncio.Task[None]] = {}
-        self._deleted: set[str] = set()  # uids whose consumer this process deleted
+        self.durable = Lifecycle()  # whose consumers exist, are being created, were deleted
         self._in_progress: dict[int, Msg] = {}  # id(msg) -> message being delivered
         self._heartbeat: asyncio.Task[None] | None = None
 
@@ -129,16 +127,16 @@ class JetStreamBackend:
         return self.nc is not None and self.nc.is_connected and not self._stopping
 
     def settled(self) -> bool:
-        return self.provisioned.covers_all(self.table)
+        return self.durable.provisioned.covers_all(self.table)
 
     # ingress
     def accept(self, channel: ChannelRoute, events: list[Event]) -> int | Deferred[int] | asyncio.Future[int]:
         if not self.ready():
             return 503
-        if not self.provisioned.covers(channel):
+        if not self.durable.provisioned.covers(channel):
             return asyncio.ensure_future(
                 accept_once_provisioned(
-                    self.provisioned, channel, self.gate.hold, lambda: self.accept(channel, events)
+                    self.durable.provisioned, channel, self.gate.hold, lambda: self.accept(channel, events)
                 )
             )
         self.gate.active.add(channel.key)
@@ -173,33 +171,21 @@ class JetStreamBackend:
     # consumers
     def _routes_changed(self, table: RoutingTable, deleted: tuple[ChannelRoute, ...]) -> None:
         """Consume ready subscriptions, keep paused ones, delete only what the plan says (durable.py)."""
-        todo = plan(table, deleted, self._known)
+        todo = self.durable.plan(table, deleted)
         for uid in list(self._consumers):
             subject = self._consumers[uid][0]
             entry = todo.consume.get(uid)
             if entry is None or self.subject(entry[0].namespace, entry[0].name) != subject:
                 self._consumers.pop(uid)[1].cancel()  # paused or gone: its consumer stays
         for uid, (route, _) in todo.consume.items():
-            self._deleted.discard(uid)
             if uid not in self._consumers:
                 subject = self.subject(route.namespace, route.name)
                 task = asyncio.create_task(self._consume(route, uid, subject), name=f"consume-{uid}")
                 self._consumers[uid] = (subject, task)
         for uid, route in todo.keep.items():
-            self._deleted.discard(uid)
-            if uid not in self.provisioned.uids and uid not in self._ensuring:
-                subject = self.subject(route.namespace, route.name)
-                track(self._ensuring, uid, self._ensure(uid, route.key, subject))
-        for uid in todo.delete:
-            if uid in self._deleted:
-                continue
-            self._deleted.add(uid)
-            self.provisioned.discard(uid)
-            self._known.pop(uid, None)
-            for tasks in (self._consumers, self._ensuring):
-                running = tasks.pop(uid, None)
-                if running is not None:
-                    (running[1] if isinstance(running, tuple) else running).cancel()
+            subject = self.subject(route.namespace, route.name)
+            self.durable.ensure_soon(uid, functools.partial(self._ensure, uid, route.key, subject))
+        for uid, _ in self.durable.to_delete(todo, self._consumers):
             cleanup = asyncio.ensure_future(self._delete_consumer(uid))
             self._background.add(cleanup)
             cleanup.add_done_callback(self._background.discard)
@@ -231,8 +217,7 @@ class JetStreamBackend:
             except (nats.errors.Error, TimeoutError) as exc:
                 log.warning("cannot create consumer %s: %s; retrying", name, exc)
                 await asyncio.sleep(1)
-        self._known[uid] = key
-        self.provisioned.add(uid)
+        self.durable.created(uid, key)
 
     async def _mark_in_progress(self) -> None:
         """Tell JetStream, every third of the ack wait, which deliveries are still in progress."""
@@ -254,7 +239,7 @@ class JetStreamBackend:
         assert self.js is not None
         assert self.nc is not None
         name = consumer_name(uid)
-        if uid not in self.provisioned.uids:
+        if uid not in self.durable.provisioned.uids:
             await self._ensure(uid, route.key, subject)
         # Messages held at once: more than the deliveries in flight (Fanout's per-subscriber
         # limit), so events keep flowing while some deliveries wait for a retry.
@@ -360,7 +345,7 @@ class JetStreamBackend:
         Deliveries still running after that are cancelled un-acked, so JetStream redelivers them.
         """
         self._stopping = True
-        for task in (self._monitor, self._heartbeat, *self._ensuring.values()):
+        for task in (self._monitor, self._heartbeat, *self.durable.ensuring.values()):
             if task is not None:
                 task.cancel()
         for _, task in self._consumers.values():

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import time
@@ -39,7 +40,7 @@ from redis.exceptions import RedisError, ResponseError
 from eventwire_runtime.cloudevents.http import Event
 from eventwire_runtime.dispatcher.backends import stored_status
 from eventwire_runtime.dispatcher.backends.codec import decode, encode
-from eventwire_runtime.dispatcher.backends.durable import Provisioned, accept_once_provisioned, plan, track
+from eventwire_runtime.dispatcher.backends.durable import Lifecycle, accept_once_provisioned
 from eventwire_runtime.dispatcher.backends.flow import BacklogGate, InFlight
 from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.fanout import Fanout
@@ -115,10 +116,7 @@ class RedisBackend:
         self._stopping = False
         self._acks: dict[tuple[str, str], list[bytes]] = {}
         self._ack_task: asyncio.Task[None] | None = None
-        self.provisioned = Provisioned()  # uids whose consumer group exists
-        self._known: dict[str, tuple[str, str]] = {}  # uid -> channel key of its group
-        self._ensuring: dict[str, asyncio.Task[None]] = {}
-        self._deleted: set[str] = set()  # uids whose group this process destroyed
+        self.durable = Lifecycle()  # whose groups exist, are being created, were destroyed
         self._in_progress: dict[tuple[str, str], set[bytes]] = {}  # (key, group) -> entry ids
         self._heartbeat: asyncio.Task[None] | None = None
 
@@ -143,16 +141,16 @@ class RedisBackend:
         return self._connected and not self._stopping
 
     def settled(self) -> bool:
-        return self.provisioned.covers_all(self.table)
+        return self.durable.provisioned.covers_all(self.table)
 
     # ingress
     def accept(self, channel: ChannelRoute, events: list[Event]) -> int | Deferred[int] | asyncio.Future[int]:
         if not self.ready():
             return 503
-        if not self.provisioned.covers(channel):
+        if not self.durable.provisioned.covers(channel):
             return asyncio.ensure_future(
                 accept_once_provisioned(
-                    self.provisioned, channel, self.gate.hold, lambda: self.accept(channel, events)
+                    self.durable.provisioned, channel, self.gate.hold, lambda: self.accept(channel, events)
                 )
             )
         self.gate.active.add(channel.key)
@@ -176,33 +174,21 @@ class RedisBackend:
     # consumers
     def _routes_changed(self, table: RoutingTable, deleted: tuple[ChannelRoute, ...]) -> None:
         """Consume ready subscriptions, keep paused ones, delete only what the plan says (durable.py)."""
-        todo = plan(table, deleted, self._known)
+        todo = self.durable.plan(table, deleted)
         for uid in list(self._consumers):
             entry = todo.consume.get(uid)
             if entry is None or self.key(entry[0].namespace, entry[0].name) != self._consumers[uid][0]:
                 self._consumers.pop(uid)[1].cancel()  # paused or gone: its group stays
         for uid, (route, _) in todo.consume.items():
-            self._deleted.discard(uid)
             if uid not in self._consumers:
                 key = self.key(route.namespace, route.name)
                 task = asyncio.create_task(self._consume(route, uid, key), name=f"consume-{uid}")
                 self._consumers[uid] = (key, task)
         for uid, route in todo.keep.items():
-            self._deleted.discard(uid)
-            if uid not in self.provisioned.uids and uid not in self._ensuring:
-                key = self.key(route.namespace, route.name)
-                track(self._ensuring, uid, self._ensure(uid, route.key, key))
+            key = self.key(route.namespace, route.name)
+            self.durable.ensure_soon(uid, functools.partial(self._ensure, uid, route.key, key))
         doomed_streams = {self.key(*route.key) for route in deleted}
-        for uid, channel_key in todo.delete.items():
-            if uid in self._deleted:
-                continue
-            self._deleted.add(uid)
-            self.provisioned.discard(uid)
-            self._known.pop(uid, None)
-            for tasks in (self._consumers, self._ensuring):
-                running = tasks.pop(uid, None)
-                if running is not None:
-                    (running[1] if isinstance(running, tuple) else running).cancel()
+        for uid, channel_key in self.durable.to_delete(todo, self._consumers):
             key = self.key(*channel_key)
             if key not in doomed_streams:
                 self._spawn(self._destroy(key, group_name(uid)))
@@ -239,8 +225,7 @@ class RedisBackend:
                 await asyncio.sleep(1)
                 continue
             break
-        self._known[uid] = channel_key
-        self.provisioned.add(uid)
+        self.durable.created(uid, channel_key)
 
     async def _mark_in_progress(self) -> None:
         """Every third of the ack wait, reset the idle time of entries still being delivered."""
@@ -256,7 +241,7 @@ class RedisBackend:
     async def _consume(self, route: ChannelRoute, uid: str, key: str) -> None:
         assert self.client is not None
         group = group_name(uid)
-        if uid not in self.provisioned.uids:
+        if uid not in self.durable.provisioned.uids:
             await self._ensure(uid, route.key, key)
         # Entries held at once: more than the deliveries in flight (Fanout's per-subscriber
         # limit), so events keep flowing while some deliveries wait for a retry.
@@ -406,7 +391,7 @@ class RedisBackend:
         for task in [
             self._monitor,
             self._heartbeat,
-            *self._ensuring.values(),
+            *self.durable.ensuring.values(),
             *(t for _, t in self._consumers.values()),
         ]:
             if task is not None:
