@@ -275,7 +275,7 @@ class RedisBackend:
                             "0-0",
                             count=self.settings.fetch_batch,
                         )
-                        entries = [e for e in claimed[1] if e[1]]
+                        entries = [e for e in claimed[1] if e[1] and e[0] not in in_progress]
                     if not entries and own is None:
                         reply = await reader.xreadgroup(
                             group, self.consumer, {key: ">"}, count=self.settings.fetch_batch, block=1000
@@ -287,12 +287,21 @@ class RedisBackend:
                     log.warning("reading %s for %s failed: %s", key, group, exc)
                     await asyncio.sleep(0.5)
                     continue
-                # Let ingress answers that became ready with these entries (XADD replies) go
-                # out first: starting a batch of deliveries takes a millisecond or more.
-                await asyncio.sleep(0)
-                for entry_id, fields in entries:
-                    await limit.acquire()
-                    self._start_delivery(route, uid, key, group, entry_id, fields, limit.release)
+                # Ours from now on: their idle time is reset while they wait for a slot too,
+                # so XAUTOCLAIM does not hand them out a second time.
+                in_progress.update(entry_id for entry_id, _ in entries)
+                started = 0
+                try:
+                    # Let ingress answers that became ready with these entries (XADD replies)
+                    # go out first: starting a batch of deliveries takes a millisecond or more.
+                    await asyncio.sleep(0)
+                    for entry_id, fields in entries:
+                        await limit.acquire()
+                        started += 1
+                        self._start_delivery(route, uid, key, group, entry_id, fields, limit.release)
+                except asyncio.CancelledError:  # paused: the rest is read again on resume
+                    in_progress.difference_update(e for e, _ in entries[started:])
+                    raise
         finally:
             await reader.aclose()
 
@@ -306,21 +315,25 @@ class RedisBackend:
         fields: dict[bytes, bytes],
         release: Callable[[], None],
     ) -> None:
-        """Deliver one entry (`Fanout.start`: no task on the happy path); XACK when it is over."""
+        """Deliver one entry (`Fanout.start`: no task on the happy path); XACK when it is over.
+
+        The entry is in `_in_progress` (put there when it was read) until this is over.
+        """
+        in_progress = self._in_progress.setdefault((key, group), set())
         sub = next((s for s in route.subscribers if s.uid == uid), None)
-        if sub is None:
+        if sub is None:  # paused or gone: left pending, read again when it resumes
+            in_progress.discard(entry_id)
             release()
-            return  # subscription gone: its group no longer matters
+            return
         try:
             event, accepted_at = decode(fields[FIELD])
         except (KeyError, ValueError) as exc:
             log.error("dropping undecodable stored entry %s: %s", entry_id, exc)
+            in_progress.discard(entry_id)
             self._ack(key, group, entry_id)
             release()
             return
         self._delivering.started()
-        in_progress = self._in_progress.setdefault((key, group), set())
-        in_progress.add(entry_id)
 
         def done(finished: bool) -> None:
             in_progress.discard(entry_id)
