@@ -14,11 +14,11 @@
   readiness (durable.py): a paused subscription's consumer keeps its backlog and is simply not
   pulled from; it is deleted only on a tombstone or the explicit deletion of its channel. A
   channel takes events only once every subscription's consumer exists (until then ingress waits
-  up to 2 s, then answers 503 + Retry-After), so nothing is accepted that no consumer keeps. Each message's delivery starts from the
-  subscription callback (`Fanout.start`, no task on the happy path). A message is acked (acks
-  batched per loop iteration) only after delivery succeeded, was dead-lettered, or failed
-  terminally; an un-acked message (crash, kill -9) is redelivered
-  after `EVENTWIRE_ACK_WAIT`: at-least-once. While a delivery is in progress (slow subscriber,
+  up to 2 s, then answers 503 + Retry-After), so nothing is accepted that no consumer keeps.
+- Each message's delivery starts from the subscription callback (`Fanout.start`, no task on the
+  happy path). A message is acked (acks batched per loop iteration) only after delivery
+  succeeded, was dead-lettered, or failed terminally; an un-acked message (crash, kill -9) is
+  redelivered after `EVENTWIRE_ACK_WAIT`: at-least-once. While a delivery is in progress (slow subscriber,
   retries waiting) its message is marked in progress (`+WPI`) every third of the ack wait, so a
   long retry sequence is not redelivered as a duplicate.
 - Flow control (flow.py): while any subscription of the channel has more than
