@@ -113,7 +113,7 @@ async def test_empty_routes_file_keeps_the_table_and_the_backlog(
             url = d.url("default", "orders")
             results = await asyncio.gather(*(post(http, url, f"b-{i}") for i in range(600)))
             ledger.accepted += [f"b-{i}" for i, status in enumerate(results) if status == 202]
-            assert len(ledger.missing()) > 100  # a real backlog when the file goes empty
+            assert len(ledger.missing()) > 50  # a real backlog when the file goes empty
             async with producing(http, url, ledger):
                 routes.path.write_text("")  # a file rewritten in place is empty for a moment
                 await asyncio.sleep(1.0)
@@ -250,7 +250,7 @@ async def test_watcher_survives_garbage_and_follows_the_next_valid_file(
                     async with http.get(f"{d.base}/readyz") as resp:
                         return resp.status == 503 and problem in await resp.text()
 
-                for _ in range(100):
+                for _ in range(200):
                     if await unready():
                         break
                     await asyncio.sleep(0.05)
@@ -329,10 +329,10 @@ async def test_a_waiting_retry_does_not_hold_up_the_events_behind_it(
 async def test_delivery_longer_than_the_ack_wait_is_not_duplicated(
     routes: Routes, http: aiohttp.ClientSession, backend: dict[str, str]
 ) -> None:
-    async with Sink.start(lambda i, r: Reply(202, delay=3.0)) as sink:
+    async with Sink.start(lambda i, r: Reply(202, delay=5.0)) as sink:  # 2.5 ack waits
         routes.write([channel("orders", subscriber("s1", sink.url))])
         ledger = Ledger(sink)
-        async with run_dispatcher(routes, **{**backend, "ack_wait": "1"}) as d:
+        async with run_dispatcher(routes, **{**backend, "ack_wait": "2"}) as d:
             for i in range(5):
                 assert await post(http, d.url("default", "orders"), f"s-{i}") == 202
                 ledger.accepted.append(f"s-{i}")
