@@ -201,9 +201,14 @@ def test_deleting_a_subscription_removes_it_from_the_channel(cluster: KubeApiFak
         return [s["name"] for s in status.get("subscribers") or []]
 
     eventually(lambda: names() == ["a", "b"], TIMEOUT, "both listed")
+    uid = (get(kube, "Subscription", "a", namespace) or {})["metadata"]["uid"]
     kube.delete(MESSAGING, "Subscription", "a", namespace)
     eventually(lambda: get(kube, "Subscription", "a", namespace) is None, TIMEOUT, "subscription gone")
     eventually(lambda: names() == ["b"], TIMEOUT, "only b listed")
+    # The Channel's reconciler says so explicitly: the tombstone the dispatcher deletes durable
+    # state for (from the index of the Channel's Subscriptions, which no longer holds it).
+    status = (get(kube, "Channel", "orders", namespace) or {}).get("status") or {}
+    assert [(t["uid"], t["name"]) for t in status.get("deletedSubscribers") or []] == [(uid, "a")]
 
 
 def test_channel_without_a_ready_provisioner_is_not_ready(cluster: KubeApiFake, namespace: str) -> None:
