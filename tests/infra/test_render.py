@@ -235,3 +235,35 @@ def test_render_notes_a_chart_version_without_a_key_list(tmp_path: Path) -> None
         "note    artifacts.yaml: helm-chart jetstream-nats (nats 1.3.6): no key list recorded "
         "for this chart version, values not checked"
     ) in out.getvalue()
+
+
+def test_every_stack_renders_its_default_brokers_and_validates_them(rendered: Any) -> None:
+    for stack in ("dev", "staging", "prod"):
+        out, result = rendered[stack]
+        brokers = [doc for _, doc in documents(out) if doc["kind"] == "Broker"]
+        assert brokers, stack
+        assert {broker["metadata"]["name"] for broker in brokers} == {"default"}
+        assert result.problems == []
+
+
+def test_render_checks_brokers_and_triggers_the_constructor_could_not(tmp_path: Path) -> None:
+    # Values from other resources' outputs are only known at render time: the render checks them.
+    (tmp_path / "Pulumi.yaml").write_text("name: mesh\nruntime: python\nmain: program/\nstackConfigDir: .\n")
+    (tmp_path / "Pulumi.test.yaml").write_text("config: {}\n")
+    (tmp_path / "program").mkdir()
+    (tmp_path / "program" / "__main__.py").write_text(
+        "import pulumi\n"
+        "from eventwire.install import Broker, Trigger, service_destination\n"
+        "later = pulumi.Output.from_input\n"
+        "Broker('shop', {'namespace': 'shop', 'provisioner': later('Not A Name')})\n"
+        "Trigger('sql', {'namespace': 'shop', 'broker': 'shop', 'subscriber': service_destination('x'),\n"
+        "    'filters': [{'cesql': later(\"type = 'a' AND\")}]})\n"
+    )
+    out = io.StringIO()
+    code = main(
+        ["render", "--stack", "test", "--out", str(tmp_path / "out"), "--project", str(tmp_path)], out
+    )
+    assert code == 1
+    report = out.getvalue()
+    assert "50-shop.yaml: Broker/shop/shop: spec.provisioner: 'Not A Name'" in report
+    assert "50-sql.yaml: Trigger/shop/sql: spec.filters[0].cesql: CloudEvents SQL does not parse" in report
