@@ -135,17 +135,26 @@ class ChannelArgs(TypedDict):
     """The DeliverySpec of the channel (retry, backoffPolicy, backoffDelay, deadLetterSink, ...)."""
 
 
-class Channel(_EventwireObject):
-    """An eventwire Channel. Output `url`: its address once the controller has set it."""
+class _Addressable(_EventwireObject):
+    """A Channel or a Broker: the same args (namespace, name, provisioner, delivery) and `url` out."""
 
+    API_VERSION = ""
+    KIND = ""
     url: pulumi.Output[str]
 
-    def __init__(self, name: str, args: ChannelArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("eventwire:index:Channel", name, None, opts)
+    def __init__(self, name: str, args: ChannelArgs | BrokerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(f"eventwire:index:{self.KIND}", name, None, opts)
         spec = _spec({}, {"provisioner": args.get("provisioner"), "delivery": args.get("delivery")})
-        self._create(name, MESSAGING_V1, "Channel", args["namespace"], args.get("name"), spec)
+        self._create(name, self.API_VERSION, self.KIND, args["namespace"], args.get("name"), spec)
         self.url = self._status_field("address", "url")
         self.register_outputs({"url": self.url})
+
+
+class Channel(_Addressable):
+    """An eventwire Channel. Output `url`: its address once the controller has set it."""
+
+    API_VERSION = MESSAGING_V1
+    KIND = "Channel"
 
 
 class SubscriptionArgs(TypedDict):
@@ -202,17 +211,11 @@ class BrokerArgs(TypedDict):
     Trigger's own delivery overrides it field by field."""
 
 
-class Broker(_EventwireObject):
+class Broker(_Addressable):
     """An eventwire Broker. Output `url`: its address once the controller has set it."""
 
-    url: pulumi.Output[str]
-
-    def __init__(self, name: str, args: BrokerArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("eventwire:index:Broker", name, None, opts)
-        spec = _spec({}, {"provisioner": args.get("provisioner"), "delivery": args.get("delivery")})
-        self._create(name, EVENTING_V1, "Broker", args["namespace"], args.get("name"), spec)
-        self.url = self._status_field("address", "url")
-        self.register_outputs({"url": self.url})
+    API_VERSION = EVENTING_V1
+    KIND = "Broker"
 
 
 class TriggerArgs(TypedDict):
