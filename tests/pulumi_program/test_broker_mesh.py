@@ -4,6 +4,7 @@ the Broker, Trigger and source components, and that topology routes events as it
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 import yaml
 
 from eventwire.api import resource_errors
+from eventwire.cli import main
 from eventwire.render.engine import ProgramRun, run_program_file
 from eventwire.render.project import load_project
 from eventwire_spec.filters import compile_trigger_filter
@@ -108,3 +110,16 @@ def test_the_topology_routes_each_event_to_the_triggers_its_comments_name(
         if doc["kind"] == "Trigger" and compile_trigger_filter(doc["spec"])(event)
     }
     assert matched == triggers
+
+
+def test_the_readme_render_command_checks_it_with_no_problems(tmp_path: Path) -> None:
+    out = io.StringIO()
+    args = ["render", "--project", str(EXAMPLE), "--stack", "dev", "--out", str(tmp_path)]
+    assert main(args, out) == 0, out.getvalue()
+    assert "0 problems" in out.getvalue()
+    rendered = [
+        doc for path in sorted(tmp_path.glob("50-*.yaml")) for doc in yaml.safe_load_all(path.read_text())
+    ]
+    assert sorted((doc["kind"], doc["metadata"]["name"]) for doc in rendered if doc) == sorted(
+        (doc["kind"], doc["metadata"]["name"]) for doc in TOPOLOGY
+    )
