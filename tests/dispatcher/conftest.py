@@ -66,9 +66,11 @@ async def wait_ready(proc: ManagedProcess, port: int, within: float = 15.0) -> N
 
 
 @contextlib.asynccontextmanager
-async def dispatcher_process(env: dict[str, str], port: int) -> AsyncIterator[ManagedProcess]:
-    """`python -m eventwire_runtime dispatcher` with `env`, once it is ready on `port`; stopped after."""
-    proc = ManagedProcess([sys.executable, "-m", "eventwire_runtime", "dispatcher"], env=env)
+async def dispatcher_process(
+    env: dict[str, str], port: int, argv: list[str] | None = None
+) -> AsyncIterator[ManagedProcess]:
+    """`python -m eventwire_runtime dispatcher` (or `argv`) with `env`, once ready on `port`; stopped after."""
+    proc = ManagedProcess(argv or [sys.executable, "-m", "eventwire_runtime", "dispatcher"], env=env)
     try:
         await wait_ready(proc, port)
         yield proc

@@ -7,6 +7,7 @@ a test smuggles them), and the answer is read with a bounded wait.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 
@@ -64,4 +65,11 @@ async def send(
         await writer.drain()
         return await read_answer(reader, within)
     finally:
-        writer.close()
+        await close(writer)
+
+
+async def close(writer: asyncio.StreamWriter) -> None:
+    """Close and wait, ignoring a connection the server already reset."""
+    writer.close()
+    with contextlib.suppress(ConnectionError, OSError):
+        await writer.wait_closed()
