@@ -39,8 +39,19 @@ _TEXT_TYPE = re.compile(r"^(text/|[a-z0-9.+-]+/([a-z0-9.+-]*\+)?xml\b|[^;]*;.*\b
 # Characters the HTTP binding says must be percent-encoded in header values: space, '"', '%',
 # and everything outside printable ASCII.
 _SAFE = frozenset(range(0x21, 0x7F)) - {0x22, 0x25}
-# A header value that is already canonical: nothing to decode, nothing to re-encode.
-_CANONICAL = re.compile(r"[!#$&-~]*")
+
+
+def _canonical(value: str) -> bool:
+    """True for printable ASCII without space, '"' or '%': nothing to decode or re-encode.
+
+    (Four C-level scans; about half the cost of the equivalent regex on the hot path.)
+    """
+    return (
+        value.isascii() and value.isprintable() and " " not in value and '"' not in value and "%" not in value
+    )
+
+
+REQUIRED_SET = frozenset(REQUIRED)
 _INTEGER = "integer"
 _BOOLEAN = "boolean"
 
@@ -72,7 +83,7 @@ class Event:
 
 def percent_encode(value: str) -> str:
     """Percent-encode a header value per the CloudEvents HTTP binding (UTF-8 bytes)."""
-    if _CANONICAL.fullmatch(value):
+    if _canonical(value):
         return value
     return "".join(chr(b) if b in _SAFE else f"%{b:02X}" for b in value.encode("utf-8", "surrogatepass"))
 
@@ -157,48 +168,55 @@ def _valid_attribute(attr: str) -> bool:
 
 def _check_binary(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """Validate binary-mode headers; returns them with every `ce-*` value in canonical form."""
-    seen: set[str] = set()
     decoded: dict[str, str] = {}
     out = headers
     for index, (name, value) in enumerate(headers):
         if not name.startswith("ce-"):
-            if name == "content-type":
+            if name == "content-type" and not value.isprintable():
                 check_string("datacontenttype", value)
             continue
         attr = name[3:]
-        if not _valid_attribute(attr):
-            raise EventFormatError(f"invalid CloudEvents attribute name in header {name!r}")
-        if attr in seen:
+        if attr in decoded:
             raise EventFormatError(f"header {name!r} appears more than once")
-        if attr == "datacontenttype":
-            raise EventFormatError(
-                "header 'ce-datacontenttype' is not allowed in binary mode: the data content type is Content-Type"
-            )
-        seen.add(attr)
-        if _CANONICAL.fullmatch(value):
-            text = value  # printable ASCII without space, '"' or '%': nothing to decode
-        else:
-            text = decode_header_value(value)
-            check_string(attr, text)
-            canonical = percent_encode(text)
-            if canonical != value:
-                if out is headers:
-                    out = list(headers)
-                out[index] = (name, canonical)
-        decoded[attr] = text
+        if attr not in _VALID_NAMES and not _valid_attribute(attr):
+            raise EventFormatError(f"invalid CloudEvents attribute name in header {name!r}")
+        # _canonical(value), inlined: this loop runs for every header of every event
+        if (
+            value.isascii()
+            and value.isprintable()
+            and " " not in value
+            and '"' not in value
+            and "%" not in value
+        ):
+            decoded[attr] = value  # nothing to decode or re-encode
+            continue
+        text = decoded[attr] = decode_header_value(value)
+        check_string(attr, text)
+        canonical = percent_encode(text)
+        if canonical != value:
+            if out is headers:
+                out = list(headers)
+            out[index] = (name, canonical)
+    if "datacontenttype" in decoded:
+        raise EventFormatError(
+            "header 'ce-datacontenttype' is not allowed in binary mode: the data content type is Content-Type"
+        )
     _check_attributes(decoded)
     return out
 
 
 def _check_attributes(values: Mapping[str, str]) -> None:
     """The required attributes are present, and typed ones hold values of their type."""
-    missing = [a for a in REQUIRED if a not in values]
-    if missing:
+    if not values.keys() >= REQUIRED_SET:
+        missing = [a for a in REQUIRED if a not in values]
         raise EventFormatError(f"missing required attribute(s): {', '.join(missing)}")
-    checks = CHECKS[check_specversion(values["specversion"])]
-    for attr, check in checks.items():
-        value = values.get(attr)
-        if value is not None:
+    checks = CHECKS.get(values["specversion"])
+    if checks is None:
+        check_specversion(values["specversion"])  # raises, naming the versions we take
+        return
+    for attr, value in values.items():
+        check = checks.get(attr)
+        if check is not None:
             check(attr, value)
 
 

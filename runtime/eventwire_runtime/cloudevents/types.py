@@ -8,7 +8,6 @@ enough for the ingress hot path.
 
 from __future__ import annotations
 
-import calendar
 import re
 from collections.abc import Callable
 
@@ -21,14 +20,17 @@ INT32 = (-(2**31), 2**31 - 1)
 # String: no C0/C1 control characters, no surrogates, no noncharacters U+FDD0-U+FDEF/U+FFFE/U+FFFF.
 # CR and LF are among them, so no attribute can carry a header line break.
 _FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+# RFC 3339 date-time with the field ranges in the pattern; only days 29-31 need the calendar.
 _TIMESTAMP = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))"
+    r"\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])[Tt](?:[01]\d|2[0-3]):[0-5]\d:(?:[0-5]\d|60)"
+    r"(?:\.\d+)?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)"
 )
-# RFC 3986 characters, with '%' only as a pct-encoded triplet and at most one '#'.
-_URI_REFERENCE = re.compile(
-    r"(?:[A-Za-z0-9\-._~:/?@!$&'()*+,;=\[\]]|%[0-9A-Fa-f]{2})*(?:#(?:[A-Za-z0-9\-._~:/?@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)?"
-)
+# RFC 3986 characters; '%' must start a pct-encoded triplet, and '#' appear at most once.
+_URI_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?@!$&'()*+,;=\[\]%#]*")
+_BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+# Last day of each month but February, as the digits a timestamp carries.
+_LAST_DAY = {f"{m:02}": "30" if m in (4, 6, 9, 11) else "31" for m in range(1, 13)}
 
 
 def check_string(attr: str, value: str) -> None:
@@ -42,31 +44,44 @@ def check_string(attr: str, value: str) -> None:
 
 
 def check_timestamp(attr: str, value: str) -> None:
-    m = _TIMESTAMP.fullmatch(value)
-    ok = m is not None
-    if m is not None:
-        year, month, day, hour, minute, second = (int(g) for g in m.groups()[:6])
-        ok = (
-            1 <= month <= 12
-            and 1 <= day <= calendar.monthrange(year, month)[1]
-            and hour <= 23
-            and minute <= 59
-            and second <= 60  # RFC 3339 allows a leap second
-            and (m.group(7) is None or (int(m.group(7)) <= 23 and int(m.group(8)) <= 59))
-        )
+    ok = _TIMESTAMP.fullmatch(value) is not None
+    if ok and value[8:10] > "28":
+        if value[5:7] == "02":
+            year = int(value[:4])
+            ok = value[8:10] == "29" and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+        else:
+            ok = value[8:10] <= _LAST_DAY[value[5:7]]
     if not ok:
         raise EventFormatError(
             f"attribute {attr!r} must be an RFC 3339 timestamp (e.g. 2024-01-31T12:00:00Z), got {value[:80]!r}"
         )
 
 
+def _uri_characters_ok(value: str) -> bool:
+    if _URI_CHARACTERS.fullmatch(value) is None:
+        return False
+    if "%" in value and _BAD_PERCENT.search(value) is not None:
+        return False
+    return value.count("#") <= 1
+
+
+# Sources already checked: a channel sees the same few producers' sources again and again.
+# Bounded so odd input cannot grow it.
+_VALID_REFERENCES: set[str] = set()
+_VALID_REFERENCES_MAX = 4096
+
+
 def check_uri_reference(attr: str, value: str) -> None:
-    if not value or _URI_REFERENCE.fullmatch(value) is None or not _scheme_ok(value):
+    if value in _VALID_REFERENCES:
+        return
+    if not value or not _uri_characters_ok(value) or not _scheme_ok(value):
         raise EventFormatError(f"attribute {attr!r} must be a non-empty URI-reference, got {value[:80]!r}")
+    if len(_VALID_REFERENCES) < _VALID_REFERENCES_MAX:
+        _VALID_REFERENCES.add(value)
 
 
 def check_uri(attr: str, value: str) -> None:
-    if _SCHEME.match(value) is None or _URI_REFERENCE.fullmatch(value) is None:
+    if _SCHEME.match(value) is None or not _uri_characters_ok(value):
         raise EventFormatError(f"attribute {attr!r} must be an absolute URI, got {value[:80]!r}")
 
 
