@@ -2,8 +2,9 @@
 
     .venv/bin/python -m benchmarks.dispatcher [--duration S] [--connections N] [--compare REV] [scenario ...]
 
-Scenarios (default: all): memory (1 subscriber), fanout10, channels10k, jetstream, redis, and
-structured (in-memory, structured-mode events in). `--compare REV` also runs the dispatcher of
+Scenarios (default: all): memory (1 subscriber), fanout10, channels10k, jetstream, redis,
+structured (in-memory, structured-mode events in), and parse (ingress parsing and validation
+alone, in-process, CPU µs per event: steady even when other work shares the cores). `--compare REV` also runs the dispatcher of
 git revision REV (its runtime/ and spec/ exported to a temp dir and put first on PYTHONPATH) in
 the same run, alternating with the current one `--repeat` times, and prints the ratio of the
 median throughputs current/REV per scenario.
@@ -97,6 +98,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     non_2xx: int
+    accepted: int = 0  # 2xx answers in the run
 
 
 def _ms(text: str) -> float:
@@ -135,7 +137,7 @@ def wrk(
     non_2xx = int(bad.group(1)) if bad else 0
     p50 = _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
-    return Result((total - non_2xx) / elapsed, p50, p99, non_2xx)
+    return Result((total - non_2xx) / elapsed, p50, p99, non_2xx, total - non_2xx)
 
 
 @contextlib.contextmanager
@@ -200,6 +202,12 @@ def dispatcher(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (from /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -222,10 +230,58 @@ def exported(revision: str) -> Iterator[str]:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+# Ingress parsing and validation alone, in-process: CPU µs per event for the wrk scripts' events.
+PARSE_SNIPPET = """
+import json, time, timeit
+from eventwire_runtime.cloudevents.http import events_from_request
+binary = [("ce-specversion", "1.0"), ("ce-id", "0b7f2c1e-bench"), ("ce-source", "/benchmarks/dispatcher"),
+          ("ce-type", "dev.eventwire.bench"), ("ce-time", "2026-01-31T12:00:00Z"),
+          ("content-type", "application/octet-stream")]
+event = {"specversion": "1.0", "id": "0b7f2c1e-bench", "source": "/benchmarks/dispatcher",
+         "type": "dev.eventwire.bench", "time": "2026-01-31T12:00:00Z", "count": 7,
+         "datacontenttype": "text/plain", "data": "x" * 1024}
+structured = [("content-type", "application/cloudevents+json")]
+body = json.dumps(event).encode()
+for name, call in (("binary", lambda: events_from_request(binary, b"x" * 1024)),
+                   ("structured", lambda: events_from_request(structured, body))):
+    best = min(timeit.repeat(call, number=20000, repeat=15, timer=time.process_time)) / 20000
+    print(name, round(best * 1e6, 2))
+"""
+
+
+def parse_cost(pythonpath: str | None) -> dict[str, float]:
+    """CPU µs per event of `events_from_request` (binary and structured), best of 15 runs."""
+    env = {**os.environ, **({"PYTHONPATH": pythonpath} if pythonpath else {})}
+    out = subprocess.run(
+        [sys.executable, "-c", PARSE_SNIPPET],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    return {name: float(value) for name, value in (line.split() for line in out.splitlines())}
+
+
+def run_parse(compare: str | None, before: str | None) -> None:
+    for label, pythonpath in ([(f"@{compare}", before)] if before else []) + [("current", None)]:
+        costs = parse_cost(pythonpath)
+        print(
+            f"{'parse ' + label:<22} binary {costs['binary']:.2f} CPU us/event,"
+            f" structured {costs['structured']:.2f} CPU us/event",
+            flush=True,
+        )
+
+
 def measure(
     name: str, sink: int, seconds: float, connections: int, pythonpath: str | None
-) -> tuple[Result, Result, float]:
-    """Full-load and half-rate results and RSS of one dispatcher for scenario `name`."""
+) -> tuple[Result, Result, float, float]:
+    """Full-load and half-rate results, RSS and CPU µs per event of one dispatcher for `name`.
+
+    CPU per event (the dispatcher's own CPU time during the full-load run over the events it
+    accepted) is the steadier figure on a shared machine: throughput also measures how much of
+    the cores the other processes left.
+    """
     channels = CHANNELS_10K if name == "channels10k" else 1
     subscribers = 10 if name == "fanout10" else 1
     structured = name == "structured"
@@ -241,11 +297,13 @@ def measure(
         proc = stack.enter_context(dispatcher(sink, channels, subscribers, pythonpath, **settings))
         url = f"http://127.0.0.1:{proc.port}"  # type: ignore[attr-defined]
         wrk(url, 1, connections, channels, structured=structured)  # warm-up: pools, consumers
+        cpu = cpu_seconds(proc.proc.pid)
         full = wrk(url, seconds, connections, channels, structured=structured)
+        cpu_us = (cpu_seconds(proc.proc.pid) - cpu) * 1e6 / max(full.accepted, 1)
         # per-connection pause so that connections * 1000/pause ~ half the measured rate
         pause = max(1, round(connections * 1000 / max(full.rate / 2, 1)))
         half = wrk(url, seconds, connections, channels, pause_ms=pause, structured=structured)
-        return full, half, rss_mb(proc.proc.pid)
+        return full, half, rss_mb(proc.proc.pid), cpu_us
 
 
 def run(
@@ -254,31 +312,38 @@ def run(
     rows: list[str] = []
     header = (
         f"{'scenario':<22} {'nginx ev/s':>10} {'disp ev/s':>10} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7}"
-        f" {'half-rate ev/s':>14} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} {'RSS MB':>7}"
+        f" {'half-rate ev/s':>14} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} {'RSS MB':>7} {'CPU us/ev':>9}"
     )
     with contextlib.ExitStack() as outer:
         sink, proxy = outer.enter_context(nginx())
         before = outer.enter_context(exported(compare)) if compare else None
         for name in scenarios:
+            if name == "parse":
+                run_parse(compare, before)
+                continue
             ref = wrk(f"http://127.0.0.1:{proxy}", seconds, connections, structured=name == "structured")
             variants: list[tuple[str, str | None]] = [(name, None)]
             if before is not None:
                 variants.insert(0, (f"{name} @{str(compare)[:10]}", before))
             rates: dict[str | None, list[float]] = {None: [], before: []}
+            cpus: dict[str | None, list[float]] = {None: [], before: []}
             for label, pythonpath in variants * repeat:  # alternating, so drifting load hits both
-                full, half, rss = measure(name, sink, seconds, connections, pythonpath)
+                full, half, rss, cpu_us = measure(name, sink, seconds, connections, pythonpath)
                 rates[pythonpath].append(full.rate)
+                cpus[pythonpath].append(cpu_us)
                 rows.append(
                     f"{label:<22} {ref.rate:>10.0f} {full.rate:>10.0f} {full.rate / ref.rate:>6.2f}"
                     f" {full.p50_ms:>7.2f} {full.p99_ms:>7.2f} {half.rate:>14.0f} {half.p50_ms:>7.2f}"
-                    f" {half.p99_ms:>7.2f} {full.non_2xx:>8} {rss:>7.0f}"
+                    f" {half.p99_ms:>7.2f} {full.non_2xx:>8} {rss:>7.0f} {cpu_us:>9.1f}"
                 )
                 print(rows[-1] if len(rows) > 1 else f"{header}\n{rows[-1]}", flush=True)
             if before is not None:
                 now, then = statistics.median(rates[None]), statistics.median(rates[before])
+                cpu_now, cpu_then = statistics.median(cpus[None]), statistics.median(cpus[before])
                 print(
-                    f"{'':<22} median of {repeat}: current {now:.0f} ev/s, {compare} {then:.0f} ev/s,"
-                    f" current/{compare} = {now / then:.3f}",
+                    f"{'':<22} median of {repeat}: current {now:.0f} ev/s, {cpu_now:.1f} CPU us/ev;"
+                    f" {compare} {then:.0f} ev/s, {cpu_then:.1f} CPU us/ev; throughput current/{compare}"
+                    f" = {now / then:.3f}, CPU per event {cpu_now / cpu_then:.3f}",
                     flush=True,
                 )
     print(
@@ -294,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "scenarios",
         nargs="*",
-        default=["memory", "fanout10", "channels10k", "jetstream", "redis", "structured"],
+        default=["memory", "fanout10", "channels10k", "jetstream", "redis", "structured", "parse"],
     )
     parser.add_argument("--compare", metavar="REV", help="also run git revision REV's dispatcher, same run")
     parser.add_argument(
