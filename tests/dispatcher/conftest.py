@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,9 @@ import aiohttp
 import pytest
 import yaml
 
+from tests.support.nats import nats_server
 from tests.support.processes import ManagedProcess, free_port
+from tests.support.redis import redis_server
 
 
 class Routes:
@@ -91,6 +93,19 @@ async def run_dispatcher(
     env.update({"EVENTWIRE_" + k.upper(): v for k, v in settings.items()})
     async with dispatcher_process(env, port) as proc:
         yield RunningDispatcher(proc, port)
+
+
+@pytest.fixture(params=["in-memory", "jetstream", "redis"])
+def any_backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Dispatcher settings for each backend, the persistent ones on a fresh real broker."""
+    if request.param == "jetstream":
+        with nats_server() as url:
+            yield {"backend": "jetstream", "nats_url": url}
+    elif request.param == "redis":
+        with redis_server() as url:
+            yield {"backend": "redis", "redis_url": url}
+    else:
+        yield {}
 
 
 @pytest.fixture
