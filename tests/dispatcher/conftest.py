@@ -40,6 +40,15 @@ def subscriber(uid: str, uri: str, **extra: Any) -> dict[str, Any]:
     return {"uid": uid, "subscriberUri": uri, **extra}
 
 
+def binary_and_structured(name: str, binary_uri: str, structured_uri: str) -> dict[str, Any]:
+    """A channel with one subscriber in each content mode (uids b-<name>, s-<name>)."""
+    return channel(
+        name,
+        subscriber(f"b-{name}", binary_uri),
+        subscriber(f"s-{name}", structured_uri, delivery={"format": "structured"}),
+    )
+
+
 class RunningDispatcher:
     def __init__(self, proc: ManagedProcess, port: int) -> None:
         self.proc = proc

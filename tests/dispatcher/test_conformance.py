@@ -27,7 +27,7 @@ from cloudevents.core.v1.event import CloudEvent as CloudEventV1
 from dateutil.parser import isoparse
 
 from tests.dispatcher import rawhttp
-from tests.dispatcher.conftest import Routes, RunningDispatcher, channel, run_dispatcher, subscriber
+from tests.dispatcher.conftest import Routes, RunningDispatcher, binary_and_structured, run_dispatcher
 from tests.support.sink import Received, Sink
 
 CASES: list[dict[str, Any]] = json.loads(
@@ -278,11 +278,7 @@ async def replay(tmp_path: Path) -> AsyncIterator[Replay]:
     async with Sink.start() as binary, Sink.start() as structured:
         routes.write(
             [
-                channel(
-                    f"c{i}",
-                    subscriber(f"b{i}", f"{binary.url}c{i}"),
-                    subscriber(f"s{i}", f"{structured.url}c{i}", delivery={"format": "structured"}),
-                )
+                binary_and_structured(f"c{i}", f"{binary.url}c{i}", f"{structured.url}c{i}")
                 for i in range(len(_all_cases()))
             ]
         )
@@ -466,15 +462,7 @@ def _sdk_events() -> list[tuple[str, Any]]:
 async def test_sdk_round_trips(tmp_path: Path, encoding: str) -> None:
     routes = Routes(tmp_path / "routes.yaml")
     async with Sink.start() as binary, Sink.start() as structured:
-        routes.write(
-            [
-                channel(
-                    "rt",
-                    subscriber("b", binary.url),
-                    subscriber("s", structured.url, delivery={"format": "structured"}),
-                )
-            ]
-        )
+        routes.write([binary_and_structured("rt", binary.url, structured.url)])
         async with run_dispatcher(routes) as dispatcher:
             events = _sdk_events()
             for _, event in events:
@@ -511,15 +499,7 @@ async def test_typed_extensions_keep_their_type_through_every_backend(
         "s": "7",
     }
     async with Sink.start() as binary, Sink.start() as structured:
-        routes.write(
-            [
-                channel(
-                    "typed",
-                    subscriber("b", binary.url),
-                    subscriber("s", structured.url, delivery={"format": "structured"}),
-                )
-            ]
-        )
+        routes.write([binary_and_structured("typed", binary.url, structured.url)])
         async with run_dispatcher(routes, **any_backend) as d:
             body = json.dumps(sent).encode()
             for _ in range(40):  # until delivered: a persistent backend's consumers may still be starting

@@ -19,6 +19,7 @@ from tests.dispatcher import rawhttp
 from tests.dispatcher.conftest import (
     Routes,
     RunningDispatcher,
+    binary_and_structured,
     binary_headers,
     channel,
     dispatcher_process,
@@ -56,15 +57,7 @@ async def test_line_breaks_in_attributes_are_refused_on_every_backend(
     routes: Routes, any_backend: dict[str, str]
 ) -> None:
     async with Sink.start() as sink, Sink.start() as structured:
-        routes.write(
-            [
-                channel(
-                    "orders",
-                    subscriber("b", sink.url),
-                    subscriber("s", structured.url, delivery={"format": "structured"}),
-                )
-            ]
-        )
+        routes.write([binary_and_structured("orders", sink.url, structured.url)])
         async with run_dispatcher(routes, **any_backend) as d:
             for name, headers, body in INJECTIONS:
                 answer = await rawhttp.send(d.port, "POST", "/default/orders", headers, body)
@@ -179,53 +172,38 @@ async def _closed_within(reader: asyncio.StreamReader, within: float) -> bytes:
 SHORT = {"header_timeout": "1", "body_timeout": "1", "idle_timeout": "1"}
 
 
+async def _trickled(port: int, start: bytes, piece: bytes) -> bytes:
+    """Send `start`, then `piece` every 0.1 s (never finishing); what the server sends until it closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(start)
+
+    async def trickle() -> None:
+        with contextlib.suppress(ConnectionError):
+            for _ in range(200):
+                writer.write(piece)
+                await writer.drain()
+                await asyncio.sleep(0.1)
+
+    trickler = asyncio.create_task(trickle())
+    try:
+        return await _closed_within(reader, 15)
+    finally:
+        trickler.cancel()
+        await rawhttp.close(writer)
+
+
 async def test_slow_headers_get_408_and_close(routes: Routes) -> None:
     async with hostile_target(routes, **SHORT) as d:
-        reader, writer = await asyncio.open_connection("127.0.0.1", d.port)
-        writer.write(b"POST /default/orders HTTP/1.1\r\nHost: x\r\n")
-
-        async def trickle() -> None:
-            with contextlib.suppress(ConnectionError):
-                for _ in range(200):  # a header byte every 0.1 s, never finishing
-                    writer.write(b"x")
-                    await writer.drain()
-                    await asyncio.sleep(0.1)
-
-        trickler = asyncio.create_task(trickle())
-        try:
-            data = await _closed_within(reader, 15)
-        finally:
-            trickler.cancel()
-            await rawhttp.close(writer)
+        data = await _trickled(d.port, b"POST /default/orders HTTP/1.1\r\nHost: x\r\n", b"x")
         assert data.startswith(b"HTTP/1.1 408"), data[:200]
         await _still_serves(d)
 
 
 async def test_trickled_chunked_body_gets_408_and_close(routes: Routes) -> None:
     async with hostile_target(routes, **SHORT) as d:
-        reader, writer = await asyncio.open_connection("127.0.0.1", d.port)
         head = [f"{k}: {v}" for k, v in binary_headers("slow").items()]
-        writer.write(
-            (
-                "POST /default/orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-                + "\r\n".join(head)
-            ).encode()
-            + b"\r\n\r\n"
-        )
-
-        async def trickle() -> None:
-            with contextlib.suppress(ConnectionError):
-                for _ in range(200):
-                    writer.write(b"1\r\nx\r\n")
-                    await writer.drain()
-                    await asyncio.sleep(0.1)
-
-        trickler = asyncio.create_task(trickle())
-        try:
-            data = await _closed_within(reader, 15)
-        finally:
-            trickler.cancel()
-            await rawhttp.close(writer)
+        start = "POST /default/orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        data = await _trickled(d.port, (start + "\r\n".join(head) + "\r\n\r\n").encode(), b"1\r\nx\r\n")
         assert data.startswith(b"HTTP/1.1 408"), data[:200]
         assert b"body" in data
 
