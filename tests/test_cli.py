@@ -31,7 +31,7 @@ def test_crds_prints_every_crd_for_kubectl_apply() -> None:
     code, out = run("crds", "--label", "eventwire.dev/release=0.1.0")
     assert code == 0
     documents = list(yaml.safe_load_all(out))
-    assert len(documents) == 9
+    assert len(documents) == 11
     assert all(doc["kind"] == "CustomResourceDefinition" for doc in documents)
     assert {doc["metadata"]["labels"]["eventwire.dev/release"] for doc in documents} == {"0.1.0"}
 

@@ -16,6 +16,8 @@ _SPECS: dict[str, dict[str, Any]] = {
         "channel": {"apiVersion": "messaging.eventwire.dev/v1", "kind": "Channel", "name": "orders"},
         "subscriber": SINK,
     },
+    "Broker": {},
+    "Trigger": {"broker": "default", "subscriber": SINK},
     "ApiServerSource": {"resources": [{"apiVersion": "v1", "kind": "Event"}], "sink": SINK},
     "PingSource": {"schedule": "*/5 * * * *", "sink": SINK},
     "ContainerSource": {

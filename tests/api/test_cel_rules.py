@@ -108,6 +108,18 @@ CASES: dict[str, list[tuple[Any, Any, bool]]] = {
         ({"source": "x"}, None, False),
         ({"team": "a", "type": "x"}, None, False),
     ],
+    # Trigger filters: attribute maps (filter.attributes, filters[].exact/prefix/suffix).
+    "self.all(k, k.matches('^[a-z0-9]+$'))": [
+        ({"type": "a", "myext1": "b"}, None, True),
+        ({}, None, True),
+        ({"Type": "a"}, None, False),
+        ({"my_ext": "a"}, None, False),
+        ({"": "a"}, None, False),
+    ],
+    "self.all(k, self[k] != '')": [
+        ({"type": "a"}, None, True),
+        ({"type": "a", "source": ""}, None, False),
+    ],
 }
 
 

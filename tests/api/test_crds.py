@@ -34,6 +34,8 @@ def test_every_kind_of_the_design_has_a_crd() -> None:
             "ClusterChannelProvisioner",
             "Channel",
             "Subscription",
+            "Broker",
+            "Trigger",
             "ApiServerSource",
             "PingSource",
             "ContainerSource",

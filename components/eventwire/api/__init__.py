@@ -8,13 +8,23 @@ from eventwire.api.crds import (
     render_crds,
     render_crds_yaml,
 )
-from eventwire.api.kinds import KINDS, MESSAGING_GROUP, SOURCES_GROUP, VERSION, Kind, kind_for, kind_named
+from eventwire.api.kinds import (
+    EVENTING_GROUP,
+    KINDS,
+    MESSAGING_GROUP,
+    SOURCES_GROUP,
+    VERSION,
+    Kind,
+    kind_for,
+    kind_named,
+)
 from eventwire.api.knative import Conversion, convert_knative, is_knative
 from eventwire.api.structural import structural_errors
 from eventwire.api.validation import resource_errors, validate_resource
 
 __all__ = [
     "DEFAULT_LABELS",
+    "EVENTING_GROUP",
     "KINDS",
     "MESSAGING_GROUP",
     "SOURCES_GROUP",

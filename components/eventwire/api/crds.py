@@ -66,7 +66,7 @@ def render_crd(kind: Kind, labels: Mapping[str, str] | None = None) -> dict[str,
 
 
 def render_crds(labels: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-    """Every eventwire CRD, in a stable order (messaging kinds first, then sources)."""
+    """Every eventwire CRD, in a stable order (messaging kinds, then eventing, then sources)."""
     return [render_crd(kind, labels) for kind in KINDS]
 
 

@@ -7,6 +7,7 @@ from typing import Final, Literal
 
 MESSAGING_GROUP: Final = "messaging.eventwire.dev"
 SOURCES_GROUP: Final = "sources.eventwire.dev"
+EVENTING_GROUP: Final = "eventing.eventwire.dev"
 VERSION: Final = "v1"
 
 
@@ -30,7 +31,8 @@ class Kind:
 
     @property
     def category(self) -> str:
-        return "messaging" if self.group == MESSAGING_GROUP else "sources"
+        """The kubectl category after `eventwire`: the first label of the group (messaging, ...)."""
+        return self.group.split(".", 1)[0]
 
     @property
     def template(self) -> str:
@@ -41,6 +43,8 @@ KINDS: Final[tuple[Kind, ...]] = (
     Kind("ClusterChannelProvisioner", "clusterchannelprovisioners", MESSAGING_GROUP, ("ccp",), "Cluster"),
     Kind("Channel", "channels", MESSAGING_GROUP, ("ch",)),
     Kind("Subscription", "subscriptions", MESSAGING_GROUP, ("sub",)),
+    Kind("Broker", "brokers", EVENTING_GROUP, ("brk",)),
+    Kind("Trigger", "triggers", EVENTING_GROUP, ("trg",)),
     Kind("ApiServerSource", "apiserversources", SOURCES_GROUP, ("apisrc",)),
     Kind("PingSource", "pingsources", SOURCES_GROUP, ("pingsrc",)),
     Kind("ContainerSource", "containersources", SOURCES_GROUP, ("ctrsrc",)),

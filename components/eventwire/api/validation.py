@@ -2,7 +2,8 @@
 
 What the API server would reject is rejected here too: the OpenAPI schema (types, enums,
 patterns, bounds, required fields), unknown fields (as `kubectl apply --validate=strict`
-does), and the CRD's CEL rules. Errors name the field path (spec.sink.uri), never a schema path.
+does), the CRD's CEL rules, and what no schema can say (a Trigger's CloudEvents SQL must parse;
+see semantics.py). Errors name the field path (spec.sink.uri), never a schema path.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from eventwire.api.cel import cel_errors
 from eventwire.api.crds import openapi_schema
 from eventwire.api.kinds import KINDS, kind_for
 from eventwire.api.paths import join_path
+from eventwire.api.semantics import semantic_errors
 from eventwire.exceptions import FieldError, InvalidResourceError
 
 # metadata.name of namespaced objects and of our cluster-scoped kind: a DNS-1123 subdomain.
@@ -138,6 +140,7 @@ def resource_errors(resource: Mapping[str, Any], old: Mapping[str, Any] | None =
             schema, dict(resource), dict(old) if old is not None else None, report_eval_errors=not structural
         )
     )
+    errors.extend(semantic_errors(kind, resource, errors))
     return errors
 
 
