@@ -330,3 +330,18 @@ async def test_404_does_not_echo_a_long_url(routes: Routes) -> None:
         assert answer.status == 404
         assert len(answer.body) < 400
         assert b"7009 characters" in answer.body
+
+
+async def test_large_headers_under_the_limit_are_accepted_in_pieces(routes: Routes) -> None:
+    """48 KB of headers (under 64 KB) arriving in several reads: counted once, accepted."""
+    async with hostile_target(routes) as d:
+        headers = [*binary_headers("pieces").items(), *((f"x-h{i}", "v" * 1000) for i in range(48))]
+        request = rawhttp.request_bytes("POST", "/default/orders", headers, b"{}")
+        reader, writer = await asyncio.open_connection("127.0.0.1", d.port)
+        for at in range(0, len(request), 8192):
+            writer.write(request[at : at + 8192])
+            await writer.drain()
+            await asyncio.sleep(0.05)  # separate reads on the server (not asserted: a merge is fine)
+        answer = await rawhttp.read_answer(reader)
+        await rawhttp.close(writer)
+        assert answer.status == 202, answer.raw

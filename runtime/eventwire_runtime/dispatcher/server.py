@@ -132,7 +132,8 @@ class HttpProtocol(asyncio.Protocol):
         self._headers: list[tuple[str, str]] = []
         self._body: list[bytes] = []
         self._size = 0
-        self._head_size = 0
+        self._head_size = 0  # bytes of an unfinished head, counted as they arrive
+        self._header_bytes = 0  # bytes of the complete header lines seen
         self._heads_done = 0
         self._host = ""
         self._length: str | None = None
@@ -224,6 +225,7 @@ class HttpProtocol(asyncio.Protocol):
         self._body = []
         self._size = 0
         self._head_size = 0
+        self._header_bytes = 0
         self._host = ""
         self._length = None
         self._expect = None
@@ -235,8 +237,8 @@ class HttpProtocol(asyncio.Protocol):
             raise httptools.HttpParserError("request line too long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_size += len(name) + len(value) + 4
-        if self._head_size > self.limits.max_header_bytes:
+        self._header_bytes += len(name) + len(value) + 4
+        if self._header_bytes > self.limits.max_header_bytes:
             self._reject(431, f"request headers larger than {self.limits.max_header_bytes} bytes")
             raise httptools.HttpParserError("headers too large")
         key = name.decode("latin-1").lower()
