@@ -124,6 +124,17 @@ def routes(tmp_path: Path) -> Routes:
     return r
 
 
+@pytest.fixture(params=["jetstream", "redis"])
+def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Settings for a dispatcher on a fresh broker (short ack wait so a crash is recovered fast)."""
+    if request.param == "jetstream":
+        with nats_server() as url:
+            yield {"backend": "jetstream", "nats_url": url, "ack_wait": "2"}
+    else:
+        with redis_server() as url:
+            yield {"backend": "redis", "redis_url": url, "ack_wait": "2"}
+
+
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
