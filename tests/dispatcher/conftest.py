@@ -104,17 +104,24 @@ async def run_dispatcher(
         yield RunningDispatcher(proc, port)
 
 
-@pytest.fixture(params=["in-memory", "jetstream", "redis"])
-def any_backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    """Dispatcher settings for each backend, the persistent ones on a fresh real broker."""
-    if request.param == "jetstream":
+@contextlib.contextmanager
+def backend_settings(name: str, **extra: str) -> Iterator[dict[str, str]]:
+    """Dispatcher settings for backend `name`, a persistent one on a fresh real broker."""
+    if name == "jetstream":
         with nats_server() as url:
-            yield {"backend": "jetstream", "nats_url": url}
-    elif request.param == "redis":
+            yield {"backend": "jetstream", "nats_url": url, **extra}
+    elif name == "redis":
         with redis_server() as url:
-            yield {"backend": "redis", "redis_url": url}
+            yield {"backend": "redis", "redis_url": url, **extra}
     else:
         yield {}
+
+
+@pytest.fixture(params=["in-memory", "jetstream", "redis"])
+def any_backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Settings for each backend."""
+    with backend_settings(request.param) as settings:
+        yield settings
 
 
 @pytest.fixture
@@ -127,12 +134,8 @@ def routes(tmp_path: Path) -> Routes:
 @pytest.fixture(params=["jetstream", "redis"])
 def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     """Settings for a dispatcher on a fresh broker (short ack wait so a crash is recovered fast)."""
-    if request.param == "jetstream":
-        with nats_server() as url:
-            yield {"backend": "jetstream", "nats_url": url, "ack_wait": "2"}
-    else:
-        with redis_server() as url:
-            yield {"backend": "redis", "redis_url": url, "ack_wait": "2"}
+    with backend_settings(request.param, ack_wait="2") as settings:
+        yield settings
 
 
 @pytest.fixture
