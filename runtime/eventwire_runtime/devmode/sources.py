@@ -93,6 +93,9 @@ def plan_source(
         env["PORT"] = str(port)
         plan.webhook_url = f"http://127.0.0.1:{port}/"
         plan.note = f"webhook at {plan.webhook_url} (try: eventwire dev send --github push)"
+    elif kind == "PingSource":
+        zone = f" ({spec['timezone']})" if spec.get("timezone") else ""
+        plan.note = f"schedule {spec.get('schedule')}{zone}"
     elif kind == "ApiServerSource":
         if not options.kubeconfig:
             plan.reason = "it watches a Kubernetes API server: pass --kubeconfig PATH to run it"

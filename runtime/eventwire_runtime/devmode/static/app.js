@@ -190,6 +190,7 @@ function connect() {
 async function start() {
   for (const id of ["filter-type", "filter-source", "filter-subject", "filter-channel"]) {
     document.getElementById(id).addEventListener("input", renderEvents);
+    document.getElementById(id).addEventListener("change", renderEvents);
   }
   document.getElementById("filters").addEventListener("submit", (e) => e.preventDefault());
   document.getElementById("close-detail").addEventListener("click", () => {
