@@ -17,21 +17,8 @@ import yaml
 
 from tests.devmode.devup import dev_up, run_eventwire
 from tests.support.processes import free_port
-from tests.support.sink import Received, Reply, Sink
-
-
-def enrich(_: int, request: Received) -> Reply:
-    """A service that answers each (structured) event with a new event: its reply."""
-    event = json.loads(request.body)
-    reply = {
-        "specversion": "1.0",
-        "id": f"enriched-{event['id']}",
-        "source": "/enricher",
-        "type": "demo.enriched",
-        "datacontenttype": "application/json",
-        "data": {"of": event["id"]},
-    }
-    return Reply(200, {"content-type": "application/cloudevents+json"}, json.dumps(reply).encode())
+from tests.support.sink import Reply, Sink
+from tests.system.test_topologies import enrich
 
 
 def write_manifests(path: Path, *documents: dict[str, Any]) -> Path:
@@ -103,7 +90,7 @@ async def test_channel_fanout_example_sends_and_signed_webhooks_reach_the_servic
         )
         rows = deliveries(record)
         assert rows["orders-to-audit"]["outcome"] == "delivered"
-        assert rows["orders-to-enricher"]["reply"]["type"] == "demo.enriched"
+        assert rows["orders-to-enricher"]["reply"]["type"] == "dev.eventwire.enriched"
         assert "error" not in rows["orders-to-enricher"]["reply"]
         assert record["channel"] == "shop/orders"
         assert record["data"] == {"n": 1}

@@ -86,7 +86,11 @@ def plan_source(
     if kind == "GitHubSource":
         plan.webhook_secret = secrets.token_hex(20)
         secret_values["GITHUB_SECRET_TOKEN"] = plan.webhook_secret
-    settings = kinds.adapter_for(source, [meta["namespace"]])
+    try:
+        settings = kinds.adapter_for(source, [meta["namespace"]])
+    except ValueError as exc:  # a kind this runtime has no adapter for
+        plan.reason = str(exc)
+        return plan
     env = {**common, **_plain_env(settings.env, secret_values)}
     if kind == "GitHubSource":
         port = free_port()

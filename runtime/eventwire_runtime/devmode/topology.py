@@ -25,14 +25,6 @@ from eventwire_runtime.devmode.services import CLUSTER_DOMAIN, ServiceMap
 
 EVENTING_GROUP = "eventing.eventwire.dev"
 KNATIVE_SERVING_GROUP = "serving.knative.dev"
-SOURCE_KINDS = (
-    "ApiServerSource",
-    "PingSource",
-    "ContainerSource",
-    "GitHubSource",
-    "AwsSqsSource",
-    "GcpPubSubSource",
-)
 DEFAULT_NAMESPACE = "default"
 # Stable uids, so a restart with --persist finds the same durable consumers (`sub-<uid>`).
 _UID_NAMESPACE = uuid.UUID("6f1c3a52-8d0e-4f57-9b7e-1b5e0e0d2c11")
@@ -81,7 +73,7 @@ def sort_manifests(documents: Iterable[Mapping[str, Any]]) -> Manifests:
             found.channels.append(obj)
         elif group == MESSAGING_GROUP and kind == "Subscription":
             found.subscriptions.append(obj)
-        elif group == SOURCES_GROUP and kind in SOURCE_KINDS:
+        elif group == SOURCES_GROUP:  # every kind of the group is a source
             found.sources.append(obj)
         elif group == EVENTING_GROUP and kind == "Broker":
             found.brokers.append(obj)
