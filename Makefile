@@ -24,6 +24,9 @@ lint:
 
 typecheck:
 	$(VENV)/mypy components/eventwire runtime/eventwire_runtime spec/eventwire_spec
+	# The Pulumi programs, one at a time (both are __main__): they compose the components as users do.
+	$(VENV)/mypy infra/__main__.py
+	$(VENV)/mypy tests/pulumi_program/__main__.py
 
 pytest:
 	$(VENV)/pytest

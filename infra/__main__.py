@@ -4,14 +4,28 @@
     eventwire render --stack dev ...   the same program without a cluster (engine-free)
 
 Istio, then Knative Serving (net-istio after Istio), then the eventing core (its CRDs before the
-controller), then the event sources and the stack's channels. The kubernetes provider is the
-only one, built here and handed to every component.
+controller), then channelNamespace, the event sources and the stack's channels; `pulumi destroy`
+runs the other way round, so the stack's channels go while the controller and dispatchers still
+run, and the CRDs and channelNamespace stay (see the README's Uninstall). The kubernetes
+provider is the only one, built here and handed to every component.
 """
+
+from pathlib import Path
+from typing import cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from eventwire.install import Channel, EventingCore, EventSources, Istio, KnativeServing, ProvisionerArgs
+from eventwire.install import (
+    Channel,
+    EventingCore,
+    EventSources,
+    Istio,
+    KnativeServing,
+    KnativeServingArgs,
+    ProvisionerArgs,
+)
+from eventwire.install.eventing_core import ProvisionerType
 from eventwire.install.image import RuntimeImage
 from eventwire.install.settings import load
 
@@ -42,21 +56,29 @@ if settings.install_istio:
 
 serving = None
 if settings.install_knative_serving:
-    serving_args: dict[str, object] = {"version": settings.knative_version, "domain": settings.domain}
+    serving_args: KnativeServingArgs = {"version": settings.knative_version, "domain": settings.domain}
     if istio is not None:
         serving_args["istio"] = istio
-    serving = KnativeServing("knative-serving", serving_args, with_provider)  # type: ignore[arg-type]
+    serving = KnativeServing("knative-serving", serving_args, with_provider)
 
 image: pulumi.Input[str] = settings.image
 if settings.build_image:
+    # The build context is the repository root (this file's parent's parent), not the working
+    # directory Pulumi runs the program in (infra/).
     image = RuntimeImage(
-        "runtime-image", {"repository": settings.image_repository, "tag": settings.image_tag}, with_provider
+        "runtime-image",
+        {
+            "repository": settings.image_repository,
+            "tag": settings.image_tag,
+            "context": str(Path(__file__).resolve().parent.parent),
+        },
+        with_provider,
     ).ref
 
 provisioners: list[ProvisionerArgs] = [
     {
         "name": kind,
-        "type": kind,  # type: ignore[typeddict-item]
+        "type": cast(ProvisionerType, kind),  # EventingCore checks it
         "install_broker": settings.install_brokers,
         "broker_replicas": settings.broker_replicas,
         "storage_size": settings.broker_storage_size,
@@ -81,11 +103,27 @@ core = EventingCore(
         "resource_profile": settings.resource_profile,
         "strict_mtls": settings.strict_mtls,
         "network_policies": settings.network_policies,
+        "retain_crds": settings.retain_crds_on_delete,
         "webhook_domain": webhook_domain,
     },
     # The PeerAuthentication and sidecars need Istio first.
     pulumi.ResourceOptions(provider=provider, depends_on=[istio] if istio else []),
 )
+
+# The stack's channels and the sources' default Secrets live in channelNamespace. It is created
+# first and left behind by `pulumi destroy`: users put their own objects next to ours.
+after_channel_namespace: list[pulumi.Resource] = []
+if settings.creates_channel_namespace:
+    after_channel_namespace.append(
+        k8s.core.v1.Namespace(
+            "channel-namespace",
+            metadata={
+                "name": settings.channel_namespace,
+                "labels": {"app.kubernetes.io/part-of": "eventwire"},
+            },
+            opts=pulumi.ResourceOptions(provider=provider, retain_on_delete=True),
+        )
+    )
 
 sources = EventSources(
     "sources",
@@ -98,14 +136,16 @@ sources = EventSources(
         "webhook_domain": webhook_domain,
         "webhook_tls_secret": settings.github_webhook_tls_secret,
     },
-    pulumi.ResourceOptions(provider=provider, depends_on=[core, *([istio] if istio else [])]),
+    pulumi.ResourceOptions(
+        provider=provider, depends_on=[core, *([istio] if istio else []), *after_channel_namespace]
+    ),
 )
 
 channels = {
     name: Channel(
         f"channel-{name}",
         {"namespace": settings.channel_namespace, "name": name},
-        pulumi.ResourceOptions(provider=provider, depends_on=[core]),
+        pulumi.ResourceOptions(provider=provider, depends_on=[core, *after_channel_namespace]),
     )
     for name in settings.channels
 }

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install the real servers the runtime tests talk to over loopback: nats-server (JetStream),
-# redis-server, nginx and wrk (benchmark reference and load generator), chromium and chromedriver
-# (the eventwire dev viewer's browser tests). Tests start their own instances on free ports; this
-# only makes the binaries available.
+# redis-server, nginx and wrk (benchmark reference and load generator), shellcheck, which
+# checks the project's shell scripts, and chromium with chromedriver (the eventwire dev viewer's
+# browser tests). Tests start their own instances on free ports; this only makes the binaries
+# available.
 set -euo pipefail
 need=()
-for bin in nats-server redis-server nginx wrk chromium chromedriver; do
+for bin in nats-server redis-server nginx wrk shellcheck chromium chromedriver; do
     command -v "$bin" >/dev/null 2>&1 || need+=("$bin")
 done
 pkgs=()
@@ -15,6 +16,7 @@ for bin in "${need[@]}"; do
         redis-server) pkgs+=(redis-server) ;;
         nginx) pkgs+=(nginx-light) ;;
         wrk) pkgs+=(wrk) ;;
+        shellcheck) pkgs+=(shellcheck) ;;
         chromium) pkgs+=(chromium) ;;
         chromedriver) pkgs+=(chromium-driver) ;;
     esac

@@ -100,7 +100,7 @@ def test_validate_needs_documents(tmp_path: Path) -> None:
     assert "no YAML documents" in out
 
 
-def test_validate_knative_manifests_only_on_request(tmp_path: Path) -> None:
+def test_validate_refuses_knative_manifests_unless_converted(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "kn.yaml",
@@ -112,18 +112,18 @@ spec:
   schedule: "*/1 * * * *"
   sink: {uri: "http://display.default.svc.cluster.local"}
 ---
-apiVersion: eventing.knative.dev/v1
-kind: Broker
-metadata: {name: default}
+apiVersion: flows.knative.dev/v1
+kind: Parallel
+metadata: {name: branches}
 """,
     )
     code, out = run("validate", str(path))
     assert code == 1
-    assert "pass --knative" in out
+    assert "a Knative manifest (sources.knative.dev/v1 PingSource): run `eventwire convert`" in out
     code, out = run("validate", "--knative", str(path))
     assert code == 1
     assert f"ok      {path}: PingSource/ping" in out
-    assert "Broker has no eventwire equivalent; use a Channel with Subscriptions" in out
+    assert "flows.knative.dev/v1 Parallel is not converted: eventwire has no Parallel" in out
 
 
 def test_convert_prints_eventwire_manifests(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -154,3 +154,41 @@ def test_console_script_is_installed() -> None:
     assert result.returncode == 0
     assert "crds" in result.stdout
     assert "validate" in result.stdout
+
+
+def test_convert_passes_other_documents_through_and_converts_every_knative_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path,
+        "mixed.yaml",
+        """
+apiVersion: v1
+kind: Secret
+metadata: {name: githubsecret}
+stringData: {secretToken: s3cret}
+---
+apiVersion: sources.eventwire.dev/v1
+kind: PingSource
+metadata: {name: ping}
+spec: {schedule: "* * * * *", sink: {uri: "http://display.default.svc.cluster.local"}}
+---
+apiVersion: sources.eventing.knative.dev/v1alpha1
+kind: CronJobSource
+metadata: {name: cron}
+spec:
+  schedule: "* * * * *"
+  data: '{"m": 1}'
+  sink: {apiVersion: serving.knative.dev/v1alpha1, kind: Service, name: display}
+""",
+    )
+    code, out = run("convert", str(path))
+    assert code == 0
+    secret, ping, cron = yaml.safe_load_all(out)
+    assert secret["kind"] == "Secret"
+    assert ping["spec"]["sink"] == {"uri": "http://display.default.svc.cluster.local"}
+    assert (cron["apiVersion"], cron["kind"]) == ("sources.eventwire.dev/v1", "PingSource")
+    assert "CronJobSource became a PingSource" in capsys.readouterr().err
+    converted = write(tmp_path, "converted.yaml", out)
+    code, report = run("validate", str(converted))
+    assert code == 0, report

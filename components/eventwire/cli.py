@@ -2,7 +2,8 @@
 
     eventwire crds [--label KEY=VALUE ...]      print every CRD as YAML (for kubectl apply -f -)
     eventwire validate [--knative] PATH ...     validate manifests; exit 1 on any error
-    eventwire convert PATH ...                  print Knative Eventing manifests in eventwire's API
+    eventwire convert PATH ...                  print Knative manifests of any API generation in
+                                                eventwire's API; exit 1 if any is not converted
     eventwire render --stack dev --out DIR      run the Pulumi program without an engine or cluster
                                                 and write every Kubernetes object it creates
     eventwire dev up PATH ... | dev send ...    run a topology on this machine with a live event
@@ -20,7 +21,7 @@ from typing import Any, TextIO
 
 import yaml
 
-from eventwire.api import convert_knative, is_knative, render_crds_yaml, resource_errors
+from eventwire.api import convert_knative, is_knative, needs_conversion, render_crds_yaml, resource_errors
 from eventwire.exceptions import ConversionError
 from eventwire.manifests import Document, read_documents, yaml_files
 from eventwire.render import add_render_command
@@ -63,10 +64,11 @@ def _check_document(doc: Document, knative: bool) -> tuple[str, list[str]]:
     if not isinstance(content, dict):
         return "error", [f"a manifest must be a mapping, not {type(content).__name__}"]
     notes: list[str] = []
-    if is_knative(content):
+    if needs_conversion(content):
         if not knative:
             return "error", [
-                "a Knative Eventing manifest: pass --knative to convert it first, or run eventwire convert"
+                f"a Knative manifest ({content.get('apiVersion')} {content.get('kind')}): run "
+                "`eventwire convert` on it and validate the output (or pass --knative to validate it converted)"
             ]
         try:
             conversion = convert_knative(content)

@@ -2,7 +2,7 @@
 
 EventwireError
 ├── InvalidResourceError    a custom resource does not match its CRD (carries field errors)
-├── ConversionError         a Knative manifest has no eventwire equivalent
+├── ConversionError         a Knative manifest eventwire does not convert
 └── ConfigError             stack configuration or component arguments are invalid
 """
 

@@ -145,3 +145,16 @@ def headers(event: str, delivery: str, signature: str | None = None) -> dict[str
     if signature is not None:
         out["X-Hub-Signature-256"] = signature
     return out
+
+
+ORGANIZATION: dict[str, Any] = {"login": "acme", "id": 1001, "url": "https://api.github.com/orgs/acme"}
+
+
+def repository_event(**fields: Any) -> dict[str, Any]:
+    """A repository webhook's payload: the event's own fields, the repository and the sender."""
+    return {**fields, "repository": REPOSITORY, "sender": SENDER}
+
+
+def organization_event(**fields: Any) -> dict[str, Any]:
+    """An organisation webhook's payload: the event's own fields, the organisation and the sender."""
+    return {**fields, "organization": ORGANIZATION, "sender": SENDER}

@@ -13,7 +13,8 @@ import aiohttp
 import pytest
 
 from eventwire_runtime.adapters.github import GitHubAdapter
-from eventwire_runtime.adapters.github_events import sign, subject_for
+from eventwire_runtime.adapters.github_attributes import subject_and_extensions
+from eventwire_runtime.adapters.github_events import sign
 from eventwire_runtime.delivery.errors import ConfigError
 from tests.adapters import github_payloads as gh
 from tests.adapters.conftest import make_env, metered_sender, running, wait_for
@@ -53,9 +54,10 @@ async def test_signed_push_is_forwarded_and_answered_202() -> None:
     assert event.headers["ce-type"] == "dev.knative.source.github.push"
     assert event.headers["ce-source"] == "https://github.com/acme/widgets"
     assert event.headers["ce-id"] == "d-1"
-    assert event.headers["ce-subject"] == "refs/heads/main"
-    assert event.headers["ce-githubrepository"] == "acme/widgets"
-    assert "ce-githubaction" not in event.headers
+    assert event.headers["ce-subject"] == "9a1f3b7c2d4e...0d1e2f3a4b5c"  # Knative: the compare range
+    assert event.headers["ce-repository"] == "widgets"
+    assert event.headers["ce-ref"] == "refs/heads/main"
+    assert "ce-action" not in event.headers
     assert event.headers["content-type"] == "application/json"
     assert event.body == body, "data is the payload byte for byte"
 
@@ -104,7 +106,7 @@ async def test_subject_and_extensions_per_event() -> None:
     for event, (name, _, subject, action) in zip(sink.received, cases, strict=True):
         assert event.headers["ce-type"] == f"dev.knative.source.github.{name}"
         assert event.headers["ce-subject"] == subject
-        assert event.headers["ce-githubaction"] == action
+        assert event.headers["ce-action"] == action
 
 
 async def test_only_configured_event_types_pass_and_ping_is_answered() -> None:
@@ -187,24 +189,27 @@ async def test_payload_near_githubs_25mb_cap_is_accepted() -> None:
 
 
 @pytest.mark.parametrize(
-    ("event", "payload", "subject"),
+    ("event", "payload", "subject", "extensions"),
     [
-        ("push", {"ref": "refs/tags/v1"}, "refs/tags/v1"),
-        ("create", {"ref": "feature", "ref_type": "branch"}, "feature"),
-        ("pull_request", {"number": 5}, "5"),
-        ("pull_request_review", {"pull_request": {"number": 9}}, "9"),
-        ("issue_comment", {"issue": {"number": 3}}, "3"),
-        ("check_suite", {"check_suite": {"id": 77}}, "77"),
-        ("status", {"sha": "abc"}, "abc"),
-        ("gollum", {"pages": [{"page_name": "Home"}]}, "Home"),
-        ("gollum", {"pages": []}, None),
-        ("watch", {"sender": {"login": "octocat"}}, "octocat"),
-        ("meta", {"hook_id": 1}, None),
-        ("issues", {"issue": {"number": True}}, None),
+        ("gollum", {"pages": []}, None, {}),
+        ("gollum", {"pages": [{"page_name": "Home"}, {"title": "no name"}]}, "Home", {}),
+        ("push", {"compare": "no-slash", "ref": {"not": "a string"}}, None, {}),
+        ("pull_request", {"pull_request": {"number": 5}, "label": None, "number": 5}, "5", {"number": "5"}),
+        ("issues", {"issue": {}, "repository": {"name": "w"}}, None, {"repository": "w"}),
+        ("status", {"sha": "", "state": "pending"}, None, {"state": "pending"}),
+        (
+            "a_future_event",
+            {"action": "done", "organization": {"login": "acme"}},
+            None,
+            {"owner": "acme", "action": "done"},
+        ),
+        ("ping", ["not", "an", "object"], None, {}),
     ],
 )
-def test_subject_table(event: str, payload: dict[str, object], subject: str | None) -> None:
-    assert subject_for(event, payload) == subject
+def test_absent_or_unusable_fields_set_no_attribute(
+    event: str, payload: object, subject: str | None, extensions: dict[str, str]
+) -> None:
+    assert subject_and_extensions(event, payload) == (subject, extensions)
 
 
 @pytest.mark.parametrize(

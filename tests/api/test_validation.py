@@ -296,3 +296,25 @@ def test_status_written_by_the_controller_validates() -> None:
 def test_non_mapping_input_is_an_error_not_a_crash() -> None:
     assert resource_errors(["not", "a", "resource"])[0].message.startswith("a resource must be a mapping")  # type: ignore[arg-type]
     assert resource_errors({"kind": "Channel"})[0].path == "apiVersion"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        "deployment_review",
+        "github_app_authorization",
+        "marketplace_purchase",
+        "projects_v2_item",
+        "repository_import",
+    ],
+)
+def test_github_source_accepts_the_events_github_added(event: str) -> None:
+    assert resource_errors(with_spec("GitHubSource", eventTypes=["push", event])) == []
+
+
+def test_github_source_accepts_every_catalogued_event_and_nothing_else() -> None:
+    from eventwire_spec.github_events import GITHUB_EVENTS
+
+    assert resource_errors(with_spec("GitHubSource", eventTypes=list(GITHUB_EVENTS))) == []
+    errors = resource_errors(with_spec("GitHubSource", eventTypes=["push", "projects_v3_item"]))
+    assert [error.path for error in errors] == ["spec.eventTypes[1]"]

@@ -268,6 +268,35 @@ def test_strict_mtls_adds_sidecars_and_peer_authentication(run: Runner) -> None:
     assert not [o for o in kube_objects(record) if o["kind"] == "NetworkPolicy"]
 
 
+def test_producers_outside_the_mesh_reach_strict_mtls_dispatchers(run: Runner) -> None:
+    record = run(lambda: core({"strict_mtls": True}))
+    ingress = find(record, "PeerAuthentication", "eventwire-dispatcher-ingress").plain
+    dispatcher_pod = find(record, "Deployment", "eventwire-dispatcher-in-memory").plain["spec"]["template"]
+    selector = ingress["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= dispatcher_pod["metadata"]["labels"].items()
+    controller_pod = find(record, "Deployment", "eventwire-controller").plain["spec"]["template"]
+    assert not selector.items() <= controller_pod["metadata"]["labels"].items()
+    # STRICT for the workload, except its event port (the container port), where sources and
+    # producers without a sidecar post plaintext; meshed clients still use mTLS there.
+    port = dispatcher_pod["spec"]["containers"][0]["ports"][0]
+    assert port["name"] == "http"
+    assert ingress["spec"]["mtls"] == {"mode": "STRICT"}
+    assert ingress["spec"]["portLevelMtls"] == {str(port["containerPort"]): {"mode": "PERMISSIVE"}}
+
+
+def test_with_the_mesh_policies_admit_the_sidecar_scrape_ports(run: Runner) -> None:
+    record = run(lambda: core({"strict_mtls": True}))
+    scrapes = find(record, "NetworkPolicy", "allow-sidecar-metrics").plain["spec"]
+    # Every pod in the namespace gets a sidecar: istio-agent's merged metrics and Envoy's own.
+    assert scrapes["podSelector"] == {"matchLabels": {}}
+    assert scrapes["ingress"] == [
+        {"ports": [{"protocol": "TCP", "port": 15020}, {"protocol": "TCP", "port": 15090}]}
+    ]
+    without_mesh = run(core)
+    names = {o["metadata"]["name"] for o in kube_objects(without_mesh) if o["kind"] == "NetworkPolicy"}
+    assert "allow-sidecar-metrics" not in names
+
+
 def test_several_provisioners_get_one_dispatcher_each(run: Runner) -> None:
     provisioners = [
         {"name": "fast", "type": "in-memory", "replicas": 2},
@@ -320,3 +349,17 @@ def test_bad_args_are_rejected_by_name(run: Runner, args: dict[str, Any], messag
     full: EventingCoreArgs = {"image": IMAGE, **args}  # type: ignore[typeddict-item]
     with pytest.raises(ConfigError, match=message):
         run(lambda: EventingCore("eventing", full))
+
+
+def test_crds_are_kept_on_destroy_unless_asked(run: Runner) -> None:
+    record = run(core)
+    crds = [r for r in record.registrations if r.inputs.get("kind") == "CustomResourceDefinition"]
+    assert len(crds) == len(render_crds()) + 1  # ours and kopf's peering CRD
+    # `pulumi destroy` would delete every user's Channels and sources with them.
+    assert all(r.retain_on_delete for r in crds)
+    others = [
+        r for r in record.registrations if r.custom and r.inputs.get("kind") != "CustomResourceDefinition"
+    ]
+    assert not any(r.retain_on_delete for r in others)
+    record = run(lambda: core({"retain_crds": False}))
+    assert not any(r.retain_on_delete for r in record.registrations)

@@ -58,8 +58,12 @@ def test_values_per_environment(run: Runner) -> None:
     )
     found = charts(record)
     assert {chart["version"] for chart in found.values()} == {"1.29.0"}
-    assert found["mesh-istiod"]["values"]["pilot"]["replicaCount"] == 2
-    assert found["mesh-istiod"]["values"]["pilot"]["cni"] == {"enabled": True}
+    # The documented top-level keys, not the legacy pilot. prefix (test_chart_values checks all keys).
+    assert found["mesh-istiod"]["values"]["replicaCount"] == 2
+    assert found["mesh-istiod"]["values"]["autoscaleEnabled"] is False
+    assert found["mesh-istiod"]["values"]["cni"] == {"enabled": True}
+    assert found["mesh-istiod"]["values"]["resources"]["limits"]["memory"] == "1Gi"
+    assert found["mesh-cni"]["values"] == {"resources": found["mesh-istiod"]["values"]["resources"]}
     assert found["mesh-cni"]["chart"] == "cni"
     assert record.depends_on(record.named("mesh-istiod"), record.named("mesh-cni"))
     gateway = found["mesh-gateway"]["values"]

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from eventwire import rbac
+from eventwire.install.eventing_core import SIDECAR_METRICS_PORTS
 from eventwire.render.engine import ProgramRun
 from eventwire.render.stack import run_stack
 from eventwire_runtime.controller.settings import ControllerSettings
@@ -55,7 +56,12 @@ def test_metrics_are_served_declared_annotated_and_admitted_on_one_port(stack: s
     assert annotations["prometheus.io/path"] == "/metrics"
     admitted = admitted_ports(run, pod["metadata"]["labels"])
     if objects(run, "NetworkPolicy"):
-        assert admitted == {settings.metrics_port}  # the metrics port and nothing else
+        # The metrics port and nothing else, plus the sidecar's metrics ports where the mesh is on.
+        meshed = any(
+            ns["metadata"].get("labels", {}).get("istio-injection") == "enabled"
+            for ns in objects(run, "Namespace")
+        )
+        assert admitted == {settings.metrics_port, *(SIDECAR_METRICS_PORTS if meshed else ())}
 
 
 @pytest.mark.parametrize(("stack", "replicas"), [("dev", 1), ("staging", 2), ("prod", 2)])

@@ -11,6 +11,8 @@ from eventwire.render.project import Project, load_project
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = load_project(ROOT / "Pulumi.yaml")
 STACKS = PROJECT.stacks()
+# The stacks of long-lived clusters; `ci` is the throwaway kind cluster of scripts/e2e-kind.sh.
+CLUSTER_STACKS = [stack for stack in STACKS if stack != "ci"]
 # Credentials as a `pulumi config set --secret` would provide them; they must never be rendered.
 SECRETS = {
     "githubWebhookSecret": "gh-webhook-8f3a91c2",

@@ -186,4 +186,52 @@ def test_the_cli_overrides_config_keys(tmp_path: Path) -> None:
 def test_the_cli_names_an_unknown_stack(tmp_path: Path) -> None:
     out = io.StringIO()
     assert main(["render", "--stack", "qa", "--out", str(tmp_path), "--project", str(ROOT)], out) == 1
-    assert "stacks: dev, prod, staging" in out.getvalue()
+    assert "stacks: ci, dev, prod, staging" in out.getvalue()
+
+
+@pytest.mark.parametrize("stack", ["staging", "prod"])
+def test_every_chart_value_is_checked_against_its_chart_version(rendered: Any, stack: str) -> None:
+    out, result = rendered[stack]
+    artifacts = yaml.safe_load((out / "artifacts.yaml").read_text())["artifacts"]
+    assert any(a["kind"] == "helm-chart" and a["chart"] == "nats" for a in artifacts)
+    assert not [note for note in result.unchecked if "helm-chart" in note]
+    assert result.problems == []
+
+
+def test_render_reports_chart_values_the_chart_does_not_have(tmp_path: Path) -> None:
+    # A program with the legacy istiod prefix and a NATS exporter left unhardened.
+    (tmp_path / "Pulumi.yaml").write_text(
+        "name: charts\nruntime: python\nmain: program/\nstackConfigDir: .\n"
+    )
+    (tmp_path / "Pulumi.test.yaml").write_text("config: {}\n")
+    (tmp_path / "program").mkdir()
+    (tmp_path / "program" / "__main__.py").write_text(
+        "import pulumi_kubernetes as k8s\n"
+        "from eventwire.install.versions import ISTIO_CHART_REPOSITORY, NATS_CHART_REPOSITORY\n"
+        "k8s.helm.v4.Chart('istiod', chart='istiod', version='1.29.2',\n"
+        "    repository_opts={'repo': ISTIO_CHART_REPOSITORY}, values={'pilot': {'replicaCount': 2}})\n"
+        "k8s.helm.v4.Chart('nats', chart='nats', version='1.3.7',\n"
+        "    repository_opts={'repo': NATS_CHART_REPOSITORY},\n"
+        "    values={'promExporter': {'enabled': True}, 'natsBox': {'enabled': False}})\n"
+    )
+    out = io.StringIO()
+    code = main(
+        ["render", "--stack", "test", "--out", str(tmp_path / "out"), "--project", str(tmp_path)], out
+    )
+    assert code == 1
+    report = out.getvalue()
+    assert "helm-chart istiod (istiod 1.29.2): values.pilot: chart istiod 1.29.2 has no such value" in report
+    assert (
+        "helm-chart nats (nats 1.3.7): pod of the chart's StatefulSet nats: restricted Pod Security" in report
+    )
+    assert "(prom-exporter): capabilities must drop ALL" in report
+
+
+def test_render_notes_a_chart_version_without_a_key_list(tmp_path: Path) -> None:
+    out = io.StringIO()
+    args = ["render", "--stack", "staging", "--out", str(tmp_path), "--project", str(ROOT)]
+    assert main([*args, "--set", "natsChartVersion=1.3.6"], out) == 0, out.getvalue()
+    assert (
+        "note    artifacts.yaml: helm-chart jetstream-nats (nats 1.3.6): no key list recorded "
+        "for this chart version, values not checked"
+    ) in out.getvalue()

@@ -7,37 +7,26 @@ reject it or make it do the wrong thing.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.infra.conftest import ROOT, STACKS
+from tests.infra import workflows
+from tests.infra.conftest import CLUSTER_STACKS, ROOT
+from tests.infra.workflows import CONTEXTS, EXPRESSION, bash_syntax_errors, schema_check
 
 WORKFLOW = ROOT / ".github" / "workflows" / "preview.yml"
-EXPRESSION = re.compile(r"\$\{\{(.*?)\}\}")
-CONTEXTS = ("github.", "secrets.", "vars.", "matrix.", "steps.", "env.", "runner.")
 
 
 def load() -> dict[Any, Any]:
-    # PyYAML reads the key `on` as the boolean True (YAML 1.1); GitHub reads it as "on".
-    data: dict[Any, Any] = yaml.safe_load(WORKFLOW.read_text())
-    return data
+    return workflows.load(WORKFLOW)
 
 
 def steps(job: str) -> list[dict[str, Any]]:
     result: list[dict[str, Any]] = load()["jobs"][job]["steps"]
     return result
-
-
-def schema_check(path: Path) -> subprocess.CompletedProcess[str]:
-    """check-jsonschema against the GitHub workflow schema it vendors (no network)."""
-    tool = Path(sys.executable).parent / "check-jsonschema"
-    command = [str(tool), "--builtin-schema", "vendor.github-workflows", str(path)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_the_workflow_matches_the_github_workflow_schema() -> None:
@@ -74,7 +63,7 @@ def test_every_job_and_step_is_well_formed() -> None:
 
 def test_preview_runs_pulumi_preview_diff_for_every_stack() -> None:
     job = load()["jobs"]["preview"]
-    assert sorted(job["strategy"]["matrix"]["stack"]) == STACKS
+    assert sorted(job["strategy"]["matrix"]["stack"]) == CLUSTER_STACKS
     action = next(step for step in job["steps"] if step.get("uses", "").startswith("pulumi/actions@"))
     assert action["with"]["command"] == "preview"
     assert action["with"]["diff"] is True
@@ -88,7 +77,7 @@ def test_preview_runs_pulumi_preview_diff_for_every_stack() -> None:
 def test_render_diff_renders_every_stack_on_base_and_head() -> None:
     script = "\n".join(step.get("run", "") for step in steps("render-diff"))
     assert "eventwire render" in script
-    assert all(stack in script for stack in STACKS)
+    assert all(stack in script for stack in CLUSTER_STACKS)
     assert "diff -ruN build/base build/head" in script
 
 
@@ -111,10 +100,5 @@ def test_shell_steps_parse(job: str, tmp_path: Path) -> None:
     for index, step in enumerate(steps(job)):
         if "run" not in step:
             continue
-        script = EXPRESSION.sub("value", step["run"])
-        path = tmp_path / f"{job}-{index}.sh"
-        path.write_text(script)
-        result = subprocess.run(
-            ["bash", "-n", str(path)], capture_output=True, text=True, timeout=10, check=False
-        )
-        assert result.returncode == 0, f"{job} step {index}: {result.stderr}"
+        errors = bash_syntax_errors(step["run"], tmp_path / f"{job}-{index}.sh")
+        assert not errors, f"{job} step {index}: {errors}"

@@ -24,10 +24,16 @@ def test_the_program_uses_only_its_own_provider() -> None:
     providers = record.of_type("pulumi:providers:kubernetes")
     assert [(p.name, p.plain["context"]) for p in providers] == [("team-cluster", "team-cluster")]
     objects = [r for r in record.registrations if r.custom and "kind" in r.inputs]
-    assert len(objects) == 7  # a PingSource; two Channels, three Subscriptions and a GitHubSource
+    # The team's Namespace and Service; a PingSource; two Channels, three Subscriptions and a GitHubSource.
+    assert len(objects) == 9
+    namespace = record.named("shop")
     for registration in objects:
         assert "providers:kubernetes::team-cluster" in registration.provider, registration.name
-        assert resource_errors(registration.plain) == [], registration.name
+        if registration.plain["apiVersion"] != "v1":
+            assert resource_errors(registration.plain) == [], registration.name
+            # Composed from the Namespace's output: created after it, deleted before it.
+            assert namespace.urn in registration.dependencies, registration.name
+            assert registration.plain["metadata"]["namespace"] == "shop", registration.name
     assert all(r.urn.startswith("urn:pulumi:team::shop-events::") for r in record.registrations)
 
 
@@ -37,7 +43,7 @@ def test_both_architectures_are_built() -> None:
     for registration in record.registrations:
         if registration.custom and "kind" in registration.inputs:
             kinds.setdefault(registration.plain["kind"], []).append(registration.plain)
-    assert sorted(kinds) == ["Channel", "GitHubSource", "PingSource", "Subscription"]
+    assert sorted(kinds) == ["Channel", "GitHubSource", "Namespace", "PingSource", "Service", "Subscription"]
     assert kinds["PingSource"][0]["spec"]["sink"]["ref"]["apiVersion"] == "serving.knative.dev/v1"
     replies = [s["spec"].get("reply") for s in kinds["Subscription"] if "reply" in s["spec"]]
     assert replies == [

@@ -18,7 +18,7 @@ from eventwire.api.kinds import (
     kind_for,
     kind_named,
 )
-from eventwire.api.knative import Conversion, convert_knative, is_knative
+from eventwire.api.knative import Conversion, convert_knative, is_knative, needs_conversion
 from eventwire.api.structural import structural_errors
 from eventwire.api.validation import resource_errors, validate_resource
 
@@ -35,6 +35,7 @@ __all__ = [
     "is_knative",
     "kind_for",
     "kind_named",
+    "needs_conversion",
     "openapi_schema",
     "render_crd",
     "render_crd_yaml",

@@ -1,66 +1,8 @@
 """GitHub's webhook event names, the values GitHubSource.spec.eventTypes accepts.
 
-Knative's GitHubSource enumerates an older subset; this list adds the events GitHub has since
-documented, so that any event a repository or organisation webhook can subscribe to is valid.
+The catalogue lives in eventwire_spec, shared with the runtime adapter that handles every one.
 """
 
-from typing import Final
+from eventwire_spec.github_events import GITHUB_EVENTS
 
-GITHUB_EVENTS: Final[tuple[str, ...]] = (
-    "branch_protection_rule",
-    "check_run",
-    "check_suite",
-    "code_scanning_alert",
-    "commit_comment",
-    "create",
-    "delete",
-    "dependabot_alert",
-    "deploy_key",
-    "deployment",
-    "deployment_status",
-    "discussion",
-    "discussion_comment",
-    "fork",
-    "gollum",
-    "installation",
-    "installation_repositories",
-    "integration_installation",
-    "issue_comment",
-    "issues",
-    "label",
-    "member",
-    "membership",
-    "merge_group",
-    "meta",
-    "milestone",
-    "org_block",
-    "organization",
-    "package",
-    "page_build",
-    "ping",
-    "project",
-    "project_card",
-    "project_column",
-    "public",
-    "pull_request",
-    "pull_request_review",
-    "pull_request_review_comment",
-    "pull_request_review_thread",
-    "push",
-    "registry_package",
-    "release",
-    "repository",
-    "repository_dispatch",
-    "repository_vulnerability_alert",
-    "secret_scanning_alert",
-    "security_advisory",
-    "sponsorship",
-    "star",
-    "status",
-    "team",
-    "team_add",
-    "watch",
-    "workflow_dispatch",
-    "workflow_job",
-    "workflow_run",
-)
+__all__ = ["GITHUB_EVENTS"]

@@ -4,7 +4,7 @@ Helm chart, or a single Redis with append-only persistence built here.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from eventwire.install.workloads import (
     allow_ports,
@@ -15,6 +15,9 @@ from eventwire.install.workloads import (
     service,
     standard_labels,
 )
+
+if TYPE_CHECKING:  # pure builders: Pulumi only names the Input type here
+    import pulumi
 
 NATS_PORT: Final = 4222
 REDIS_PORT: Final = 6379
@@ -36,10 +39,12 @@ def nats_url(provisioner: str, namespace: str) -> str:
     return f"nats://{nats_release(provisioner)}.{namespace}.svc.cluster.local:{NATS_PORT}"
 
 
-def nats_values(replicas: int, storage_size: str, resources: dict[str, Any]) -> dict[str, Any]:
+def nats_values(replicas: int, storage_size: pulumi.Input[str], resources: dict[str, Any]) -> dict[str, Any]:
     """Values of the NATS chart: JetStream on persistent volumes, clustered above one replica,
-    max_payload raised to NATS_MAX_PAYLOAD for large events, pods hardened to the restricted
-    Pod Security Standard, nats-box (a debug shell) off."""
+    max_payload raised to NATS_MAX_PAYLOAD for large events, nats-box (a debug shell) off, and
+    every container the chart renders (nats, the config reloader, the Prometheus exporter)
+    hardened to the restricted Pod Security Standard: the chart sets no securityContext of its
+    own, so each one comes from that container's `merge` block."""
     container_security = restricted_container_security_context()
     container_security["runAsUser"] = NATS_UID
     config: dict[str, Any] = {
@@ -60,7 +65,7 @@ def nats_values(replicas: int, storage_size: str, resources: dict[str, Any]) -> 
                 "spec": {"securityContext": restricted_pod_security_context(NATS_UID)},
             }
         },
-        "promExporter": {"enabled": True},
+        "promExporter": {"enabled": True, "merge": {"securityContext": container_security}},
         "natsBox": {"enabled": False},
         "podDisruptionBudget": {"enabled": replicas > 1},
     }
@@ -75,7 +80,11 @@ def redis_url(provisioner: str, namespace: str) -> str:
 
 
 def redis_manifests(
-    provisioner: str, namespace: str, image: str, storage_size: str, resources: dict[str, Any]
+    provisioner: str,
+    namespace: str,
+    image: pulumi.Input[str],
+    storage_size: pulumi.Input[str],
+    resources: dict[str, Any],
 ) -> list[dict[str, Any]]:
     """A one-replica Redis StatefulSet with append-only persistence, its Service and an ingress
     policy that admits only eventwire pods. Redis HA (Sentinel) is out of scope."""

@@ -9,7 +9,7 @@ strict mTLS, Prometheus scrape annotations.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, Final, Literal, NotRequired, TypedDict
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -35,6 +35,9 @@ from eventwire.install.workloads import (
     standard_labels,
 )
 
+# Every dispatcher pod, whatever its provisioner.
+_DISPATCHER_PODS: Final = {"app.kubernetes.io/name": "eventwire", "app.kubernetes.io/component": "dispatcher"}
+
 ProvisionerType = Literal["in-memory", "jetstream", "redis"]
 PROVISIONER_TYPES: tuple[str, ...] = ("in-memory", "jetstream", "redis")
 
@@ -54,11 +57,11 @@ class ProvisionerArgs(TypedDict):
     """Install NATS (jetstream) or Redis (redis) for it; default true. When false, `spec` names the URL."""
     broker_replicas: NotRequired[int]
     """NATS servers (JetStream cluster above 1; stream replicas follow, up to 3); default 1."""
-    storage_size: NotRequired[str]
+    storage_size: NotRequired[pulumi.Input[str]]
     """Persistent volume size of the broker; default 1Gi."""
-    nats_chart_version: NotRequired[str]
+    nats_chart_version: NotRequired[pulumi.Input[str]]
     """NATS Helm chart version; default versions.DEFAULT_NATS_CHART_VERSION."""
-    redis_image: NotRequired[str]
+    redis_image: NotRequired[pulumi.Input[str]]
     """Redis image; default versions.DEFAULT_REDIS_IMAGE."""
     spec: NotRequired[Mapping[str, Any]]
     """Extra ClusterChannelProvisioner spec fields, merged over the generated ones."""
@@ -88,11 +91,17 @@ class EventingCoreArgs(TypedDict):
     resource_profile: NotRequired[str]
     """Requests/limits: small (default), medium or large."""
     strict_mtls: NotRequired[bool]
-    """Istio sidecars in the namespace and a STRICT PeerAuthentication (needs Istio with CNI); default false."""
+    """Istio sidecars in the namespace and a STRICT PeerAuthentication (needs Istio with CNI),
+    except the dispatchers' event port, PERMISSIVE so that producers and source adapters outside
+    the mesh can post events; NetworkPolicies then admit the sidecars' metrics ports. Default false."""
     network_policies: NotRequired[bool]
     """Deny ingress except to the dispatchers' and metrics ports; default true."""
     crd_labels: NotRequired[Mapping[str, str]]
     """Extra labels on the CRDs."""
+    retain_crds: NotRequired[bool]
+    """Leave the CRDs (ours and kopf's peering CRD) in the cluster on `pulumi destroy`; default
+    true. Deleting a CRD deletes every user's objects of that kind, and the ApiServerSources and
+    GitHubSources among them wait, once the controller is gone, for a finalizer nobody runs."""
     webhook_domain: NotRequired[str]
     """DNS suffix under which GitHub reaches GitHubSource adapters (`<source>.<namespace>.<domain>`,
     one Istio VirtualService each, created by the controller); in-cluster only when unset."""
@@ -137,7 +146,8 @@ class EventingCore(pulumi.ComponentResource):
         provisioner_objects = {name_: provisioner_manifest(name_, spec) for name_, spec in specs.items()}
 
         ns = kube_object(f"{name}-namespace", namespace_manifest(namespace, strict_mtls), self._opts())
-        crds = self._crds(name, args.get("crd_labels", {}))
+        retain_crds = args.get("retain_crds", True)
+        crds = self._crds(name, args.get("crd_labels", {}), retain_crds)
         in_ns = self._opts(depends_on=[ns])
 
         # The controller: its ServiceAccount, the runtime's ClusterRole, and the Deployment.
@@ -148,7 +158,9 @@ class EventingCore(pulumi.ComponentResource):
             kube_object(f"{name}-{suffix}", manifest, self._opts(depends_on=[controller_sa]))
             for suffix, manifest in controller_rbac(namespace, contract.CONTROLLER_PEERING if peering else "")
         ]
-        peering_objects = self._peering(name, args.get("install_peering_crd", True)) if peering else []
+        peering_objects = (
+            self._peering(name, args.get("install_peering_crd", True), retain_crds) if peering else []
+        )
         gateway = contract.webhook_gateway_ref(
             args.get("webhook_gateway_namespace", contract.DEFAULT_GATEWAY_NAMESPACE)
         )
@@ -189,10 +201,11 @@ class EventingCore(pulumi.ComponentResource):
         for suffix, manifest in messaging_user_roles():
             kube_object(f"{name}-{suffix}", manifest, self._opts())
         if args.get("network_policies", True):
-            for suffix, manifest in namespace_network_policies(namespace):
+            for suffix, manifest in namespace_network_policies(namespace, mesh=strict_mtls):
                 kube_object(f"{name}-{suffix}", manifest, in_ns)
         if strict_mtls:
             kube_object(f"{name}-mtls", peer_authentication(namespace), in_ns)
+            kube_object(f"{name}-dispatcher-ingress-mtls", dispatcher_peer_authentication(namespace), in_ns)
 
         self.namespace = pulumi.Output.from_input(namespace)
         self.crd_names = pulumi.Output.from_input([crd["metadata"]["name"] for crd in _render_crds({})])
@@ -212,11 +225,14 @@ class EventingCore(pulumi.ComponentResource):
     def _opts(self, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
 
-    def _peering(self, name: str, install_crd: bool) -> list[pulumi.Resource]:
+    def _peering(self, name: str, install_crd: bool, retain_crd: bool) -> list[pulumi.Resource]:
         """kopf's peering CRD (unless provided elsewhere), then the controller's peering object."""
         labels = {"app.kubernetes.io/part-of": "eventwire"}
+        crd_opts = pulumi.ResourceOptions.merge(
+            self._opts(), pulumi.ResourceOptions(retain_on_delete=retain_crd)
+        )
         crd = (
-            [kube_object(f"{name}-peering-crd", peering.kopf_peering_crd(labels), self._opts())]
+            [kube_object(f"{name}-peering-crd", peering.kopf_peering_crd(labels), crd_opts)]
             if install_crd
             else []
         )
@@ -227,9 +243,10 @@ class EventingCore(pulumi.ComponentResource):
         )
         return [*crd, peering_object]
 
-    def _crds(self, name: str, labels: Mapping[str, str]) -> list[pulumi.Resource]:
+    def _crds(self, name: str, labels: Mapping[str, str], retain: bool) -> list[pulumi.Resource]:
+        opts = pulumi.ResourceOptions.merge(self._opts(), pulumi.ResourceOptions(retain_on_delete=retain))
         return [
-            kube_object(f"{name}-crd-{crd['spec']['names']['plural']}", crd, self._opts())
+            kube_object(f"{name}-crd-{crd['spec']['names']['plural']}", crd, opts)
             for crd in _render_crds(labels)
         ]
 
@@ -534,15 +551,21 @@ def dispatcher_manifests(
     ]
 
 
-def namespace_network_policies(namespace: str) -> list[tuple[str, dict[str, Any]]]:
+# With the mesh, Prometheus scrapes istio-agent's merged metrics (the app's too, Istio rewrites
+# the prometheus.io annotations to it) on 15020 and Envoy's own on 15090, both outside mTLS.
+SIDECAR_METRICS_PORTS: Final = (15020, 15090)
+
+
+def namespace_network_policies(namespace: str, mesh: bool = False) -> list[tuple[str, dict[str, Any]]]:
     """Deny all ingress in the namespace, then admit events and metrics scrapes to the
     dispatchers (both on their http port) and metrics scrapes to the controller (its metrics
-    port only), from anywhere. Beyond that the controller takes no traffic but the kubelet's
-    probes; brokers add their own policies."""
+    port only), from anywhere; with the `mesh`, also the sidecars' metrics ports on every pod.
+    Beyond that the controller takes no traffic but the kubelet's probes; brokers add their own
+    policies."""
     labels = {"app.kubernetes.io/part-of": "eventwire"}
-    dispatchers = {"app.kubernetes.io/name": "eventwire", "app.kubernetes.io/component": "dispatcher"}
+    dispatchers = _DISPATCHER_PODS
     controller = {"app.kubernetes.io/name": "eventwire", "app.kubernetes.io/component": "controller"}
-    return [
+    policies = [
         ("deny-ingress", network_policy("default-deny-ingress", namespace, labels, {}, [])),
         (
             "allow-dispatchers",
@@ -565,6 +588,16 @@ def namespace_network_policies(namespace: str) -> list[tuple[str, dict[str, Any]
             ),
         ),
     ]
+    if mesh:
+        policies.append(
+            (
+                "allow-sidecar-metrics",
+                network_policy(
+                    "allow-sidecar-metrics", namespace, labels, {}, [allow_ports(list(SIDECAR_METRICS_PORTS))]
+                ),
+            )
+        )
+    return policies
 
 
 def peer_authentication(namespace: str) -> dict[str, Any]:
@@ -574,4 +607,24 @@ def peer_authentication(namespace: str) -> dict[str, Any]:
         "kind": "PeerAuthentication",
         "metadata": {"name": "default", "namespace": namespace},
         "spec": {"mtls": {"mode": "STRICT"}},
+    }
+
+
+def dispatcher_peer_authentication(namespace: str) -> dict[str, Any]:
+    """The dispatchers stay STRICT except on their event port, which is PERMISSIVE: sources'
+    adapters and producers in namespaces without sidecars post plaintext there, meshed clients
+    still use mTLS. Port-level settings name the container port and need a workload selector."""
+    return {
+        "apiVersion": "security.istio.io/v1",
+        "kind": "PeerAuthentication",
+        "metadata": {
+            "name": "eventwire-dispatcher-ingress",
+            "namespace": namespace,
+            "labels": {"app.kubernetes.io/part-of": "eventwire"},
+        },
+        "spec": {
+            "selector": {"matchLabels": dict(_DISPATCHER_PODS)},
+            "mtls": {"mode": "STRICT"},
+            "portLevelMtls": {str(contract.DISPATCHER_PORT): {"mode": "PERMISSIVE"}},
+        },
     }

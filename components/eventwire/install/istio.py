@@ -19,7 +19,7 @@ MTLS_MODES: tuple[str, ...] = ("PERMISSIVE", "STRICT")
 class IstioArgs(TypedDict):
     """Arguments of Istio; every field is optional."""
 
-    version: NotRequired[str]
+    version: NotRequired[pulumi.Input[str]]
     """Istio chart version; default 1.29.2 (what net-istio for Knative 1.22 pins)."""
     namespace: NotRequired[str]
     """Namespace of istiod and the ingress gateway; default istio-system (net-istio expects it)."""
@@ -95,7 +95,7 @@ class Istio(pulumi.ComponentResource):
                     version=version,
                     namespace=namespace,
                     repository_opts=repo,
-                    values={"cni": {"resources": resources}},
+                    values={"resources": resources},
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[base]),
                 )
             )
@@ -146,14 +146,16 @@ class Istio(pulumi.ComponentResource):
 
 
 def istiod_values(replicas: int, resources: dict[str, Any], cni: bool = False) -> dict[str, Any]:
-    """Values of the istiod chart: fixed replicas (no HPA), requests and limits, CNI mode."""
+    """Values of the istiod chart: fixed replicas (no HPA), requests and limits, CNI mode.
+
+    The documented top-level keys, not the legacy `pilot.` prefix that the chart still copies
+    over (a compatibility template a later release may drop, silently, with our settings).
+    """
     return {
-        "pilot": {
-            "autoscaleEnabled": False,
-            "replicaCount": replicas,
-            "resources": resources,
-            "cni": {"enabled": cni},
-        },
+        "autoscaleEnabled": False,
+        "replicaCount": replicas,
+        "resources": resources,
+        "cni": {"enabled": cni},
         "global": {"defaultPodDisruptionBudget": {"enabled": replicas > 1}},
     }
 

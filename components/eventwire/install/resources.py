@@ -24,26 +24,32 @@ MESSAGING_V1 = "messaging.eventwire.dev/v1"
 SOURCES_V1 = "sources.eventwire.dev/v1"
 
 
-def service_destination(name: str, namespace: str | None = None) -> dict[str, Any]:
+def service_destination(
+    name: pulumi.Input[str], namespace: pulumi.Input[str] | None = None
+) -> dict[str, Any]:
     """A Destination referring to a Kubernetes Service."""
     ref: dict[str, Any] = {"apiVersion": "v1", "kind": "Service", "name": name}
-    if namespace:
+    if namespace is not None:
         ref["namespace"] = namespace
     return {"ref": ref}
 
 
-def knative_service_destination(name: str, namespace: str | None = None) -> dict[str, Any]:
+def knative_service_destination(
+    name: pulumi.Input[str], namespace: pulumi.Input[str] | None = None
+) -> dict[str, Any]:
     """A Destination referring to a Knative Service (serving.knative.dev/v1)."""
     ref: dict[str, Any] = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": name}
-    if namespace:
+    if namespace is not None:
         ref["namespace"] = namespace
     return {"ref": ref}
 
 
-def channel_destination(name: str, namespace: str | None = None) -> dict[str, Any]:
+def channel_destination(
+    name: pulumi.Input[str], namespace: pulumi.Input[str] | None = None
+) -> dict[str, Any]:
     """A Destination referring to an eventwire Channel."""
     ref: dict[str, Any] = {"apiVersion": MESSAGING_V1, "kind": "Channel", "name": name}
-    if namespace:
+    if namespace is not None:
         ref["namespace"] = namespace
     return {"ref": ref}
 
@@ -58,11 +64,11 @@ class _EventwireObject(pulumi.ComponentResource):
         name: str,
         api_version: str,
         kind: str,
-        namespace: str,
-        object_name: str | None,
+        namespace: pulumi.Input[str],
+        object_name: pulumi.Input[str] | None,
         spec: dict[str, Any],
     ) -> None:
-        metadata = {"name": object_name or name, "namespace": namespace}
+        metadata = {"name": name if object_name is None else object_name, "namespace": namespace}
         manifest = {"apiVersion": api_version, "kind": kind, "metadata": metadata, "spec": spec}
         check_manifest(manifest)
         self.resource = ObservedCustomResource(
@@ -109,13 +115,13 @@ def _spec(required: Mapping[str, Any], optional: Mapping[str, Any]) -> dict[str,
 class ChannelArgs(TypedDict):
     """Arguments of Channel."""
 
-    namespace: str
+    namespace: pulumi.Input[str]
     """Namespace of the Channel."""
-    name: NotRequired[str]
+    name: NotRequired[pulumi.Input[str]]
     """metadata.name; default the component's name."""
-    provisioner: NotRequired[str]
+    provisioner: NotRequired[pulumi.Input[str]]
     """The ClusterChannelProvisioner; the cluster default when unset."""
-    delivery: NotRequired[Mapping[str, Any]]
+    delivery: NotRequired[pulumi.Input[Mapping[str, Any]]]
     """The DeliverySpec of the channel (retry, backoffPolicy, backoffDelay, deadLetterSink, ...)."""
 
 
@@ -135,17 +141,17 @@ class Channel(_EventwireObject):
 class SubscriptionArgs(TypedDict):
     """Arguments of Subscription; a subscriber, a reply, or both."""
 
-    namespace: str
+    namespace: pulumi.Input[str]
     """Namespace of the Subscription and its Channel."""
-    channel: str
+    channel: pulumi.Input[str]
     """Name of the Channel (same namespace)."""
-    name: NotRequired[str]
+    name: NotRequired[pulumi.Input[str]]
     """metadata.name; default the component's name."""
-    subscriber: NotRequired[Destination]
+    subscriber: NotRequired[pulumi.Input[Destination]]
     """Where the channel's events go."""
-    reply: NotRequired[Destination]
+    reply: NotRequired[pulumi.Input[Destination]]
     """Where the subscriber's replies go."""
-    delivery: NotRequired[Mapping[str, Any]]
+    delivery: NotRequired[pulumi.Input[Mapping[str, Any]]]
     """The DeliverySpec towards the subscriber."""
 
 
@@ -175,15 +181,15 @@ class Subscription(_EventwireObject):
 class SourceArgs(TypedDict):
     """Arguments every source kind shares."""
 
-    namespace: str
+    namespace: pulumi.Input[str]
     """Namespace of the source."""
-    sink: Destination
+    sink: pulumi.Input[Destination]
     """Where the source sends its events."""
-    name: NotRequired[str]
+    name: NotRequired[pulumi.Input[str]]
     """metadata.name; default the component's name."""
-    ce_overrides: NotRequired[Mapping[str, str]]
+    ce_overrides: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
     """CloudEvent extension attributes added to every event."""
-    delivery: NotRequired[Mapping[str, Any]]
+    delivery: NotRequired[pulumi.Input[Mapping[str, Any]]]
     """The DeliverySpec towards the sink."""
     spec: NotRequired[Mapping[str, Any]]
     """The kind's own spec fields, in the CRD's spelling (e.g. {"schedule": "*/1 * * * *"})."""
@@ -206,7 +212,7 @@ class SourceComponent(_EventwireObject):
         spec = _spec(
             {**own, "sink": args["sink"]},
             {
-                "ceOverrides": {"extensions": dict(overrides)} if overrides else None,
+                "ceOverrides": {"extensions": overrides} if overrides else None,
                 "delivery": args.get("delivery"),
             },
         )

@@ -8,6 +8,7 @@ must be set with `pulumi config set --secret`; a plaintext value is rejected.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -47,16 +48,27 @@ KEYS: Final[dict[str, str]] = {
     "brokerStorageSize": "string",
     "strictMtls": "boolean",
     "networkPolicies": "boolean",
+    "retainCrdsOnDelete": "boolean",
     "sources": "array",
     "githubWebhookHost": "string",
     "githubWebhookTlsSecret": "string",
     "channels": "array",
     "channelNamespace": "string",
+    "createChannelNamespace": "boolean",
     "githubWebhookSecret": "string",
     "awsCredentials": "string",
     "gcpCredentials": "string",
 }
 SECRET_KEYS: Final = ("githubWebhookSecret", "awsCredentials", "gcpCredentials")
+# An OCI image digest as registries report it (the release workflow prints it).
+IMAGE_DIGEST: Final = re.compile(r"sha256:[0-9a-f]{64}")
+_SET_DIGEST: Final = (
+    f"set the digest the release workflow printed (pulumi config set {PROJECT}:imageDigest "
+    "sha256:<the digest the release workflow printed>), or pull by tag "
+    f"(pulumi config rm {PROJECT}:imageDigest; {PROJECT}:imageTag names the release)"
+)
+# Namespaces every cluster has: the install never creates (or deletes) them.
+BUILT_IN_NAMESPACES: Final = ("default", "kube-system", "kube-public", "kube-node-lease")
 
 
 @dataclass(frozen=True)
@@ -89,11 +101,13 @@ class StackSettings:
     broker_storage_size: str
     strict_mtls: bool
     network_policies: bool
+    retain_crds_on_delete: bool
     sources: tuple[str, ...]
     github_webhook_host: str
     github_webhook_tls_secret: str
     channels: tuple[str, ...]
     channel_namespace: str
+    create_channel_namespace: bool
     github_webhook_secret: pulumi.Output[str] | None
     aws_credentials: pulumi.Output[str] | None
     gcp_credentials: pulumi.Output[str] | None
@@ -104,6 +118,16 @@ class StackSettings:
         if self.image_digest:
             return f"{self.image_repository}@{self.image_digest}"
         return f"{self.image_repository}:{self.image_tag}"
+
+    @property
+    def creates_channel_namespace(self) -> bool:
+        """Whether the program creates channelNamespace: asked to, and it is neither built in
+        nor the system namespace (which EventingCore creates)."""
+        return (
+            self.create_channel_namespace
+            and self.channel_namespace not in BUILT_IN_NAMESPACES
+            and self.channel_namespace != self.namespace
+        )
 
 
 def load(config: pulumi.Config | None = None) -> StackSettings:
@@ -137,20 +161,34 @@ def load(config: pulumi.Config | None = None) -> StackSettings:
         broker_storage_size=reader.string("brokerStorageSize"),
         strict_mtls=reader.boolean("strictMtls"),
         network_policies=reader.boolean("networkPolicies"),
+        retain_crds_on_delete=reader.boolean("retainCrdsOnDelete"),
         sources=reader.strings("sources"),
         github_webhook_host=reader.string("githubWebhookHost"),
         github_webhook_tls_secret=reader.string("githubWebhookTlsSecret"),
         channels=reader.strings("channels"),
         channel_namespace=reader.string("channelNamespace"),
+        create_channel_namespace=reader.boolean("createChannelNamespace"),
         github_webhook_secret=reader.secret("githubWebhookSecret"),
         aws_credentials=reader.secret("awsCredentials"),
         gcp_credentials=reader.secret("gcpCredentials"),
     )
-    if settings.image_digest and not settings.image_digest.startswith("sha256:"):
-        raise ConfigError(f"{PROJECT}:imageDigest: {settings.image_digest!r} must look like sha256:<hex>")
+    if settings.image_digest:
+        check_image_digest(settings.image_digest)
     if not settings.provisioners:
         raise ConfigError(f"{PROJECT}:provisioners: name at least one channel provisioner type")
     return settings
+
+
+def check_image_digest(digest: str) -> None:
+    """Reject what no registry would serve: a malformed digest, or the all-zero placeholder."""
+    if not IMAGE_DIGEST.fullmatch(digest):
+        raise ConfigError(
+            f"{PROJECT}:imageDigest: {digest!r} is not a digest (sha256: and 64 hex digits); {_SET_DIGEST}"
+        )
+    if set(digest.removeprefix("sha256:")) == {"0"}:
+        raise ConfigError(
+            f"{PROJECT}:imageDigest: {digest!r} is the all-zero placeholder, not a pushed image; {_SET_DIGEST}"
+        )
 
 
 class _Reader:

@@ -35,7 +35,7 @@ class EventSourcesArgs(TypedDict):
 
     kinds: Sequence[str]
     """The source kinds to enable (see SOURCE_KINDS)."""
-    secrets_namespace: NotRequired[str]
+    secrets_namespace: NotRequired[pulumi.Input[str]]
     """Where the default Secrets are created (the namespace of the sources using them); default `default`."""
     github_webhook_secret: NotRequired[pulumi.Input[str] | None]
     """The GitHub webhook secret (a Pulumi secret); becomes Secret github-webhook, key `secret`."""
@@ -132,7 +132,9 @@ def webhook_routes_role() -> dict[str, Any]:
     }
 
 
-def credentials_secret(name: str, namespace: str, key: str, value: pulumi.Input[str]) -> dict[str, Any]:
+def credentials_secret(
+    name: str, namespace: pulumi.Input[str], key: str, value: pulumi.Input[str]
+) -> dict[str, Any]:
     """An Opaque Secret holding one value under `key`."""
     return {
         "apiVersion": "v1",

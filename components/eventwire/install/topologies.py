@@ -17,13 +17,16 @@ from eventwire.install.resources import (
     ApiServerSource,
     AwsSqsSource,
     Channel,
+    ChannelArgs,
     ContainerSource,
     Destination,
     GcpPubSubSource,
     GitHubSource,
     PingSource,
+    SourceArgs,
     SourceComponent,
     Subscription,
+    SubscriptionArgs,
     channel_destination,
     knative_service_destination,
     service_destination,
@@ -42,32 +45,32 @@ class SourceSpec(TypedDict):
     """PingSource, ApiServerSource, ContainerSource, GitHubSource, AwsSqsSource or GcpPubSubSource."""
     spec: Mapping[str, Any]
     """The kind's own spec fields in the CRD's spelling."""
-    ce_overrides: NotRequired[Mapping[str, str]]
+    ce_overrides: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
     """Extension attributes added to every event."""
 
 
 def _source(
-    name: str, namespace: str, source: SourceSpec, sink: Destination, parent: pulumi.Resource
+    name: str, namespace: pulumi.Input[str], source: SourceSpec, sink: Destination, parent: pulumi.Resource
 ) -> SourceComponent:
     cls = SOURCE_COMPONENTS.get(source["kind"])
     if cls is None:
         raise ConfigError(
             f"{name}: source kind {source['kind']!r} is not one of {', '.join(SOURCE_COMPONENTS)}"
         )
-    args: dict[str, Any] = {"namespace": namespace, "sink": sink, "spec": source["spec"]}
+    args: SourceArgs = {"namespace": namespace, "sink": sink, "spec": source["spec"]}
     if "ce_overrides" in source:
         args["ce_overrides"] = source["ce_overrides"]
-    return cls(name, args, pulumi.ResourceOptions(parent=parent))  # type: ignore[arg-type]
+    return cls(name, args, pulumi.ResourceOptions(parent=parent))
 
 
 class SourceToServiceArgs(TypedDict):
     """Arguments of SourceToService."""
 
-    namespace: str
+    namespace: pulumi.Input[str]
     """Namespace of the source and the service."""
     source: SourceSpec
     """The source."""
-    service: str
+    service: pulumi.Input[str]
     """Name of the service receiving the events."""
     service_kind: NotRequired[Literal["knative", "kubernetes"]]
     """knative (default: a serving.knative.dev/v1 Service) or kubernetes (a v1 Service)."""
@@ -94,11 +97,11 @@ class SubscriberSpec(TypedDict):
 
     name: str
     """Name of the Subscription."""
-    subscriber: Destination
+    subscriber: pulumi.Input[Destination]
     """Where the events go."""
     reply_to: NotRequired[str]
     """A channel of this fanout (declared in `channels`) that receives the subscriber's replies."""
-    delivery: NotRequired[Mapping[str, Any]]
+    delivery: NotRequired[pulumi.Input[Mapping[str, Any]]]
     """The DeliverySpec towards the subscriber."""
 
 
@@ -109,16 +112,16 @@ class ChannelSpec(TypedDict):
     """Name of the Channel."""
     subscribers: Sequence[SubscriberSpec]
     """Its Subscriptions."""
-    provisioner: NotRequired[str]
+    provisioner: NotRequired[pulumi.Input[str]]
     """The ClusterChannelProvisioner; the cluster default when unset."""
-    delivery: NotRequired[Mapping[str, Any]]
+    delivery: NotRequired[pulumi.Input[Mapping[str, Any]]]
     """The DeliverySpec of the channel."""
 
 
 class ChannelFanoutArgs(TypedDict):
     """Arguments of ChannelFanout."""
 
-    namespace: str
+    namespace: pulumi.Input[str]
     """Namespace of every object."""
     channels: Sequence[ChannelSpec]
     """The channels; the first receives the source's events."""
@@ -144,14 +147,13 @@ class ChannelFanout(pulumi.ComponentResource):
             raise ConfigError(f"ChannelFanout {name}: channel names must be unique, got {declared}")
         channels: dict[str, Channel] = {}
         for spec in args["channels"]:
-            channel_args: dict[str, Any] = {"namespace": namespace, "name": spec["name"]}
-            for key in ("provisioner", "delivery"):
-                if key in spec:
-                    channel_args[key] = spec[key]
+            channel_args: ChannelArgs = {"namespace": namespace, "name": spec["name"]}
+            if "provisioner" in spec:
+                channel_args["provisioner"] = spec["provisioner"]
+            if "delivery" in spec:
+                channel_args["delivery"] = spec["delivery"]
             channels[spec["name"]] = Channel(
-                f"{name}-{spec['name']}",
-                channel_args,  # type: ignore[arg-type]
-                pulumi.ResourceOptions(parent=self),
+                f"{name}-{spec['name']}", channel_args, pulumi.ResourceOptions(parent=self)
             )
         for spec in args["channels"]:
             for subscriber in spec["subscribers"]:
@@ -167,12 +169,12 @@ class ChannelFanout(pulumi.ComponentResource):
     def _subscribe(
         self,
         name: str,
-        namespace: str,
+        namespace: pulumi.Input[str],
         channel: str,
         subscriber: SubscriberSpec,
         channels: Mapping[str, Channel],
     ) -> None:
-        sub_args: dict[str, Any] = {
+        sub_args: SubscriptionArgs = {
             "namespace": namespace,
             "name": subscriber["name"],
             "channel": channel,
@@ -189,6 +191,6 @@ class ChannelFanout(pulumi.ComponentResource):
             sub_args["delivery"] = subscriber["delivery"]
         Subscription(
             f"{name}-{subscriber['name']}",
-            sub_args,  # type: ignore[arg-type]
+            sub_args,
             pulumi.ResourceOptions(parent=self, depends_on=[channels[channel]]),
         )

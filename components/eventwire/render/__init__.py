@@ -10,7 +10,9 @@ Writes, in `--out` (replacing the files an earlier render wrote, and only those)
   manifest URLs) the program installs but does not render;
 - `outputs.yaml`: the stack outputs (secret ones redacted).
 Everything is validated: built-in kinds with kubernetes-validate, eventwire kinds against our
-CRDs, pod specs against the restricted Pod Security Standard. Exit status 1 on any problem.
+CRDs, pod specs against the restricted Pod Security Standard, and every Helm chart's values
+against the keys its pinned version has (eventwire.install.chart_values), the NATS chart's pods
+(modelled from those values) against the restricted standard too. Exit status 1 on any problem.
 """
 
 from eventwire.render.command import add_render_command

@@ -23,8 +23,8 @@ def run_render(args: argparse.Namespace, out: TextIO) -> int:
         return 1
     for problem in result.problems:
         out.write(f"error   {problem}\n")
-    for label in result.unchecked:
-        out.write(f"note    {label}: no schema here (a third-party custom resource), not validated\n")
+    for note in result.unchecked:
+        out.write(f"note    {note}\n")
     out.write(
         f"stack {args.stack}: {result.resources} Pulumi resources, {result.objects} Kubernetes objects "
         f"in {len(result.files)} files under {args.out}, {len(result.problems)} problems "

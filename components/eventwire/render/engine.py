@@ -37,6 +37,8 @@ class Registration:
     provider: str
     dependencies: list[str]
     inputs: dict[str, Any]
+    retain_on_delete: bool = False
+    """The `retain_on_delete` option: `pulumi destroy` leaves the object in the cluster."""
 
     @property
     def plain(self) -> dict[str, Any]:
@@ -93,6 +95,21 @@ class ProgramRun:
         targets = {earlier.urn}
         return any(targets & set(candidate.dependencies) for candidate in [later, *self.ancestors(later)])
 
+    def waits_for(self, later: Registration, earlier: Registration) -> bool:
+        """Whether `later` is created after `earlier` (and so deleted before it): `depends_on`,
+        followed through the dependencies of dependencies."""
+        urns, seen, pending = self.by_urn(), set(), [later]
+        while pending:
+            current = pending.pop()
+            if current.urn in seen:
+                continue
+            seen.add(current.urn)
+            if self.depends_on(current, earlier):
+                return True
+            for candidate in [current, *self.ancestors(current)]:
+                pending.extend(urns[urn] for urn in candidate.dependencies if urn in urns)
+        return False
+
 
 Responder = Callable[[str, str, dict[str, Any]], dict[str, Any]]
 """(type, name, plain inputs) -> extra outputs, e.g. the status a controller would write."""
@@ -138,6 +155,7 @@ class _RecordingMonitor(mocks.MockMonitor):
                     provider=request.provider,
                     dependencies=list(request.dependencies),
                     inputs=rpc.deserialize_properties(request.object),
+                    retain_on_delete=bool(request.retainOnDelete),
                 )
             )
         return response

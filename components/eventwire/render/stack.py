@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from eventwire.render.charts import chart_problems
 from eventwire.render.collect import ComponentOutput, collect
 from eventwire.render.engine import REDACTED, ProgramRun, run_program_file
 from eventwire.render.project import Project, stack_config
@@ -28,6 +29,7 @@ class RenderResult:
     resources: int = 0
     problems: list[str] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)
+    """What could not be validated, and why (one line each)."""
     seconds: float = 0.0
 
 
@@ -98,7 +100,21 @@ def _check(component: ComponentOutput, result: RenderResult) -> None:
         problems, checked = object_problems(item.manifest)
         result.problems.extend(f"{component.file_name}: {item.label}: {problem}" for problem in problems)
         if not checked:
-            result.unchecked.append(f"{component.file_name}: {item.label}")
+            result.unchecked.append(
+                f"{component.file_name}: {item.label}: no schema here (a third-party custom resource), not validated"
+            )
+    for artifact in component.artifacts:
+        if artifact["kind"] != "helm-chart":
+            continue
+        label = (
+            f"artifacts.yaml: helm-chart {artifact['release']} ({artifact['chart']} {artifact['version']})"
+        )
+        problems, checked = chart_problems(artifact)
+        result.problems.extend(f"{label}: {problem}" for problem in problems)
+        if not checked:
+            result.unchecked.append(
+                f"{label}: no key list recorded for this chart version, values not checked"
+            )
 
 
 def _component_yaml(stack: str, component: ComponentOutput) -> str:
