@@ -74,17 +74,21 @@ def console_errors(driver: WebDriver) -> list[dict[str, Any]]:
     return [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
+# The list re-renders on every change; reading it in one script call never sees half of it.
 def shown_types(driver: WebDriver) -> list[str]:
-    return [
-        item.get_attribute("data-type") or "" for item in driver.find_elements(By.CSS_SELECTOR, "#events li")
-    ]
+    types: list[str] = driver.execute_script(
+        "return [...document.querySelectorAll('#events li')].map(li => li.dataset.type)"
+    )
+    return types
 
 
 def row_badges(driver: WebDriver, event_type: str) -> list[str]:
-    for item in driver.find_elements(By.CSS_SELECTOR, "#events li"):
-        if item.get_attribute("data-type") == event_type:
-            return [b.text for b in item.find_elements(By.CSS_SELECTOR, ".badge")]
-    return []
+    badges: list[str] = driver.execute_script(
+        "const li = [...document.querySelectorAll('#events li')].find(li => li.dataset.type === arguments[0]);"
+        "return li ? [...li.querySelectorAll('.badge')].map(b => b.textContent) : [];",
+        event_type,
+    )
+    return badges
 
 
 async def test_the_viewer_shows_the_topology_live_events_outcomes_filters_and_detail(
@@ -170,16 +174,16 @@ async def test_the_viewer_shows_the_topology_live_events_outcomes_filters_and_de
         await until(lambda: len(shown_types(browser)) == 4, 5, "all events again")
 
         # The detail: every attribute, the data pretty-printed.
-        for item in browser.find_elements(By.CSS_SELECTOR, "#events li"):
-            if item.get_attribute("data-type") == "demo.order":
-                item.click()
+        browser.execute_script(
+            "[...document.querySelectorAll('#events li')].find(li => li.dataset.type === 'demo.order').click()"
+        )
         detail = await until(
             lambda: browser.find_element(By.ID, "detail").is_displayed() or None, 5, "the detail panel"
         )
         assert detail
-        attributes = dict(
-            tuple(cell.text for cell in row.find_elements(By.TAG_NAME, "td"))
-            for row in browser.find_elements(By.CSS_SELECTOR, "#detail-attributes tr")
+        attributes = browser.execute_script(
+            "return Object.fromEntries([...document.querySelectorAll('#detail-attributes tr')]"
+            ".map(tr => [...tr.cells].map(td => td.textContent)))"
         )
         assert attributes["type"] == "demo.order"
         assert attributes["source"] == "/eventwire/dev/send"

@@ -110,18 +110,26 @@ def send_event(state: Mapping[str, Any], target: str, headers: Mapping[str, str]
 
 def _sample(event: str, owner_repo: str) -> dict[str, Any]:
     """A small payload shaped like GitHub's for `event` (the fields the adapter reads, and a few more)."""
+    owner, _, name = owner_repo.rpartition("/")
     repository = {
         "full_name": owner_repo,
-        "name": owner_repo.rpartition("/")[2],
+        "name": name,
+        "owner": {"login": owner or name},
         "html_url": f"https://github.com/{owner_repo}",
     }
     sender = {"login": "octocat", "id": 1}
+    before, after = "0" * 40, "a" * 40
     samples: dict[str, dict[str, Any]] = {
         "push": {
             "ref": "refs/heads/main",
-            "before": "0" * 40,
-            "after": "a" * 40,
-            "commits": [{"id": "a" * 40, "message": "Try eventwire dev", "author": {"name": "Octo Cat"}}],
+            "before": before,
+            "after": after,
+            "compare": f"https://github.com/{owner_repo}/compare/{before[:12]}...{after[:12]}",
+            "created": False,
+            "deleted": False,
+            "forced": False,
+            "pusher": {"name": "octocat"},
+            "commits": [{"id": after, "message": "Try eventwire dev", "author": {"name": "Octo Cat"}}],
         },
         "pull_request": {
             "action": "opened",
@@ -129,7 +137,14 @@ def _sample(event: str, owner_repo: str) -> dict[str, Any]:
             "pull_request": {"number": 1, "title": "Try eventwire dev", "state": "open"},
         },
         "issues": {"action": "opened", "issue": {"number": 1, "title": "Events flow", "state": "open"}},
-        "issue_comment": {"action": "created", "issue": {"number": 1}, "comment": {"body": "Looks good"}},
+        "issue_comment": {
+            "action": "created",
+            "issue": {"number": 1},
+            "comment": {
+                "body": "Looks good",
+                "html_url": f"https://github.com/{owner_repo}/issues/1#issuecomment-1",
+            },
+        },
         "release": {"action": "published", "release": {"tag_name": "v0.1.0", "name": "v0.1.0"}},
         "ping": {"zen": "Keep it logically awesome.", "hook_id": 1},
     }
