@@ -200,7 +200,7 @@ def run_dev(args: argparse.Namespace, out: TextIO) -> int:
             file=sys.stderr,
         )
         return 2
-    return dev_main(args.rest, load_dev_manifests)
+    return dev_main(["--help", *args.rest] if args.dev_help else args.rest, load_dev_manifests)
 
 
 def _add_dev(sub: Any) -> None:
@@ -209,6 +209,7 @@ def _add_dev(sub: Any) -> None:
         help="run a topology on this machine, with a live event viewer (dev up, dev send)",
         add_help=False,
     )
+    parser.add_argument("-h", "--help", action="store_true", dest="dev_help", help="the dev commands' help")
     parser.add_argument(
         "rest", nargs=argparse.REMAINDER, help="up PATH... | send ... (see eventwire dev --help)"
     )

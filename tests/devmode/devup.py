@@ -107,7 +107,7 @@ async def run_eventwire(*args: str) -> tuple[int, str]:
 
 
 @contextlib.asynccontextmanager
-async def dev_up(*args: str, state: Path) -> AsyncIterator[DevUp]:
+async def dev_up(*args: str, state: Path, env: dict[str, str] | None = None) -> AsyncIterator[DevUp]:
     """`eventwire dev up ARGS --state STATE`, ready (its summary printed); Ctrl-C afterwards, which
     must end it with exit code 0."""
     process = await asyncio.create_subprocess_exec(
@@ -120,7 +120,7 @@ async def dev_up(*args: str, state: Path) -> AsyncIterator[DevUp]:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         cwd=REPO,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     running = DevUp(process, state)
     try:

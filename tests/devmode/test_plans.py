@@ -257,3 +257,10 @@ def test_the_component_library_does_not_import_the_runtime() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_eventwire_dev_help_is_the_dev_commands_help(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["dev", "--help"])
+    assert exited.value.code == 0
+    assert "usage: eventwire dev [-h] {up,send}" in capsys.readouterr().out

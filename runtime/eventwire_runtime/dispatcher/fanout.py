@@ -114,6 +114,9 @@ class Fanout:
         sender: the Sender (its client is shared by every subscriber).
         metrics: where outcomes are counted.
         concurrency: deliveries in flight per subscriber (default 64).
+
+    Attributes:
+        observer: told about every delivery when set (`eventwire dev`'s viewer); None by default.
     """
 
     def __init__(self, sender: Sender, metrics: DispatcherMetrics, concurrency: int = 64) -> None:

@@ -1,0 +1,85 @@
+"""Sources that need an outside service run in `dev up` when it is given: AwsSqsSource against a
+real moto_server (--sqs-endpoint), and a PingSource on a fast schedule."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import yaml
+from aiobotocore.session import get_session
+
+from tests.devmode.devup import dev_up
+from tests.support.moto import CREDENTIALS, REGION, moto_endpoint
+from tests.support.sink import Sink
+
+__all__ = ["moto_endpoint"]  # the fixture, used by name
+
+
+async def test_sqs_and_ping_sources_deliver_to_their_services(moto_endpoint: str, tmp_path: Path) -> None:
+    session = get_session()
+    async with session.create_client(
+        "sqs",
+        region_name=REGION,
+        endpoint_url=moto_endpoint,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+    ) as sqs:
+        queue_url = str((await sqs.create_queue(QueueName=f"dev-{uuid.uuid4().hex[:10]}"))["QueueUrl"])
+        manifests = tmp_path / "sources.yaml"
+        manifests.write_text(
+            yaml.safe_dump_all(
+                [
+                    {
+                        "apiVersion": "sources.eventwire.dev/v1",
+                        "kind": "AwsSqsSource",
+                        "metadata": {"name": "orders", "namespace": "demo"},
+                        "spec": {
+                            "queueUrl": queue_url,
+                            "region": REGION,
+                            "awsCredsSecret": {"name": "aws", "key": "credentials"},
+                            "sink": {"ref": {"apiVersion": "v1", "kind": "Service", "name": "queue-reader"}},
+                        },
+                    },
+                    {
+                        "apiVersion": "sources.eventwire.dev/v1",
+                        "kind": "PingSource",
+                        "metadata": {"name": "tick", "namespace": "demo"},
+                        "spec": {
+                            "schedule": "@every 1s",
+                            "contentType": "application/json",
+                            "data": '{"tick": true}',
+                            "sink": {"uri": "http://ticks.demo.svc.cluster.local/in"},
+                        },
+                    },
+                ]
+            )
+        )
+        async with (
+            Sink.start() as reader,
+            Sink.start() as ticks,
+            dev_up(
+                str(manifests),
+                "--sqs-endpoint",
+                moto_endpoint,
+                "--service",
+                f"queue-reader={reader.url}",
+                "--service",
+                f"demo/ticks={ticks.url}",
+                state=tmp_path / "state.json",
+                env={**CREDENTIALS, "AWS_DEFAULT_REGION": REGION},
+            ) as dev,
+        ):
+            assert (
+                f"  AwsSqsSource demo/orders: SQS at {moto_endpoint}, with your own AWS credentials"
+                in dev.lines
+            )
+            await sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps({"order": 7}))
+            (message,) = await reader.wait_for(1, within=30)
+            assert message.headers["ce-type"] == "aws.sqs.message"
+            assert json.loads(message.body) == {"order": 7}  # the data is the message body
+            (tick, *_) = await ticks.wait_for(1, within=15)
+            assert tick.path == "/in"
+            assert tick.headers["ce-type"] == "dev.knative.sources.ping"
+            assert json.loads(tick.body) == {"tick": True}
