@@ -11,6 +11,7 @@ import yaml
 from aiobotocore.session import get_session
 
 from tests.devmode.devup import dev_up
+from tests.support.kube import running_kube
 from tests.support.moto import CREDENTIALS, REGION, moto_endpoint
 from tests.support.sink import Sink
 
@@ -83,3 +84,45 @@ async def test_sqs_and_ping_sources_deliver_to_their_services(moto_endpoint: str
             assert tick.path == "/in"
             assert tick.headers["ce-type"] == "dev.knative.sources.ping"
             assert json.loads(tick.body) == {"tick": True}
+
+
+async def test_api_server_source_watches_the_cluster_of_the_kubeconfig_given(tmp_path: Path) -> None:
+    with running_kube() as kube:
+        kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
+        kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": "web-1", "namespace": "demo", "labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "app", "image": "nginx"}]},
+            }
+        )
+        manifests = tmp_path / "apiserver.yaml"
+        manifests.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "sources.eventwire.dev/v1",
+                    "kind": "ApiServerSource",
+                    "metadata": {"name": "pods", "namespace": "demo"},
+                    "spec": {
+                        "mode": "Reference",
+                        "resources": [{"apiVersion": "v1", "kind": "Pod"}],
+                        "sink": {"ref": {"apiVersion": "v1", "kind": "Service", "name": "watcher"}},
+                    },
+                }
+            )
+        )
+        async with (
+            Sink.start() as watcher,
+            dev_up(
+                str(manifests),
+                "--kubeconfig",
+                str(kubeconfig),
+                "--service",
+                f"watcher={watcher.url}",
+                state=tmp_path / "state.json",
+            ),
+        ):
+            (added, *_) = await watcher.wait_for(1, within=20)
+            assert added.headers["ce-type"] == "dev.knative.apiserver.ref.add"
+            assert added.headers["ce-subject"] == "/apis/v1/namespaces/demo/pods/web-1"
