@@ -81,8 +81,21 @@ class DevUp:
     async def send(self, *args: str) -> tuple[int, str]:
         return await run_eventwire("dev", "send", *args, "--state", str(self.state))
 
+    def children(self) -> list[int]:
+        """The processes `dev up` started (adapters, nats-server), from /proc."""
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:
+                found.append(int(stat.parent.name))
+        return found
+
     async def stop(self) -> int:
-        """Ctrl-C; returns the exit code."""
+        """Ctrl-C; returns the exit code, after checking every child process ended too."""
+        children = self.children()
         if self.process.returncode is None:
             self.process.send_signal(signal.SIGINT)
         try:
@@ -93,6 +106,10 @@ class DevUp:
             self.process.kill()
             await self.process.wait()
             raise AssertionError(f"eventwire dev up did not stop on Ctrl-C:\n{self.output}") from None
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 0)
+                raise AssertionError(f"process {pid} that dev up started outlived it:\n{self.output}")
         return code
 
 

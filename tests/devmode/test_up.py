@@ -307,6 +307,7 @@ async def test_container_source_runs_its_command_and_knative_manifests_are_conve
         assert "  Channel demo/beats: " in "\n".join(dev.lines)
         (beat, *_) = await display.wait_for(1, within=20)
         assert beat.headers["ce-type"] == "dev.knative.eventing.samples.heartbeat"
+        assert len(dev.children()) == 1  # the container's process, which Ctrl-C must end (dev_up checks)
 
 
 async def test_persist_survives_a_restart_without_losing_an_accepted_event(tmp_path: Path) -> None:
