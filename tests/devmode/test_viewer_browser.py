@@ -138,6 +138,12 @@ async def test_the_viewer_shows_the_topology_live_events_outcomes_filters_and_de
         # then dead-lettered to the example's dead-letters Service (the display service).
         code, out = await dev.send("orders", "--type", "demo.doomed", "--data", "{}")
         assert code == 0, out
+        retrying = await until(
+            lambda: [b for b in row_badges(browser, "demo.doomed") if "retrying" in b] or None,
+            10,
+            "the retries",
+        )
+        assert retrying[0].startswith("orders-to-audit: retrying: attempt ")
         doomed = await until(
             lambda: [b for b in row_badges(browser, "demo.doomed") if "dead-lettered" in b] or None,
             40,

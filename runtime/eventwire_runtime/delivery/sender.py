@@ -114,8 +114,11 @@ class Sender:
         *,
         on_success: SuccessHook | None = None,
         first: Response | TransportError | None = None,
+        on_retry: Callable[[DeliveryResult], None] | None = None,
     ) -> DeliveryResult:
         """POST the event to `url`, retrying per `spec`, then dead-lettering if it never succeeds.
+
+        `on_retry` hears about each failed attempt that will be retried (`eventwire dev`'s viewer).
 
         `first` is the outcome of a first attempt the caller already made (e.g. with
         `HttpClient.post_nowait`): it counts as attempt 1 and is handled like one made here.
@@ -130,7 +133,7 @@ class Sender:
         spec = spec or _DEFAULT_SPEC
         # A list is used as is (never modified here); other shapes are copied into one.
         pairs = headers if isinstance(headers, list) else _pairs(headers)
-        result = await self._send_with_retries(url, pairs, body, spec, on_success, first)
+        result = await self._send_with_retries(url, pairs, body, spec, on_success, first, on_retry)
         if result.error is not None and spec.dead_letter_uri:
             dl_headers, dl_body = self._dead_letter_event(url, pairs, body, result)
             dl_spec = DeliverySpec(
@@ -157,6 +160,7 @@ class Sender:
         spec: DeliverySpec,
         on_success: SuccessHook | None,
         first: Response | TransportError | None = None,
+        on_retry: Callable[[DeliveryResult], None] | None = None,
     ) -> DeliveryResult:
         timeout = spec.timeout or self.default_timeout
         attempt = 0
@@ -191,6 +195,8 @@ class Sender:
                         retry_after = parse_retry_after(response.headers.get("retry-after"))
             if not retryable or attempt > spec.retry:
                 return result
+            if on_retry is not None:
+                on_retry(result)
             await asyncio.sleep(retry_delay(spec, attempt, retry_after, self.jitter))
 
     def _dead_letter_event(

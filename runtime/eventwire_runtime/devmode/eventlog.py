@@ -114,6 +114,18 @@ class EventLog:
         }
         self._publish(record)
 
+    def delivery_retrying(
+        self, channel: ChannelRoute, sub: Subscriber, event: Event, failed: DeliveryResult
+    ) -> None:
+        record = self._record(f"{channel.namespace}/{channel.name}", event)
+        row = record["deliveries"].setdefault(
+            sub.uid, {"subscription": sub.name or sub.uid, "subscriber": sub.subscriber_uri}
+        )
+        row["outcome"] = "retrying"
+        row["attempts"] = failed.attempts
+        row["error"] = failed.error
+        self._publish(record)
+
     def delivery_finished(
         self, channel: ChannelRoute, sub: Subscriber, event: Event, result: DeliveryResult | None
     ) -> None:
@@ -123,6 +135,7 @@ class EventLog:
         )
         row["outcome"] = _outcome(result)
         row["attempts"] = result.attempts if result is not None else 0
+        row.pop("error", None)
         if result is not None and result.error:
             row["error"] = result.error
         if result is not None and result.dead_lettered:

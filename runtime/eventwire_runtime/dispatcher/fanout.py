@@ -48,6 +48,11 @@ class DeliveryObserver(Protocol):
 
     def delivery_started(self, channel: ChannelRoute, sub: Subscriber, event: Event) -> None: ...
 
+    def delivery_retrying(
+        self, channel: ChannelRoute, sub: Subscriber, event: Event, failed: DeliveryResult
+    ) -> None:
+        """`failed`: the attempt that failed (its number, error) and will be retried."""
+
     def delivery_finished(
         self, channel: ChannelRoute, sub: Subscriber, event: Event, result: DeliveryResult | None
     ) -> None:
@@ -237,12 +242,25 @@ class Fanout:
         async def on_success(response: Response) -> str | None:
             return await self._handle_reply(sub, response, channel, event)
 
+        observer = self.observer
+        on_retry = None
+        if observer is not None:
+
+            def on_retry(failed: DeliveryResult) -> None:
+                observer.delivery_retrying(channel, sub, event, failed)
+
         limit = held or self._limit(sub.uid)
         if held is None and not limit.try_take():
             await limit.take()
         try:
             result = await self.sender.send(
-                sub.subscriber_uri, headers, body, sub.spec, on_success=on_success, first=first
+                sub.subscriber_uri,
+                headers,
+                body,
+                sub.spec,
+                on_success=on_success,
+                first=first,
+                on_retry=on_retry,
             )
         except Exception:
             log.exception("delivery to %s failed unexpectedly", sub.subscriber_uri)

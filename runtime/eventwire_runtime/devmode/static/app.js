@@ -74,6 +74,7 @@ function drawGraph(graph) {
 // ---- events --------------------------------------------------------------------------------
 
 function outcomeText(row) {
+  if (row.outcome === "retrying") return { cls: "retried", text: `retrying: attempt ${row.attempts} failed` };
   const attempts = row.attempts > 1 ? ` after ${row.attempts} attempts` : "";
   if (row.outcome === "delivered" && row.attempts > 1) return { cls: "retried", text: `delivered${attempts} (retried ×${row.attempts - 1})` };
   return { cls: row.outcome.replace(" ", "-"), text: row.outcome + attempts };
