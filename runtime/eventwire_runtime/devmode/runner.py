@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -31,7 +32,7 @@ from eventwire_runtime.devmode.graph import build_graph
 from eventwire_runtime.devmode.persist import EmbeddedNats, free_port
 from eventwire_runtime.devmode.services import ServiceMap
 from eventwire_runtime.devmode.sources import SourceOptions, SourcePlan, plan_source
-from eventwire_runtime.devmode.topology import LocalAddresses, Manifests, key, routes, sort_manifests
+from eventwire_runtime.devmode.topology import LocalAddresses, Manifests, Routes, key, routes, sort_manifests
 from eventwire_runtime.devmode.viewer import Viewer
 from eventwire_runtime.dispatcher.app import Dispatcher
 from eventwire_runtime.dispatcher.settings import Settings
@@ -110,7 +111,7 @@ class Adapter:
 
 def _summary(
     manifests: Manifests,
-    table: Any,
+    table: Routes,
     plans: list[SourcePlan],
     viewer_url: str,
     dispatcher_url: str,
@@ -237,6 +238,8 @@ async def up(documents: Sequence[Mapping[str, Any]], options: UpOptions, say: Ca
         with contextlib.suppress(ConfigError, OSError):
             if state.read(options.state_file).get("pid") == os.getpid():
                 state.remove(options.state_file)
+        if options.persist is None:  # only the routes file: nothing to keep
+            shutil.rmtree(workdir, ignore_errors=True)
 
 
 def run_up(documents: Sequence[Mapping[str, Any]], options: UpOptions) -> int:
