@@ -264,3 +264,14 @@ def test_eventwire_dev_help_is_the_dev_commands_help(capsys: pytest.CaptureFixtu
         main(["dev", "--help"])
     assert exited.value.code == 0
     assert "usage: eventwire dev [-h] {up,send}" in capsys.readouterr().out
+
+
+def test_service_flags_win_over_the_services_file(tmp_path: Path) -> None:
+    from eventwire_runtime.devmode.cli import _services, build_parser
+
+    services = tmp_path / "services.yaml"
+    services.write_text("services:\n  audit: http://127.0.0.1:8001\n  shop/enricher: http://127.0.0.1:8002\n")
+    args = build_parser().parse_args(
+        ["up", "examples/", "--services", str(services), "--service", "audit=http://127.0.0.1:9999"]
+    )
+    assert _services(args) == {"audit": "http://127.0.0.1:9999", "shop/enricher": "http://127.0.0.1:8002"}
