@@ -173,6 +173,7 @@ def test_channel_status_carries_the_routing_table_of_the_design() -> None:
         "backoffMax",
         "timeout",
         "retryAfterMax",
+        "retryWindow",
         "format",
     }
 

@@ -25,14 +25,19 @@ LIN = DeliverySpec(retry=10, backoff_policy="linear", backoff_delay=0.2)
         (LIN, 5, None, 1.0),
         (DeliverySpec(backoff_delay=0.2, backoff_max=0.5), 3, None, 0.5),
         (DeliverySpec(backoff_policy="linear", backoff_delay=1, backoff_max=2.5), 4, None, 2.5),
-        # Retry-After wins when longer, not when shorter.
-        (EXP, 1, 3.0, 3.0),
-        (EXP, 4, 0.5, 1.6),
+        # Without retryAfterMax, Retry-After is ignored (the CRD's wording).
+        (EXP, 1, 3.0, 0.2),
+        (EXP, 1, 999999.0, 0.2),
+        # With it, Retry-After wins when longer, not when shorter ...
+        (DeliverySpec(backoff_delay=0.2, retry_after_max=10.0), 1, 3.0, 3.0),
+        (DeliverySpec(backoff_delay=0.2, retry_after_max=10.0), 4, 0.5, 1.6),
         # ... even above backoffMax, but itself capped at retryAfterMax.
-        (DeliverySpec(backoff_delay=0.1, backoff_max=0.2), 1, 5.0, 5.0),
+        (DeliverySpec(backoff_delay=0.1, backoff_max=0.2, retry_after_max=10.0), 1, 5.0, 5.0),
         (DeliverySpec(backoff_delay=0.1, retry_after_max=2.0), 1, 5.0, 2.0),
         (DeliverySpec(backoff_delay=0.1, retry_after_max=0.05), 1, 5.0, 0.1),
-        (EXP, 2000, None, 0.2 * 2.0**60),
+        # The default backoffMax (60 s) bounds every wait.
+        (EXP, 2000, None, 60.0),
+        (DeliverySpec(retry=100), 100, None, 60.0),
     ],
 )
 def test_retry_delay(spec: DeliverySpec, attempt: int, retry_after: float | None, expected: float) -> None:

@@ -49,7 +49,7 @@ async def test_delivers_once_on_success() -> None:
 async def test_retry_delays_are_measured(policy: str, expected_gaps: list[float]) -> None:
     spec = DeliverySpec(retry=3, backoff_policy=policy, backoff_delay=0.1)  # type: ignore[arg-type]
     async with Sink.start(fail_first(3)) as sink:  # type: ignore[arg-type]
-        sender = Sender()
+        sender = Sender(jitter=0)  # the exact formula, to measure it
         try:
             result = await sender.send(sink.url, EVENT, BODY, spec)
         finally:
@@ -65,7 +65,7 @@ async def test_retry_delays_are_measured(policy: str, expected_gaps: list[float]
 async def test_backoff_max_caps_waits() -> None:
     spec = DeliverySpec(retry=3, backoff_delay=0.1, backoff_max=0.15)
     async with Sink.start(fail_first(3)) as sink:  # type: ignore[arg-type]
-        sender = Sender()
+        sender = Sender(jitter=0)
         try:
             await sender.send(sink.url, EVENT, BODY, spec)
         finally:
@@ -216,3 +216,49 @@ async def test_client_rejects_non_http_url() -> None:
             await client.post("ftp://x/", [], b"", 1)
     finally:
         await client.close()
+
+
+async def test_retry_after_without_retry_after_max_is_ignored() -> None:
+    answers = lambda i, r: Reply(503, headers={"Retry-After": "999999"}) if i == 0 else Reply(202)  # noqa: E731
+    spec = DeliverySpec(retry=1, backoff_delay=0.01)
+    async with Sink.start(answers) as sink:
+        sender = Sender()
+        try:
+            result = await sender.send(sink.url, EVENT, BODY, spec)
+        finally:
+            await sender.close()
+    assert result.delivered
+    assert sink.received[1].at - sink.received[0].at < 5  # the backoff, not 999999 s
+
+
+async def test_retry_window_bounds_the_whole_sequence() -> None:
+    spec = DeliverySpec(retry=100, backoff_policy="linear", backoff_delay=0.05, retry_window=0.4)
+    async with Sink.start(lambda i, r: Reply(503)) as sink:
+        sender = Sender(jitter=0)
+        try:
+            result = await sender.send(sink.url, EVENT, BODY, spec)
+        finally:
+            await sender.close()
+    assert not result.delivered
+    # Waits 0.05, 0.10, 0.15 (and three quick attempts) fit in 0.4 s; after the next (0.20) the
+    # window is over, so no fifth attempt.
+    assert result.attempts == len(sink.received) == 4
+    assert result.error is not None
+    assert "retryWindow" in result.error
+
+
+async def test_a_hundred_exponential_retries_wait_at_most_backoff_max_each() -> None:
+    waits: list[float] = []
+
+    async def pause(seconds: float) -> None:
+        waits.append(seconds)
+
+    async with Sink.start(lambda i, r: Reply(503)) as sink:
+        sender = Sender()
+        try:
+            await sender.send(sink.url, EVENT, BODY, DeliverySpec(retry=100, retry_window=1e9), pause=pause)
+        finally:
+            await sender.close()
+    assert len(waits) == 100
+    assert max(waits) <= 60 * 1.1  # the default backoffMax, with the default jitter
+    assert len(set(waits[-10:])) > 1  # jitter is on by default

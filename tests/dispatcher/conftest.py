@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +13,9 @@ import aiohttp
 import pytest
 import yaml
 
+from tests.support.nats import nats_server
 from tests.support.processes import ManagedProcess, free_port
+from tests.support.redis import redis_server
 
 
 class Routes:
@@ -96,6 +98,17 @@ def routes(tmp_path: Path) -> Routes:
     r = Routes(tmp_path / "routes.yaml")
     r.write([])
     return r
+
+
+@pytest.fixture(params=["jetstream", "redis"])
+def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Settings for a dispatcher on a fresh broker (short ack wait so a crash is recovered fast)."""
+    if request.param == "jetstream":
+        with nats_server() as url:
+            yield {"backend": "jetstream", "nats_url": url, "ack_wait": "2"}
+    else:
+        with redis_server() as url:
+            yield {"backend": "redis", "redis_url": url, "ack_wait": "2"}
 
 
 @pytest.fixture

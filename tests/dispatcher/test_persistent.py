@@ -3,29 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import re
-from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
-import pytest
 
 from tests.dispatcher.conftest import Routes, binary_headers, channel, run_dispatcher, subscriber
+from tests.dispatcher.ledger import Ledger, producing
 from tests.support.nats import nats_server
-from tests.support.redis import redis_server
 from tests.support.sink import Reply, Sink
-
-
-@pytest.fixture(params=["jetstream", "redis"])
-def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    """Settings for a dispatcher on a fresh broker (short ack wait so a crash is recovered fast)."""
-    if request.param == "jetstream":
-        with nats_server() as url:
-            yield {"backend": "jetstream", "nats_url": url, "ack_wait": "2"}
-    else:
-        with redis_server() as url:
-            yield {"backend": "redis", "redis_url": url, "ack_wait": "2"}
 
 
 async def post(http: aiohttp.ClientSession, url: str, event_id: str) -> int:
@@ -68,53 +54,25 @@ async def test_delivers_with_retries_and_dead_letter(
     assert dead.headers["ce-knativeerrorcode"] == "400"
 
 
-@contextlib.asynccontextmanager
-async def stream_events(
-    http: aiohttp.ClientSession, url: str, accepted: set[str]
-) -> AsyncIterator[asyncio.Task[None]]:
-    """Post events with ids 0, 1, 2 ... until cancelled, recording each id answered 202."""
-
-    async def run() -> None:
-        for i in range(100000):
-            with contextlib.suppress(aiohttp.ClientError):
-                if await post(http, url, str(i)) == 202:
-                    accepted.add(str(i))
-            await asyncio.sleep(0)
-
-    task = asyncio.create_task(run())
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def test_kill_9_mid_stream_loses_nothing(
     routes: Routes, http: aiohttp.ClientSession, backend: dict[str, str]
 ) -> None:
     async with Sink.start(lambda i, r: Reply(202, delay=0.01)) as sink:
         routes.write([channel("orders", subscriber("s1", sink.url))])
-        accepted: set[str] = set()
+        ledger = Ledger(sink)
         async with run_dispatcher(routes, consumer_name="replica-a", **backend) as d:
             await asyncio.sleep(0.5)
             port = d.port
-            async with stream_events(http, d.url("default", "orders"), accepted):
+            async with producing(http, d.url("default", "orders"), ledger):
                 await sink.wait_for(50, within=20)
                 d.proc.kill()  # SIGKILL: no graceful anything
                 for _ in range(100):
                     if not d.proc.alive():
                         break
                     await asyncio.sleep(0.05)
-        assert len(accepted) >= 25  # a real stream was cut, not an idle channel
+        assert len(ledger.accepted) >= 25  # a real stream was cut, not an idle channel
         async with run_dispatcher(routes, port=port, consumer_name="replica-b", **backend):
-            for _ in range(300):
-                got = {r.headers["ce-id"] for r in sink.received}
-                if accepted <= got:
-                    break
-                await asyncio.sleep(0.1)
-    missing = accepted - {r.headers["ce-id"] for r in sink.received}
-    assert not missing, f"{len(missing)} accepted events never delivered: {sorted(missing)[:10]}"
+            await ledger.all_delivered(within=30)
 
 
 async def test_replicas_share_the_work(

@@ -96,7 +96,7 @@ def test_lookup(suffix: str | None, host: str, path: str, found: bool) -> None:
 def test_replace_keeps_runtime_state_and_notifies() -> None:
     table = RoutingTable()
     seen: list[int] = []
-    table.listeners.append(lambda t: seen.append(len(t.channels)))
+    table.listeners.append(lambda t, deleted: seen.append(len(t.channels)))
     table.replace_all([ChannelRoute("default", "a")])
     table.channels[("default", "a")].in_flight = 3
     table.replace_all([ChannelRoute("default", "a"), ChannelRoute("default", "b")])

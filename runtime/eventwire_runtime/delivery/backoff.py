@@ -5,13 +5,15 @@ The wait before retry k (k = 1..spec.retry) is
     exponential: backoff_delay * 2 ** (k - 1)
     linear:      backoff_delay * k
 
-then capped at `backoff_max` (when set), then raised to at least the receiver's `Retry-After`
-(itself first capped at `retry_after_max` when set). With the defaults (PT0.2S, exponential) the
-waits are 0.2, 0.4, 0.8, 1.6 ... seconds.
+then capped at `backoff_max` (default 60 s), then raised to at least the receiver's
+`Retry-After` capped at `retry_after_max` (an unset `retry_after_max` ignores Retry-After, as
+the CRD says). With the defaults (PT0.2S, exponential) the waits are 0.2, 0.4, 0.8, 1.6 ...
+seconds, never more than a minute. The whole sequence is bounded too (`retry_window`, enforced
+by the Sender, which knows when the first attempt began).
 
-Jitter is off unless asked for: `jitter=0.1` multiplies the capped wait by a uniform factor in
-[0.9, 1.1] (never below Retry-After), spreading retries from many senders. Tests measure exact
-delays, so the default is 0.
+`jitter=0.1` multiplies the capped wait by a uniform factor in [0.9, 1.1] (never below the
+honoured Retry-After), spreading retries from many senders; the Sender uses JITTER by default,
+this function 0 (the exact formula) unless asked.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from eventwire_runtime.delivery.spec import DeliverySpec
 
 # 2**k overflows float beyond ~1024; any k this large is capped anyway.
 _MAX_EXPONENT = 60
+JITTER = 0.1  # the Sender's default spread
 
 
 def retry_delay(
@@ -46,11 +49,9 @@ def retry_delay(
         delay = spec.backoff_delay * attempt
     else:
         delay = spec.backoff_delay * 2.0 ** min(attempt - 1, _MAX_EXPONENT)
-    if spec.backoff_max is not None:
-        delay = min(delay, spec.backoff_max)
+    delay = min(delay, spec.backoff_max)
     if jitter:
         delay *= random.uniform(1.0 - jitter, 1.0 + jitter)  # spreading retries, not cryptography
-    if retry_after is not None and retry_after > 0:
-        asked = retry_after if spec.retry_after_max is None else min(retry_after, spec.retry_after_max)
-        delay = max(delay, asked)
+    if retry_after is not None and retry_after > 0 and spec.retry_after_max is not None:
+        delay = max(delay, min(retry_after, spec.retry_after_max))
     return delay

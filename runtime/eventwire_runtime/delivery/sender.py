@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from eventwire_runtime.delivery.backoff import retry_delay
+from eventwire_runtime.delivery.backoff import JITTER, retry_delay
 from eventwire_runtime.delivery.errors import TransportError
 from eventwire_runtime.delivery.http_client import HttpClient, Response
 from eventwire_runtime.delivery.retry import is_retryable, parse_retry_after
@@ -24,6 +24,9 @@ Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 # Called with a 2xx response; returns None when it was handled, or a message saying why the
 # attempt must count as failed (e.g. the reply could not be forwarded), which triggers a retry.
 SuccessHook = Callable[[Response], Awaitable[str | None]]
+# Waits the given seconds between two attempts; the dispatcher's releases the subscriber's
+# concurrency slot meanwhile, so a retry that waits does not hold up the events behind it.
+Pause = Callable[[float], Awaitable[None]]
 
 STRUCTURED = "application/cloudevents+json"
 _DEFAULT_SPEC = DeliverySpec()
@@ -72,7 +75,7 @@ class Sender:
     Args:
         client: the HTTP client (a new one when None; closed by `close()` only if owned).
         default_timeout: per-attempt timeout in seconds when the spec sets none (default 30).
-        jitter: relative backoff jitter, 0 (default) for the exact formula; see `retry_delay`.
+        jitter: relative backoff jitter (default 0.1); 0 for the exact formula, see `retry_delay`.
         error_data_limit: bytes of the failed response body kept in `knativeerrordata` before
             base64 encoding (default 1024).
     """
@@ -82,7 +85,7 @@ class Sender:
         client: HttpClient | None = None,
         *,
         default_timeout: float = 30.0,
-        jitter: float = 0.0,
+        jitter: float = JITTER,
         error_data_limit: int = 1024,
     ) -> None:
         self._owns_client = client is None
@@ -114,6 +117,7 @@ class Sender:
         *,
         on_success: SuccessHook | None = None,
         first: Response | TransportError | None = None,
+        pause: Pause = asyncio.sleep,
         on_retry: Callable[[DeliveryResult], None] | None = None,
     ) -> DeliveryResult:
         """POST the event to `url`, retrying per `spec`, then dead-lettering if it never succeeds.
@@ -124,8 +128,9 @@ class Sender:
         `HttpClient.post_nowait`): it counts as attempt 1 and is handled like one made here.
 
         Attempts: 1 + `spec.retry`, each bounded by `spec.timeout` (else `default_timeout`),
-        separated by `retry_delay` waits. Only retryable outcomes (`retry.is_retryable`) are
-        retried. After the last failure the original event goes to `spec.dead_letter_uri` (with
+        separated by `retry_delay` waits (spent in `pause`); no retry starts later than
+        `spec.retry_window` after the first attempt began. Only retryable outcomes
+        (`retry.is_retryable`) are retried. After the last failure the original event goes to `spec.dead_letter_uri` (with
         the same retries) carrying `knativeerrordest` (= `url`), `knativeerrorcode` (the last
         status, when there was one) and `knativeerrordata` (base64 of the last response body,
         truncated to `error_data_limit` bytes).
@@ -133,7 +138,7 @@ class Sender:
         spec = spec or _DEFAULT_SPEC
         # A list is used as is (never modified here); other shapes are copied into one.
         pairs = headers if isinstance(headers, list) else _pairs(headers)
-        result = await self._send_with_retries(url, pairs, body, spec, on_success, first, on_retry)
+        result = await self._send_with_retries(url, pairs, body, spec, on_success, first, pause, on_retry)
         if result.error is not None and spec.dead_letter_uri:
             dl_headers, dl_body = self._dead_letter_event(url, pairs, body, result)
             dl_spec = DeliverySpec(
@@ -141,10 +146,13 @@ class Sender:
                 backoff_policy=spec.backoff_policy,
                 backoff_delay=spec.backoff_delay,
                 backoff_max=spec.backoff_max,
+                retry_window=spec.retry_window,
                 timeout=spec.timeout,
                 retry_after_max=spec.retry_after_max,
             )
-            dl = await self._send_with_retries(spec.dead_letter_uri, dl_headers, dl_body, dl_spec, None)
+            dl = await self._send_with_retries(
+                spec.dead_letter_uri, dl_headers, dl_body, dl_spec, None, None, pause
+            )
             if dl.error is None:
                 result.dead_lettered = True
             else:
@@ -160,9 +168,14 @@ class Sender:
         spec: DeliverySpec,
         on_success: SuccessHook | None,
         first: Response | TransportError | None = None,
+        pause: Pause = asyncio.sleep,
         on_retry: Callable[[DeliveryResult], None] | None = None,
     ) -> DeliveryResult:
         timeout = spec.timeout or self.default_timeout
+        loop = asyncio.get_running_loop()
+        # No retry starts after this (counted from now: a first attempt the caller made has
+        # just ended, so the sequence may exceed the window by at most that attempt).
+        last_start = loop.time() + spec.retry_window
         attempt = 0
         while True:
             attempt += 1
@@ -195,9 +208,13 @@ class Sender:
                         retry_after = parse_retry_after(response.headers.get("retry-after"))
             if not retryable or attempt > spec.retry:
                 return result
+            delay = retry_delay(spec, attempt, retry_after, self.jitter)
+            if loop.time() + delay > last_start:
+                result.error = f"{result.error} (retries stopped: retryWindow of {spec.retry_window:g}s)"
+                return result
             if on_retry is not None:
                 on_retry(result)
-            await asyncio.sleep(retry_delay(spec, attempt, retry_after, self.jitter))
+            await pause(delay)
 
     def _dead_letter_event(
         self, url: str, pairs: list[tuple[str, str]], body: bytes, result: DeliveryResult

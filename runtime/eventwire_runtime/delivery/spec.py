@@ -13,6 +13,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 BackoffPolicy = Literal["linear", "exponential"]
+
+# Bounds of a retry sequence when the spec sets none (CRD: `backoffMax`, `retryWindow`): no wait
+# longer than a minute, no retry later than ten minutes after the first attempt.
+DEFAULT_BACKOFF_MAX = 60.0
+DEFAULT_RETRY_WINDOW = 600.0
 EventFormat = Literal["binary", "structured"]
 
 # PnYnMnWnDTnHnMnS with optional fractions; years and months are taken as 365 and 30 days.
@@ -70,21 +75,24 @@ class DeliverySpec:
         retry: retries after the first attempt (0 = one attempt only).
         backoff_policy: "exponential" (default) or "linear"; see `backoff.retry_delay`.
         backoff_delay: base delay in seconds (default 0.2, Knative's PT0.2S).
-        backoff_max: cap on any single wait in seconds; None = no cap.
+        backoff_max: cap on any single wait in seconds (default 60).
         timeout: per-attempt timeout in seconds; None = the sender's default.
-        retry_after_max: cap on a receiver's Retry-After in seconds; None = no cap.
+        retry_after_max: cap on a receiver's Retry-After in seconds; None = Retry-After ignored.
         dead_letter_uri: where the original event goes after the last failed attempt.
         format: "binary" (default) or "structured" CloudEvents HTTP content mode.
+        retry_window: seconds after the first attempt within which retries may start (default
+            600): the whole retry sequence is bounded whatever `retry` says.
     """
 
     retry: int = 0
     backoff_policy: BackoffPolicy = "exponential"
     backoff_delay: float = 0.2
-    backoff_max: float | None = None
+    backoff_max: float = DEFAULT_BACKOFF_MAX
     timeout: float | None = None
     retry_after_max: float | None = None
     dead_letter_uri: str | None = None
     format: EventFormat = "binary"
+    retry_window: float = DEFAULT_RETRY_WINDOW
 
     def __post_init__(self) -> None:
         if isinstance(self.retry, bool) or not isinstance(self.retry, int) or self.retry < 0:
@@ -93,7 +101,7 @@ class DeliverySpec:
             raise ValueError(f"backoffPolicy must be 'linear' or 'exponential', got {self.backoff_policy!r}")
         if self.format not in ("binary", "structured"):
             raise ValueError(f"format must be 'binary' or 'structured', got {self.format!r}")
-        for name in ("backoff_delay", "backoff_max", "timeout", "retry_after_max"):
+        for name in ("backoff_delay", "backoff_max", "retry_window", "timeout", "retry_after_max"):
             value = getattr(self, name)
             if value is not None and (not math.isfinite(value) or value < 0):
                 raise ValueError(f"{name} must be a non-negative number of seconds, got {value!r}")
@@ -104,8 +112,8 @@ class DeliverySpec:
     def from_dict(cls, d: Mapping[str, Any] | None, dead_letter_uri: str | None = None) -> DeliverySpec:
         """Build from the CRD shape.
 
-        Reads `retry`, `backoffPolicy`, `backoffDelay`, `backoffMax`, `timeout`, `retryAfterMax`
-        (ISO-8601 durations), `format` ("binary", "structured" or Knative's "json"), and the
+        Reads `retry`, `backoffPolicy`, `backoffDelay`, `backoffMax`, `retryWindow`, `timeout`,
+        `retryAfterMax` (ISO-8601 durations), `format` ("binary", "structured" or Knative's "json"), and the
         dead-letter URI from `deadLetterSinkUri`, `deadLetterSink.uri` or the `dead_letter_uri`
         argument, in that order. Unknown keys are ignored.
 
@@ -131,6 +139,7 @@ class DeliverySpec:
         for key, attr in (
             ("backoffDelay", "backoff_delay"),
             ("backoffMax", "backoff_max"),
+            ("retryWindow", "retry_window"),
             ("timeout", "timeout"),
             ("retryAfterMax", "retry_after_max"),
         ):

@@ -50,6 +50,7 @@ class Dispatcher:
         self.fanout = Fanout(self.sender, self.metrics, s.subscriber_concurrency)
         self.backend = make_backend(s, self.fanout, self.table)
         self.metrics.watch_depth(self.backend.depths)
+        self.metrics.watch_routes(self.table)
         await self.backend.start()
         self._tasks.append(asyncio.create_task(self._watch_routes(), name="routes"))
         ingress = Ingress(self.table, self.backend, self.metrics, s.retry_after, self.ready)
@@ -60,8 +61,17 @@ class Dispatcher:
             extra={"port": s.port, "backend": s.backend, "routes_source": s.routes_source},
         )
 
-    def ready(self) -> bool:
-        return self.table.loaded and self.backend.ready()
+    def ready(self) -> str | None:
+        """None when ready; else why not (served by /readyz)."""
+        if self.table.problem is not None:
+            return self.table.problem
+        if not self.table.loaded:
+            return "no routing table loaded yet"
+        if not self.backend.ready():
+            return "the backend is not connected"
+        if not self.backend.settled():
+            return "creating the durable state of new subscriptions"
+        return None
 
     async def _watch_routes(self) -> None:
         s = self.settings

@@ -4,7 +4,8 @@ Each subscriber gets its own header list (binary mode by default, structured whe
 spec says so) with `Prefer: reply`. A 200 response carrying a CloudEvent is a reply: it is
 forwarded once to the subscription's reply URI (failure fails the attempt, so the whole delivery
 is retried) or discarded when there is none. Each subscriber has its own concurrency limit, so a
-slow or failing subscriber never holds up the others.
+slow or failing subscriber never holds up the others; a delivery waiting for its next retry
+releases its slot meanwhile (`_Limiter.pause`), so it does not hold up that subscriber's other events.
 
 Two paths deliver the same way: `deliver` (a coroutine: retries, dead letters, replies) and
 `start`, which makes the first attempt with `HttpClient.post_nowait` and finishes in callbacks
@@ -93,6 +94,21 @@ class _Limiter:
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
                 self.give()  # granted just as we were cancelled: pass the slot on
+            raise
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep `seconds` without holding the caller's slot (a retry's wait); hold one again after.
+
+        Whatever happens (cancellation at shutdown included), the caller holds one counted slot
+        on return, which its own `give()` hands back.
+        """
+        self.give()
+        try:
+            await asyncio.sleep(seconds)
+            if not self.try_take():
+                await self.take()
+        except asyncio.CancelledError:
+            self.free -= 1  # not re-acquired: count it as held, the caller's give() balances it
             raise
 
     def queue(self, start: Callable[[], None]) -> None:
@@ -260,6 +276,7 @@ class Fanout:
                 sub.spec,
                 on_success=on_success,
                 first=first,
+                pause=limit.pause,
                 on_retry=on_retry,
             )
         except Exception:

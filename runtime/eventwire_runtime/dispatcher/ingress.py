@@ -40,7 +40,7 @@ class Ingress:
         backend: where accepted events go.
         metrics: counters and the /metrics registry.
         retry_after: seconds advertised in the Retry-After of a 429.
-        ready: True when /readyz should answer 200.
+        ready: None when /readyz should answer 200, else why not (the 503's body).
     """
 
     def __init__(
@@ -49,7 +49,7 @@ class Ingress:
         backend: Backend,
         metrics: DispatcherMetrics,
         retry_after: int,
-        ready: Callable[[], bool],
+        ready: Callable[[], str | None],
     ) -> None:
         self.table = table
         self.backend = backend
@@ -118,6 +118,11 @@ class Ingress:
         if path == "/healthz":
             return text_response(200, "ok")
         if path == "/readyz":
-            return text_response(200, "ready") if self.ready() else text_response(503, "not ready")
+            problem = self.ready()
+            return (
+                text_response(200, "ready")
+                if problem is None
+                else text_response(503, f"not ready: {problem}")
+            )
         body = generate_latest(self.metrics.registry)
         return response(200, body, (("content-type", CONTENT_TYPE_LATEST),))

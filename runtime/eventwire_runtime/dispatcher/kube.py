@@ -5,10 +5,15 @@ their `status.subscribers` (the controller's resolved routing entries). With
 `EVENTWIRE_PROVISIONER` set, only the Channels that provisioner serves: `status.provisioner`, the
 controller's resolution (a Channel naming none gets the cluster default), else `spec.provisioner`;
 a Channel with neither is left out until the controller has resolved it, so two dispatchers never
-consume the same channel. The first list replaces the table; watch
-events then upsert or remove single channels. A dropped watch resumes from the last
-resourceVersion; 410 Gone (history compacted) triggers a fresh list. A Channel whose status is
-invalid is logged and skipped (its previous routes stay). Errors back off 0.5 s doubling to 10 s.
+consume the same channel; one that loses its resolution for a while (no default provisioner for
+a moment) keeps the route it had.
+
+Only a successful full list replaces the table; watch events then upsert or remove single
+channels. A channel leaving the table (another provisioner serves it) is no longer routed but its
+durable state is kept; only the watch's DELETED event deletes it (see routing.py). A dropped watch
+resumes from the last resourceVersion; 410 Gone (history compacted) triggers a fresh list. A
+Channel whose status is invalid is logged and skipped (its previous routes stay). Errors back off
+0.5 s doubling to 10 s, and are reported on the table (/readyz names the last one).
 """
 
 from __future__ import annotations
@@ -68,10 +73,16 @@ class ChannelWatcher:
         return True
 
     def _route(self, obj: dict[str, Any]) -> ChannelRoute | None:
-        wanted = self.settings.provisioner
-        if wanted is not None and serving_provisioner(obj) != wanted:
-            return None
+        """The channel's route; None when another provisioner serves it; its previous route (or
+        None) while no provisioner is resolved."""
         meta = obj.get("metadata") or {}
+        wanted = self.settings.provisioner
+        if wanted is not None:
+            serving = serving_provisioner(obj)
+            if serving is None:  # unresolved for now: not a reason to drop anything
+                return self.table.channels.get(_key(meta))
+            if serving != wanted:
+                return None
         try:
             return channel_from_object(obj, where=f"Channel {meta.get('namespace')}/{meta.get('name')}")
         except ConfigError as exc:
@@ -94,6 +105,16 @@ class ChannelWatcher:
                     self.resource_version = ""
                 except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
                     log.warning("Channel watch failed: %s; retrying in %.1fs", exc, delay)
+                    if not self.table.loaded:
+                        self.table.report_problem("kubernetes", f"cannot list Channels: {exc}")
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+                except Exception as exc:  # an answer of an unexpected shape: the watch goes on
+                    log.exception("Channel watch failed; retrying in %.1fs", delay)
+                    self.table.report_problem(
+                        "kubernetes", f"Channel watch failed: {type(exc).__name__}: {exc}"
+                    )
+                    self.resource_version = ""
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 10.0)
 
@@ -104,15 +125,15 @@ class ChannelWatcher:
                     resp.request_info, (), status=resp.status, message=await resp.text()
                 )
             body = await resp.json()
+        if not isinstance(body, dict) or not isinstance(body.get("items") or [], list):
+            raise ValueError("the Channel list is not a Kubernetes List")
         routes = []
         previous = self.table.channels
         for obj in body.get("items") or []:
             try:
                 route = self._route(obj)
             except ConfigError:
-                meta = obj.get("metadata") or {}
-                old = previous.get((str(meta.get("namespace") or "default"), str(meta.get("name"))))
-                route = old
+                route = previous.get(_key(obj.get("metadata") or {}))
             if route is not None:
                 routes.append(route)
         self.table.replace_all(routes)
@@ -145,9 +166,9 @@ class ChannelWatcher:
             self.resource_version = str(meta["resourceVersion"])
         if kind == "BOOKMARK":
             return
-        namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
+        namespace, name = _key(meta)
         if kind == "DELETED":
-            self.table.remove(namespace, name)
+            self.table.remove(namespace, name, deleted=True)
             return
         try:
             route = self._route(obj)
@@ -157,6 +178,10 @@ class ChannelWatcher:
             self.table.remove(namespace, name)
         else:
             self.table.upsert(route)
+
+
+def _key(meta: dict[str, Any]) -> tuple[str, str]:
+    return str(meta.get("namespace") or "default"), str(meta.get("name") or "")
 
 
 async def watch_channels(settings: Settings, table: RoutingTable) -> None:

@@ -17,6 +17,8 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from eventwire_runtime.dispatcher.routing import RoutingTable
+
 DepthSource = Callable[[], Iterable[tuple[str, str, int]]]
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
@@ -34,6 +36,28 @@ class _DepthCollector(Collector):
         for namespace, channel, depth in self.source():
             family.add_metric([namespace, channel], depth)
         yield family
+
+
+class _RoutesCollector(Collector):
+    """The routing source's failed reads, and whether its last read succeeded."""
+
+    def __init__(self, table: RoutingTable) -> None:
+        self.table = table
+
+    def collect(self) -> Iterator[Metric]:
+        errors = CounterMetricFamily(
+            "eventwire_dispatcher_routes_errors",
+            "Failed reads of the routing source (the previous table was kept)",
+            labels=["source"],
+        )
+        for source, count in list(self.table.errors.items()):
+            errors.add_metric([source], count)
+        yield errors
+        yield GaugeMetricFamily(
+            "eventwire_dispatcher_routes_healthy",
+            "1 when the routing source's last read succeeded, else 0 (see /readyz for why)",
+            value=0 if self.table.problem is not None else 1,
+        )
 
 
 class Tally(Collector):
@@ -124,3 +148,6 @@ class DispatcherMetrics:
 
     def watch_depth(self, source: DepthSource) -> None:
         self.registry.register(_DepthCollector(source))
+
+    def watch_routes(self, table: RoutingTable) -> None:
+        self.registry.register(_RoutesCollector(table))

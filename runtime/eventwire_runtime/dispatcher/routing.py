@@ -3,6 +3,16 @@
 Built from Channel objects (`status.subscribers`, the format in DESIGN.md) or from the YAML file's
 simpler `channels:` list. Updates replace each channel's subscriber tuple in one assignment, so a
 fan-out in progress keeps working from the snapshot it started with.
+
+Durable state (a persistent backend's consumer or group) follows the Subscription's lifetime,
+not its readiness, and never an entry's mere absence from one table:
+
+- an entry that is not ready (`ready: "False"`, or no subscriber URI yet) is *paused*: its durable
+  state is kept (and created, so nothing accepted from now on is lost), nothing is delivered;
+- an entry missing from the table is no longer delivered to, its durable state is kept;
+- only a tombstone (`deletedSubscribers: [{uid, name, deletedAt}]`, written by the controller when
+  the Subscription is really deleted) or the explicit deletion of the whole Channel (the watch's
+  DELETED event) removes durable state.
 """
 
 from __future__ import annotations
@@ -36,23 +46,40 @@ class ChannelRoute:
 
     namespace: str
     name: str
-    subscribers: tuple[Subscriber, ...] = ()
+    subscribers: tuple[Subscriber, ...] = ()  # ready: delivered to
+    paused: tuple[str, ...] = ()  # uids of subscriptions that exist but are not ready
+    deleted: tuple[str, ...] = ()  # uids of subscriptions the control plane says were deleted
     in_flight: int = 0  # in-memory backend: accepted events not yet fully delivered
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.namespace, self.name)
 
+    @property
+    def uids(self) -> tuple[str, ...]:
+        """Every subscription whose durable state this channel keeps (ready or paused)."""
+        return (*(s.uid for s in self.subscribers), *self.paused)
 
-def _subscriber(entry: Any, where: str, channel_delivery: Mapping[str, Any] | None) -> Subscriber | None:
-    if not isinstance(entry, Mapping):
-        raise ConfigError(f"{where} must be a mapping")
-    uri = entry.get("subscriberUri")
-    if entry.get("ready") == "False" or not uri:
-        return None
+    def take_entries(self, other: ChannelRoute) -> None:
+        """Adopt `other`'s entries (subscribers replaced in one assignment), keeping runtime state."""
+        self.subscribers, self.paused, self.deleted = other.subscribers, other.paused, other.deleted
+
+
+def _uid(entry: Mapping[str, Any], where: str) -> str:
     uid = entry.get("uid")
     if not isinstance(uid, str) or not uid:
         raise ConfigError(f"{where}.uid must be a non-empty string")
+    return uid
+
+
+def _subscriber(entry: Any, where: str, channel_delivery: Mapping[str, Any] | None) -> Subscriber | str:
+    """The ready entry as a Subscriber, or the uid of a paused one."""
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{where} must be a mapping")
+    uid = _uid(entry, where)
+    uri = entry.get("subscriberUri")
+    if entry.get("ready") == "False" or not uri:
+        return uid
     for key in ("subscriberUri", "replyUri"):
         value = entry.get(key)
         if value is not None and (
@@ -69,11 +96,25 @@ def _subscriber(entry: Any, where: str, channel_delivery: Mapping[str, Any] | No
     return Subscriber(uid, uri, entry.get("replyUri") or None, spec, str(entry.get("name") or ""))
 
 
+def _tombstones(entries: Any, where: str) -> tuple[str, ...]:
+    if entries is None:
+        return ()
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where} must be a list")
+    uids = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{where}[{i}] must be a mapping")
+        uids.append(_uid(entry, f"{where}[{i}]"))
+    return tuple(uids)
+
+
 def channel_from_object(obj: Mapping[str, Any], where: str = "channel") -> ChannelRoute:
     """A ChannelRoute from a Channel object or a routes-file entry.
 
-    Accepts `{metadata: {name, namespace}, spec: {delivery}, status: {subscribers}}` or the
-    short form `{name, namespace, delivery, subscribers}`.
+    Accepts `{metadata: {name, namespace}, spec: {delivery}, status: {subscribers,
+    deletedSubscribers}}` or the short form `{name, namespace, delivery, subscribers,
+    deletedSubscribers}`.
 
     Raises:
         ConfigError: naming the bad field.
@@ -84,64 +125,98 @@ def channel_from_object(obj: Mapping[str, Any], where: str = "channel") -> Chann
         meta = obj.get("metadata") or {}
         name, namespace = meta.get("name"), meta.get("namespace") or "default"
         channel_delivery = (obj.get("spec") or {}).get("delivery")
-        entries = (obj.get("status") or {}).get("subscribers") or []
+        holder = obj.get("status") or {}
     else:
         name, namespace = obj.get("name"), obj.get("namespace") or "default"
         channel_delivery = obj.get("delivery")
-        entries = obj.get("subscribers") or []
+        holder = obj
+    if not isinstance(holder, Mapping):
+        raise ConfigError(f"{where}.status must be a mapping")
+    entries = holder.get("subscribers") or []
     if not isinstance(name, str) or not name:
         raise ConfigError(f"{where}.name must be a non-empty string")
     if not isinstance(namespace, str):
         raise ConfigError(f"{where}.namespace must be a string")
     if not isinstance(entries, list):
         raise ConfigError(f"{where}.subscribers must be a list")
-    subs = []
+    subs: list[Subscriber] = []
+    paused: list[str] = []
     for i, entry in enumerate(entries):
         sub = _subscriber(entry, f"{where}({namespace}/{name}).subscribers[{i}]", channel_delivery)
-        if sub is not None:
+        if isinstance(sub, str):
+            paused.append(sub)
+        else:
             subs.append(sub)
-    return ChannelRoute(namespace, name, tuple(subs))
+    live = {s.uid for s in subs} | set(paused)
+    deleted = _tombstones(holder.get("deletedSubscribers"), f"{where}({namespace}/{name}).deletedSubscribers")
+    return ChannelRoute(
+        namespace, name, tuple(subs), tuple(paused), tuple(u for u in deleted if u not in live)
+    )
+
+
+# Told of every update: the table, and the channels the control plane deleted explicitly in it.
+Listener = Callable[["RoutingTable", tuple[ChannelRoute, ...]], None]
 
 
 class RoutingTable:
-    """Channels by (namespace, name); `on_change` listeners hear about every update."""
+    """Channels by (namespace, name); `listeners` hear about every update.
+
+    `problem` is the routing source's last error (None when its last read succeeded): /readyz
+    reports it, and `errors` counts them by source for the metric.
+    """
 
     def __init__(self, host_suffix: str | None = None) -> None:
         self.channels: dict[tuple[str, str], ChannelRoute] = {}
         self.host_suffix = host_suffix
-        self.listeners: list[Callable[[RoutingTable], None]] = []
+        self.listeners: list[Listener] = []
         self.loaded = False
+        self.problem: str | None = None
+        self.errors: dict[str, int] = {}
+
+    def report_problem(self, source: str, message: str) -> None:
+        """Record a failed read of the routing source (the table itself is left as it was)."""
+        self.problem = message
+        self.errors[source] = self.errors.get(source, 0) + 1
 
     def replace_all(self, routes: Iterable[ChannelRoute]) -> None:
-        """Make the table exactly `routes`, keeping runtime state of channels that stay."""
+        """Make the table exactly `routes`, keeping runtime state of channels that stay.
+
+        Channels left out are no longer routed; their durable state is kept (absence is not a
+        deletion, see the module docstring).
+        """
         fresh: dict[tuple[str, str], ChannelRoute] = {}
         for route in routes:
             old = self.channels.get(route.key)
             if old is not None:
-                old.subscribers = route.subscribers
+                old.take_entries(route)
                 fresh[route.key] = old
             else:
                 fresh[route.key] = route
         self.channels = fresh
-        self._changed()
+        self.problem = None
+        self._changed(())
 
     def upsert(self, route: ChannelRoute) -> None:
         old = self.channels.get(route.key)
         if old is not None:
-            old.subscribers = route.subscribers
+            old.take_entries(route)
         else:
             self.channels[route.key] = route
-        self._changed()
+        self._changed(())
 
-    def remove(self, namespace: str, name: str) -> None:
-        if self.channels.pop((namespace, name), None) is not None:
-            self._changed()
+    def remove(self, namespace: str, name: str, *, deleted: bool = False) -> None:
+        """Stop routing a channel; `deleted` when the control plane deleted it (drop its state)."""
+        route = self.channels.pop((namespace, name), None)
+        if deleted:  # also when no longer routed here: the backend may still hold its state
+            self._changed((route or ChannelRoute(namespace, name),))
+        elif route is not None:
+            self._changed(())
 
-    def _changed(self) -> None:
+    def _changed(self, deleted: tuple[ChannelRoute, ...]) -> None:
         self.loaded = True
         for listener in self.listeners:
             try:
-                listener(self)
+                listener(self, deleted)
             except Exception:
                 log.exception("routing listener failed")
 

@@ -26,7 +26,7 @@ are seconds (`2.5`) or ISO-8601 (`PT2.5S`).
 | EVENTWIRE_NATS_URL | --nats-url | nats://127.0.0.1:4222 | jetstream backend server |
 | EVENTWIRE_STREAM | --stream | EVENTWIRE | JetStream stream / Redis key prefix |
 | EVENTWIRE_REDIS_URL | --redis-url | redis://127.0.0.1:6379/0 | redis backend server |
-| EVENTWIRE_ACK_WAIT | --ack-wait | 300 | persistent: seconds before an unacknowledged event is redelivered (to another replica after a crash); keep above the longest retry sequence |
+| EVENTWIRE_ACK_WAIT | --ack-wait | 300 | persistent: seconds before an unacknowledged event is redelivered (to another replica after a crash); a delivery still in progress (slow subscriber, waiting retries) extends it every third of it |
 | EVENTWIRE_CONSUMER_NAME | --consumer-name | hostname-pid | redis: this replica's consumer name |
 | EVENTWIRE_FETCH_BATCH | --fetch-batch | 256 | persistent: events fetched per consumer read |
 | EVENTWIRE_SHUTDOWN_TIMEOUT | --shutdown-timeout | 20 | seconds to finish in-flight deliveries on SIGTERM (keep below terminationGracePeriodSeconds) |

@@ -10,7 +10,14 @@ File format (any of):
       - {uid: s1, subscriberUri: "http://...", replyUri: ..., deadLetterSinkUri: ..., delivery: {...}}
 
 or a list of Channel objects (`kind: Channel`, read from `status.subscribers`), bare or as a
-`kind: List` with `items:`. A file that fails to parse is logged and the previous table kept.
+`kind: List` with `items:`. Each channel may list tombstones, `deletedSubscribers: [{uid}]`:
+the only way to delete a subscription's durable state (see routing.py).
+
+The previous table is kept, never replaced by an empty one, when the file is missing, empty or
+comment-only (a file rewritten in place is empty for a moment: only an explicit `channels: []`
+empties the table), or unreadable in any way (bad bytes, bad YAML, too deeply nested, invalid
+entries). Each such failure is logged, counted (`table.report_problem`: /readyz answers 503
+naming it, the errors metric counts it) and the watch goes on.
 """
 
 from __future__ import annotations
@@ -33,10 +40,11 @@ def parse_routes(document: Any, provisioner: str | None = None) -> list[ChannelR
     """Channel routes from a loaded routes document (see the module docstring).
 
     Raises:
-        ConfigError: naming the bad entry.
+        ConfigError: naming the bad entry, or saying the document is empty (an empty document
+            is no table at all; `channels: []` is an empty one).
     """
     if document is None:
-        return []
+        raise ConfigError("routes file is empty (write 'channels: []' for an empty table)")
     if isinstance(document, dict):
         items = document.get("channels", document.get("items"))
         if items is None and "metadata" in document:
@@ -62,10 +70,12 @@ def load_routes_file(path: str, provisioner: str | None = None) -> list[ChannelR
         ConfigError: for unreadable YAML or an invalid entry, naming the file.
     """
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_bytes().decode("utf-8")
         document = yaml.safe_load(text)
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read routes file {path}: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"cannot read routes file {path}: nested too deeply") from None
     try:
         return parse_routes(document, provisioner)
     except ConfigError as exc:
@@ -75,7 +85,10 @@ def load_routes_file(path: str, provisioner: str | None = None) -> list[ChannelR
 async def watch_routes_file(
     path: str, table: RoutingTable, interval: float, provisioner: str | None = None
 ) -> None:
-    """Reload `path` into `table` whenever its mtime, size or inode changes; runs until cancelled."""
+    """Reload `path` into `table` whenever its mtime, size or inode changes; runs until cancelled.
+
+    Never dies: any failure keeps the current table and is reported (see the module docstring).
+    """
     last: tuple[int, int, int] | None = None
     while True:
         try:
@@ -85,20 +98,24 @@ async def watch_routes_file(
             stamp = None
         if stamp != last:
             last = stamp
-            if stamp is None:
-                log.error("routes file %s is missing; keeping the current table", path)
+            try:
+                if stamp is None:
+                    raise ConfigError(f"routes file {path} is missing")
+                routes = load_routes_file(path, provisioner)
+            except ConfigError as exc:
+                log.error("%s; keeping the current table", exc)
+                table.report_problem("file", str(exc))
+            except Exception as exc:  # whatever else a bad file may cause: the watch goes on
+                log.exception("reading routes file %s failed; keeping the current table", path)
+                table.report_problem("file", f"cannot read routes file {path}: {type(exc).__name__}: {exc}")
             else:
-                try:
-                    routes = load_routes_file(path, provisioner)
-                except ConfigError as exc:
-                    log.error("%s; keeping the current table", exc)
-                else:
-                    table.replace_all(routes)
-                    log.info(
-                        "routing table loaded",
-                        extra={
-                            "channels": len(routes),
-                            "subscribers": sum(len(r.subscribers) for r in routes),
-                        },
-                    )
+                table.replace_all(routes)
+                log.info(
+                    "routing table loaded",
+                    extra={
+                        "channels": len(routes),
+                        "subscribers": sum(len(r.subscribers) for r in routes),
+                        "paused": sum(len(r.paused) for r in routes),
+                    },
+                )
         await asyncio.sleep(interval)

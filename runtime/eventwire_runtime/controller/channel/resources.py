@@ -2,10 +2,20 @@
 
 The routing table is what the dispatcher reads; its entry format is the design's:
 uid, name, generation, subscriberUri, replyUri, deadLetterSinkUri, delivery, ready, message.
+
+The contract with the dispatcher about durable state (its consumers and groups):
+- `status.subscribers` has an entry for every Subscription of the channel that exists and is not
+  being deleted, ready or not: `ready: "False"`/`"Unknown"` (or no subscriberUri yet) means
+  *paused*: the dispatcher keeps its backlog and resumes where it stopped;
+- `status.deletedSubscribers` lists tombstones `{uid, name, deletedAt}`: a Subscription that had an
+  entry and is gone (or has a deletionTimestamp) gets one; only a tombstone makes the dispatcher
+  delete a subscription's durable state. Tombstones are kept TOMBSTONE_RETENTION, then pruned;
+- deleting the Channel itself (the watch's DELETED event) deletes all of its durable state.
 """
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,8 +31,12 @@ DELIVERY_PARAMS = (
     "backoffMax",
     "timeout",
     "retryAfterMax",
+    "retryWindow",
     "format",
 )
+# How long a tombstone stays in status.deletedSubscribers: longer than any dispatcher outage
+# whose durable state should still be cleaned up when it comes back.
+TOMBSTONE_RETENTION = datetime.timedelta(days=1)
 
 
 def delivery_params(*specs: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -98,6 +112,39 @@ def routing_table(
     return sorted(entries, key=lambda e: (e["name"], e["uid"]))
 
 
+def _parse_time(text: Any) -> datetime.datetime | None:
+    try:
+        return datetime.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def tombstones(
+    old_status: Mapping[str, Any], entries: list[dict[str, Any]], now: str
+) -> list[dict[str, Any]]:
+    """`status.deletedSubscribers`: the previous tombstones still within TOMBSTONE_RETENTION,
+    plus one (deletedAt `now`) for every previous entry whose Subscription is gone from `entries`.
+    """
+    live = {e["uid"] for e in entries}
+    current = _parse_time(now)
+    kept: dict[str, dict[str, Any]] = {}
+    for stone in old_status.get("deletedSubscribers") or []:
+        when = _parse_time(stone.get("deletedAt")) if isinstance(stone, Mapping) else None
+        if when is None or current is None or current - when > TOMBSTONE_RETENTION:
+            continue
+        if stone.get("uid") and stone["uid"] not in live:
+            kept[stone["uid"]] = {
+                "uid": stone["uid"],
+                "name": str(stone.get("name") or ""),
+                "deletedAt": stone["deletedAt"],
+            }
+    for entry in old_status.get("subscribers") or []:
+        uid = entry.get("uid") if isinstance(entry, Mapping) else None
+        if uid and uid not in live and uid not in kept:
+            kept[uid] = {"uid": uid, "name": str(entry.get("name") or ""), "deletedAt": now}
+    return sorted(kept.values(), key=lambda t: (t["deletedAt"], t["uid"]))
+
+
 def make_status(
     channel: Mapping[str, Any],
     provisioner_name: str | None,
@@ -119,7 +166,8 @@ def make_status(
     meta = channel["metadata"]
     generation = int(meta.get("generation", 1))
     old = channel.get("status") or {}
-    conds = cond.CONDITIONS.manage(old.get("conditions"), generation, now or now_rfc3339())
+    now = now or now_rfc3339()
+    conds = cond.CONDITIONS.manage(old.get("conditions"), generation, now)
     status: dict[str, Any] = {"observedGeneration": generation, "provisioner": provisioner_name}
 
     if provisioner_name is None:
@@ -166,5 +214,8 @@ def make_status(
     # Entries see the channel's freshly resolved dead-letter sink.
     resolved_channel = {**channel, "status": {**old, "deadLetterSinkUri": status["deadLetterSinkUri"]}}
     status["subscribers"] = routing_table(resolved_channel, subscriptions, provisioner)
+    stones = tombstones(old, status["subscribers"], now)
+    if stones or old.get("deletedSubscribers"):
+        status["deletedSubscribers"] = stones or None  # None: the merge patch removes the field
     status["conditions"] = conds.result()
     return status

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from eventwire_runtime.cloudevents.http import Event
 from eventwire_runtime.dispatcher.deferred import Deferred
-from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, Subscriber
+from eventwire_runtime.dispatcher.routing import ChannelRoute
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +40,14 @@ class Backend(Protocol):
     def ready(self) -> bool:
         """True while the backend can accept events."""
 
+    def settled(self) -> bool:
+        """True when every subscription in the table has its durable state (consumer, group)."""
+
     def depths(self) -> Iterable[tuple[str, str, int]]:
         """(namespace, channel, undelivered events) for the queue-depth gauge."""
 
     async def stop(self, grace: float) -> None:
         """Stop consuming and finish (or leave persisted) in-flight deliveries within `grace` seconds."""
-
-
-def subscriptions(table: RoutingTable) -> dict[str, tuple[ChannelRoute, Subscriber]]:
-    """Every subscription in `table` by uid, with the channel it belongs to."""
-    wanted: dict[str, tuple[ChannelRoute, Subscriber]] = {}
-    for route in table.channels.values():
-        for sub in route.subscribers:
-            wanted[sub.uid] = (route, sub)
-    return wanted
 
 
 def stored_status(writes: int, broker: str) -> tuple[Deferred[int], Callable[[BaseException | None], None]]:

@@ -10,11 +10,17 @@
   1 MB: for GitHub-sized events (25 MB) run nats-server with `max_payload` raised (the install
   sets 40 MiB; NATS allows up to 64 MB, with `max_pending` at least as large).
 - One durable pull consumer per subscription (`sub-<uid>`, deliver policy "new"): every replica
-  pulls from it, so replicas share the work. Each message's delivery starts from the
-  subscription callback (`Fanout.start`, no task on the happy path). A message is acked (acks
-  batched per loop iteration) only after delivery succeeded, was dead-lettered, or failed
-  terminally; an un-acked message (crash, kill -9) is redelivered
-  after `EVENTWIRE_ACK_WAIT`: at-least-once.
+  pulls from it, so replicas share the work. It lives as long as the Subscription, not its
+  readiness (durable.py): a paused subscription's consumer keeps its backlog and is simply not
+  pulled from; it is deleted only on a tombstone or the explicit deletion of its channel. A
+  channel takes events only once every subscription's consumer exists (until then ingress waits
+  up to 2 s, then answers 503 + Retry-After), so nothing is accepted that no consumer keeps.
+- Each message's delivery starts from the subscription callback (`Fanout.start`, no task on the
+  happy path). A message is acked (acks batched per loop iteration) only after delivery
+  succeeded, was dead-lettered, or failed terminally; an un-acked message (crash, kill -9) is
+  redelivered after `EVENTWIRE_ACK_WAIT`: at-least-once. While a delivery is in progress (slow subscriber,
+  retries waiting) its message is marked in progress (`+WPI`) every third of the ack wait, so a
+  long retry sequence is not redelivered as a duplicate.
 - Flow control (flow.py): while any subscription of the channel has more than
   `EVENTWIRE_MAX_BACKLOG` undelivered events (consumer info polled every 0.1 s for channels with
   traffic), ingress holds requests until it drains, then answers 429 if it does not within 2 s.
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import re
@@ -38,10 +45,19 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolic
 from nats.js.errors import NotFoundError
 
 from eventwire_runtime.cloudevents.http import Event
-from eventwire_runtime.dispatcher.backends import EventTooLarge, stored_status, subscriptions
+from eventwire_runtime.dispatcher.backends import EventTooLarge, stored_status
 from eventwire_runtime.dispatcher.backends.codec import decode, encode
+from eventwire_runtime.dispatcher.backends.durable import Lifecycle, accept_once_provisioned
 from eventwire_runtime.dispatcher.backends.flow import BacklogGate, InFlight
-from eventwire_runtime.dispatcher.backends.nats_io import ACK, NAK, NAK_LATER, TERM, Publisher, Replies
+from eventwire_runtime.dispatcher.backends.nats_io import (
+    ACK,
+    IN_PROGRESS,
+    NAK,
+    NAK_LATER,
+    TERM,
+    Publisher,
+    Replies,
+)
 from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.fanout import Fanout
 from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, Subscriber
@@ -74,6 +90,9 @@ class JetStreamBackend:
         self._stopping = False
         self._delivering = InFlight()  # messages whose delivery has not finished
         self._background: set[asyncio.Future[None]] = set()
+        self.durable = Lifecycle()  # whose consumers exist, are being created, were deleted
+        self._in_progress: dict[int, Msg] = {}  # id(msg) -> message being delivered
+        self._heartbeat: asyncio.Task[None] | None = None
 
     def subject(self, namespace: str, channel: str) -> str:
         return f"{self.prefix}.{namespace}.{channel}"
@@ -99,17 +118,27 @@ class JetStreamBackend:
                     )
                 )
         self.table.listeners.append(self._routes_changed)
-        self._routes_changed(self.table)
+        self._routes_changed(self.table, ())
         monitor = self.gate.watch(self.table, self._measure, (nats.errors.Error, TimeoutError))
         self._monitor = asyncio.create_task(monitor, name="jetstream-backlog")
+        self._heartbeat = asyncio.create_task(self._mark_in_progress(), name="jetstream-in-progress")
 
     def ready(self) -> bool:
         return self.nc is not None and self.nc.is_connected and not self._stopping
+
+    def settled(self) -> bool:
+        return self.durable.provisioned.covers_all(self.table)
 
     # ingress
     def accept(self, channel: ChannelRoute, events: list[Event]) -> int | Deferred[int] | asyncio.Future[int]:
         if not self.ready():
             return 503
+        if not self.durable.provisioned.covers(channel):
+            return asyncio.ensure_future(
+                accept_once_provisioned(
+                    self.durable.provisioned, channel, self.gate.hold, lambda: self.accept(channel, events)
+                )
+            )
         self.gate.active.add(channel.key)
         now = time.time()
         payloads = [encode(e, now) for e in events]
@@ -140,27 +169,62 @@ class JetStreamBackend:
         return status
 
     # consumers
-    def _routes_changed(self, table: RoutingTable) -> None:
-        wanted = subscriptions(table)
+    def _routes_changed(self, table: RoutingTable, deleted: tuple[ChannelRoute, ...]) -> None:
+        """Consume ready subscriptions, keep paused ones, delete only what the plan says (durable.py)."""
+        todo = self.durable.plan(table, deleted)
         for uid in list(self._consumers):
             subject = self._consumers[uid][0]
-            entry = wanted.get(uid)
+            entry = todo.consume.get(uid)
             if entry is None or self.subject(entry[0].namespace, entry[0].name) != subject:
-                self._consumers.pop(uid)[1].cancel()
-                if entry is None:
-                    cleanup = asyncio.ensure_future(self._delete_consumer(uid))
-                    self._background.add(cleanup)
-                    cleanup.add_done_callback(self._background.discard)
-        for uid, (route, _) in wanted.items():
+                self._consumers.pop(uid)[1].cancel()  # paused or gone: its consumer stays
+        for uid, (route, _) in todo.consume.items():
             if uid not in self._consumers:
                 subject = self.subject(route.namespace, route.name)
                 task = asyncio.create_task(self._consume(route, uid, subject), name=f"consume-{uid}")
                 self._consumers[uid] = (subject, task)
+        for uid, route in todo.keep.items():
+            subject = self.subject(route.namespace, route.name)
+            self.durable.ensure_soon(uid, functools.partial(self._ensure, uid, route.key, subject))
+        for uid, _ in self.durable.to_delete(todo, self._consumers):
+            cleanup = asyncio.ensure_future(self._delete_consumer(uid))
+            self._background.add(cleanup)
+            cleanup.add_done_callback(self._background.discard)
 
     async def _delete_consumer(self, uid: str) -> None:
         assert self.js is not None
+        log.info("deleting the consumer of deleted subscription %s", uid)
         with contextlib.suppress(nats.errors.Error, TimeoutError):
             await self.js.delete_consumer(self.stream, consumer_name(uid))
+
+    async def _ensure(self, uid: str, key: tuple[str, str], subject: str) -> None:
+        """Create the subscription's durable consumer unless it exists (retrying until it does)."""
+        assert self.js is not None
+        name = consumer_name(uid)
+        while True:
+            try:
+                config = ConsumerConfig(
+                    durable_name=name,
+                    filter_subject=subject,
+                    ack_policy=AckPolicy.EXPLICIT,
+                    deliver_policy=DeliverPolicy.NEW,
+                    ack_wait=self.settings.ack_wait,
+                    max_ack_pending=self.settings.subscriber_concurrency * 4,
+                    max_deliver=-1,
+                )
+                with contextlib.suppress(nats.js.errors.BadRequestError):  # exists: keep its position
+                    await self.js.add_consumer(self.stream, config)
+                break
+            except (nats.errors.Error, TimeoutError) as exc:
+                log.warning("cannot create consumer %s: %s; retrying", name, exc)
+                await asyncio.sleep(1)
+        self.durable.created(uid, key)
+
+    async def _mark_in_progress(self) -> None:
+        """Tell JetStream, every third of the ack wait, which deliveries are still in progress."""
+        while True:
+            await asyncio.sleep(self.settings.ack_wait / 3)
+            for msg in list(self._in_progress.values()):
+                self.replies.send(msg, IN_PROGRESS)
 
     def _current(self, route: ChannelRoute, uid: str) -> Subscriber | None:
         return next((s for s in route.subscribers if s.uid == uid), None)
@@ -175,24 +239,11 @@ class JetStreamBackend:
         assert self.js is not None
         assert self.nc is not None
         name = consumer_name(uid)
-        capacity = self.settings.subscriber_concurrency
-        while True:
-            try:
-                config = ConsumerConfig(
-                    durable_name=name,
-                    filter_subject=subject,
-                    ack_policy=AckPolicy.EXPLICIT,
-                    deliver_policy=DeliverPolicy.NEW,
-                    ack_wait=self.settings.ack_wait,
-                    max_ack_pending=capacity * 4,
-                    max_deliver=-1,
-                )
-                with contextlib.suppress(nats.js.errors.BadRequestError):
-                    await self.js.add_consumer(self.stream, config)
-                break
-            except (nats.errors.Error, TimeoutError) as exc:
-                log.warning("cannot create consumer %s: %s; retrying", name, exc)
-                await asyncio.sleep(1)
+        if uid not in self.durable.provisioned.uids:
+            await self._ensure(uid, route.key, subject)
+        # Messages held at once: more than the deliveries in flight (Fanout's per-subscriber
+        # limit), so events keep flowing while some deliveries wait for a retry.
+        capacity = self.settings.subscriber_concurrency * 4
         next_subject = f"$JS.API.CONSUMER.MSG.NEXT.{self.stream}.{name}"
         # Deliveries start from the subscription callback; this loop only keeps a lingering pull
         # request open for as many messages as there are free delivery slots.
@@ -259,8 +310,10 @@ class JetStreamBackend:
             finished()
             return
         self._delivering.started()
+        self._in_progress[id(msg)] = msg
 
         def done(ok: bool) -> None:
+            del self._in_progress[id(msg)]
             self.replies.send(msg, ACK if ok else NAK_LATER)
             finished()
             self._delivering.finished()
@@ -292,8 +345,9 @@ class JetStreamBackend:
         Deliveries still running after that are cancelled un-acked, so JetStream redelivers them.
         """
         self._stopping = True
-        if self._monitor is not None:
-            self._monitor.cancel()
+        for task in (self._monitor, self._heartbeat, *self.durable.ensuring.values()):
+            if task is not None:
+                task.cancel()
         for _, task in self._consumers.values():
             task.cancel()
         await self._delivering.drain(grace, self.fanout.tasks)  # cut-off messages are redelivered

@@ -45,6 +45,9 @@ class MemoryBackend:
     def ready(self) -> bool:
         return self._accepting
 
+    def settled(self) -> bool:
+        return True  # nothing durable to create
+
     def accept(self, channel: ChannelRoute, events: list[Event]) -> int:
         if not self._accepting:
             return 503

@@ -25,6 +25,7 @@ ACK = b"+ACK"
 TERM = b"+TERM"
 NAK = b"-NAK"
 NAK_LATER = b'-NAK {"delay": 1000000000}'  # redeliver after 1 s
+IN_PROGRESS = b"+WPI"  # still working on it: restart the ack wait
 
 # Told the outcome of one publish: None once the stream stored it, else the error.
 OnStored = Callable[[BaseException | None], None]

@@ -5,10 +5,19 @@
   settings make it: run Redis with `appendonly yes`). Concurrent XADDs issued in the same loop
   iteration go out in one pipeline, so writes are batched without delaying any request.
 - One consumer group per subscription (`sub-<uid>`, created at `$`: new events only); every
-  replica reads the group under its own consumer name, so replicas share the work. XACK (batched)
-  only after delivery succeeded, was dead-lettered or failed terminally. Entries left pending by
-  a crashed replica are claimed with XAUTOCLAIM once idle for `EVENTWIRE_ACK_WAIT`:
-  at-least-once. Fully acknowledged entries are trimmed (XTRIM MINID) by the backlog monitor.
+  replica reads the group under its own consumer name, so replicas share the work. The group
+  lives as long as the Subscription, not its readiness (durable.py): a paused subscription's
+  group keeps its backlog and is not read; it is destroyed only on a tombstone, and the stream
+  deleted only on the explicit deletion of its channel. A channel takes events only once every
+  subscription's group exists (until then ingress waits up to 2 s, then answers 503 +
+  Retry-After): an XADD before `XGROUP CREATE ... $` would be skipped by the group.
+- XACK (batched) only after delivery succeeded, was dead-lettered or failed terminally. A
+  consumer (re)starting reads its own pending entries first (XREADGROUP from 0), so a paused
+  subscription resumes where it stopped. Entries left pending by a crashed replica are claimed
+  with XAUTOCLAIM once idle for `EVENTWIRE_ACK_WAIT`: at-least-once; entries whose delivery is
+  still in progress (slow subscriber, retries waiting) have their idle time reset (XCLAIM JUSTID)
+  every third of the ack wait, so they are not claimed as duplicates. Fully acknowledged entries
+  are trimmed (XTRIM MINID) by the backlog monitor.
 - Flow control (flow.py): while a subscription of the channel lags by more than
   `EVENTWIRE_MAX_BACKLOG`, ingress holds requests until it drains, 429 if not within 2 s.
 - Each subscription holds one blocking connection per replica while waiting for entries.
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import re
 import time
@@ -28,8 +38,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from eventwire_runtime.cloudevents.http import Event
-from eventwire_runtime.dispatcher.backends import stored_status, subscriptions
+from eventwire_runtime.dispatcher.backends import stored_status
 from eventwire_runtime.dispatcher.backends.codec import decode, encode
+from eventwire_runtime.dispatcher.backends.durable import Lifecycle, accept_once_provisioned
 from eventwire_runtime.dispatcher.backends.flow import BacklogGate, InFlight
 from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.fanout import Fanout
@@ -105,6 +116,9 @@ class RedisBackend:
         self._stopping = False
         self._acks: dict[tuple[str, str], list[bytes]] = {}
         self._ack_task: asyncio.Task[None] | None = None
+        self.durable = Lifecycle()  # whose groups exist, are being created, were destroyed
+        self._in_progress: dict[tuple[str, str], set[bytes]] = {}  # (key, group) -> entry ids
+        self._heartbeat: asyncio.Task[None] | None = None
 
     def key(self, namespace: str, channel: str) -> str:
         return f"{self.prefix}:{namespace}:{channel}"
@@ -117,18 +131,28 @@ class RedisBackend:
         self._connected = True
         self._batcher = _XaddBatcher(self.client)
         self.table.listeners.append(self._routes_changed)
-        self._routes_changed(self.table)
+        self._routes_changed(self.table, ())
         monitor = self.gate.watch(self.table, self._measure, (RedisError, OSError))
         self._monitor = asyncio.create_task(monitor, name="redis-backlog")
         self._ack_task = asyncio.create_task(self._ack_loop(), name="redis-acks")
+        self._heartbeat = asyncio.create_task(self._mark_in_progress(), name="redis-in-progress")
 
     def ready(self) -> bool:
         return self._connected and not self._stopping
+
+    def settled(self) -> bool:
+        return self.durable.provisioned.covers_all(self.table)
 
     # ingress
     def accept(self, channel: ChannelRoute, events: list[Event]) -> int | Deferred[int] | asyncio.Future[int]:
         if not self.ready():
             return 503
+        if not self.durable.provisioned.covers(channel):
+            return asyncio.ensure_future(
+                accept_once_provisioned(
+                    self.durable.provisioned, channel, self.gate.hold, lambda: self.accept(channel, events)
+                )
+            )
         self.gate.active.add(channel.key)
         if self.gate.blocked(channel.key):
             publish = self.gate.publish_when_open(
@@ -148,52 +172,100 @@ class RedisBackend:
         return status
 
     # consumers
-    def _routes_changed(self, table: RoutingTable) -> None:
-        wanted = subscriptions(table)
+    def _routes_changed(self, table: RoutingTable, deleted: tuple[ChannelRoute, ...]) -> None:
+        """Consume ready subscriptions, keep paused ones, delete only what the plan says (durable.py)."""
+        todo = self.durable.plan(table, deleted)
         for uid in list(self._consumers):
-            entry = wanted.get(uid)
+            entry = todo.consume.get(uid)
             if entry is None or self.key(entry[0].namespace, entry[0].name) != self._consumers[uid][0]:
-                key, task = self._consumers.pop(uid)
-                task.cancel()
-                if entry is None:  # subscription removed: its group must not hold back trimming
-                    cleanup = asyncio.ensure_future(self._destroy_group(key, group_name(uid)))
-                    self._background.add(cleanup)
-                    cleanup.add_done_callback(self._background.discard)
-        for uid, (route, _) in wanted.items():
+                self._consumers.pop(uid)[1].cancel()  # paused or gone: its group stays
+        for uid, (route, _) in todo.consume.items():
             if uid not in self._consumers:
                 key = self.key(route.namespace, route.name)
                 task = asyncio.create_task(self._consume(route, uid, key), name=f"consume-{uid}")
                 self._consumers[uid] = (key, task)
+        for uid, route in todo.keep.items():
+            key = self.key(route.namespace, route.name)
+            self.durable.ensure_soon(uid, functools.partial(self._ensure, uid, route.key, key))
+        doomed_streams = {self.key(*route.key) for route in deleted}
+        for uid, channel_key in self.durable.to_delete(todo, self._consumers):
+            key = self.key(*channel_key)
+            if key not in doomed_streams:
+                self._spawn(self._destroy(key, group_name(uid)))
+        for key in doomed_streams:
+            self._spawn(self._destroy(key))
 
-    async def _destroy_group(self, key: str, group: str) -> None:
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _destroy(self, key: str, group: str | None = None) -> None:
+        """Destroy a deleted subscription's group, or (no `group`) a deleted channel's stream."""
         if self.client is not None:
+            log.info("deleting %s", f"group {group} of {key}" if group else f"stream {key}")
             with contextlib.suppress(RedisError, OSError):
-                await self.client.xgroup_destroy(key, group)
+                if group is None:
+                    await self.client.delete(key)
+                else:
+                    await self.client.xgroup_destroy(key, group)
+
+    async def _ensure(self, uid: str, channel_key: tuple[str, str], key: str) -> None:
+        """Create the subscription's group at `$` unless it exists (retrying until it does)."""
+        assert self.client is not None
+        group = group_name(uid)
+        while True:
+            try:
+                await self.client.xgroup_create(key, group, id="$", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):  # BUSYGROUP: it exists, keep its position
+                    raise
+            except (RedisError, OSError) as exc:
+                log.warning("cannot create group %s on %s: %s; retrying", group, key, exc)
+                await asyncio.sleep(1)
+                continue
+            break
+        self.durable.created(uid, channel_key)
+
+    async def _mark_in_progress(self) -> None:
+        """Every third of the ack wait, reset the idle time of entries still being delivered."""
+        while True:
+            await asyncio.sleep(self.settings.ack_wait / 3)
+            if self.client is None:
+                continue
+            for (key, group), ids in list(self._in_progress.items()):
+                if ids:
+                    with contextlib.suppress(RedisError, OSError):
+                        await self.client.xclaim(key, group, self.consumer, 0, list(ids), justid=True)
 
     async def _consume(self, route: ChannelRoute, uid: str, key: str) -> None:
         assert self.client is not None
         group = group_name(uid)
-        limit = asyncio.Semaphore(self.settings.subscriber_concurrency)
+        if uid not in self.durable.provisioned.uids:
+            await self._ensure(uid, route.key, key)
+        # Entries held at once: more than the deliveries in flight (Fanout's per-subscriber
+        # limit), so events keep flowing while some deliveries wait for a retry.
+        limit = asyncio.Semaphore(self.settings.subscriber_concurrency * 4)
         # A dedicated connection: XREADGROUP BLOCK holds it while waiting.
         reader = aioredis.Redis.from_url(self.settings.redis_url, socket_connect_timeout=5)
+        in_progress = self._in_progress.setdefault((key, group), set())
         try:
-            while True:
-                try:
-                    await reader.xgroup_create(key, group, id="$", mkstream=True)
-                except ResponseError as exc:
-                    if "BUSYGROUP" not in str(exc):
-                        raise
-                except (RedisError, OSError) as exc:
-                    log.warning("cannot create group %s on %s: %s; retrying", group, key, exc)
-                    await asyncio.sleep(1)
-                    continue
-                break
             claim_every = max(0.5, self.settings.ack_wait / 2)
             next_claim = time.monotonic()
+            own: bytes | None = b"0-0"  # this consumer's pending entries first (a resumed pause)
             while not self._stopping:
                 entries: list[tuple[bytes, dict[bytes, bytes]]] = []
                 try:
-                    if time.monotonic() >= next_claim:
+                    if own is not None:
+                        reply: Any = await reader.xreadgroup(
+                            group, self.consumer, {key: own}, count=self.settings.fetch_batch
+                        )
+                        if isinstance(reply, dict):  # RESP3 shape
+                            reply = list(reply.items())
+                        mine = list(reply[0][1]) if reply else []
+                        own = mine[-1][0] if mine else None
+                        entries = [e for e in mine if e[1] and e[0] not in in_progress]
+                    elif time.monotonic() >= next_claim:
                         next_claim = time.monotonic() + claim_every
                         claimed = await reader.xautoclaim(
                             key,
@@ -203,9 +275,9 @@ class RedisBackend:
                             "0-0",
                             count=self.settings.fetch_batch,
                         )
-                        entries = [e for e in claimed[1] if e[1]]
-                    if not entries:
-                        reply: Any = await reader.xreadgroup(
+                        entries = [e for e in claimed[1] if e[1] and e[0] not in in_progress]
+                    if not entries and own is None:
+                        reply = await reader.xreadgroup(
                             group, self.consumer, {key: ">"}, count=self.settings.fetch_batch, block=1000
                         )
                         if isinstance(reply, dict):  # RESP3 shape
@@ -215,12 +287,21 @@ class RedisBackend:
                     log.warning("reading %s for %s failed: %s", key, group, exc)
                     await asyncio.sleep(0.5)
                     continue
-                # Let ingress answers that became ready with these entries (XADD replies) go
-                # out first: starting a batch of deliveries takes a millisecond or more.
-                await asyncio.sleep(0)
-                for entry_id, fields in entries:
-                    await limit.acquire()
-                    self._start_delivery(route, uid, key, group, entry_id, fields, limit.release)
+                # Ours from now on: their idle time is reset while they wait for a slot too,
+                # so XAUTOCLAIM does not hand them out a second time.
+                in_progress.update(entry_id for entry_id, _ in entries)
+                started = 0
+                try:
+                    # Let ingress answers that became ready with these entries (XADD replies)
+                    # go out first: starting a batch of deliveries takes a millisecond or more.
+                    await asyncio.sleep(0)
+                    for entry_id, fields in entries:
+                        await limit.acquire()
+                        started += 1
+                        self._start_delivery(route, uid, key, group, entry_id, fields, limit.release)
+                except asyncio.CancelledError:  # paused: the rest is read again on resume
+                    in_progress.difference_update(e for e, _ in entries[started:])
+                    raise
         finally:
             await reader.aclose()
 
@@ -234,21 +315,28 @@ class RedisBackend:
         fields: dict[bytes, bytes],
         release: Callable[[], None],
     ) -> None:
-        """Deliver one entry (`Fanout.start`: no task on the happy path); XACK when it is over."""
+        """Deliver one entry (`Fanout.start`: no task on the happy path); XACK when it is over.
+
+        The entry is in `_in_progress` (put there when it was read) until this is over.
+        """
+        in_progress = self._in_progress.setdefault((key, group), set())
         sub = next((s for s in route.subscribers if s.uid == uid), None)
-        if sub is None:
+        if sub is None:  # paused or gone: left pending, read again when it resumes
+            in_progress.discard(entry_id)
             release()
-            return  # subscription gone: its group no longer matters
+            return
         try:
             event, accepted_at = decode(fields[FIELD])
         except (KeyError, ValueError) as exc:
             log.error("dropping undecodable stored entry %s: %s", entry_id, exc)
+            in_progress.discard(entry_id)
             self._ack(key, group, entry_id)
             release()
             return
         self._delivering.started()
 
         def done(finished: bool) -> None:
+            in_progress.discard(entry_id)
             if finished:
                 self._ack(key, group, entry_id)
             release()
@@ -313,7 +401,12 @@ class RedisBackend:
         Deliveries cut off stay pending in their group and are claimed after `ack_wait`.
         """
         self._stopping = True
-        for task in [self._monitor, *(t for _, t in self._consumers.values())]:
+        for task in [
+            self._monitor,
+            self._heartbeat,
+            *self.durable.ensuring.values(),
+            *(t for _, t in self._consumers.values()),
+        ]:
             if task is not None:
                 task.cancel()
         await self._delivering.drain(grace, self.fanout.tasks)  # cut-off entries are claimed after ack_wait

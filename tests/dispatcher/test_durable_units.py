@@ -1,0 +1,156 @@
+"""Pure units of the durable-state rules: routing entries, tombstones, the backends' plan, the
+routes-file reader's refusals, and a waiting retry's released concurrency slot."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from eventwire_runtime.delivery.errors import ConfigError
+from eventwire_runtime.dispatcher.backends.durable import Provisioned, plan
+from eventwire_runtime.dispatcher.fanout import _Limiter
+from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, channel_from_object
+from eventwire_runtime.dispatcher.sources import load_routes_file
+
+
+def route(name: str, *entries: dict[str, str], deleted: tuple[str, ...] = ()) -> ChannelRoute:
+    return channel_from_object(
+        {"name": name, "subscribers": list(entries), "deletedSubscribers": [{"uid": u} for u in deleted]}
+    )
+
+
+def test_not_ready_entries_are_paused_not_dropped() -> None:
+    got = route(
+        "orders",
+        {"uid": "ready", "subscriberUri": "http://a/"},
+        {"uid": "false", "subscriberUri": "http://b/", "ready": "False"},
+        {"uid": "unresolved", "ready": "Unknown"},
+        deleted=("gone", "ready"),
+    )
+    assert [s.uid for s in got.subscribers] == ["ready"]
+    assert got.paused == ("false", "unresolved")
+    assert got.deleted == ("gone",)  # a live entry wins over a stale tombstone
+    assert got.uids == ("ready", "false", "unresolved")
+
+
+@pytest.mark.parametrize(
+    ("entry", "problem"),
+    [
+        ({"ready": "False"}, r"subscribers\[0\]\.uid"),
+        ({"uid": ""}, r"subscribers\[0\]\.uid"),
+    ],
+)
+def test_every_entry_needs_a_uid(entry: dict[str, str], problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
+        route("orders", entry)
+
+
+def test_tombstones_must_name_a_uid() -> None:
+    with pytest.raises(ConfigError, match=r"deletedSubscribers\[0\]\.uid"):
+        channel_from_object({"name": "orders", "deletedSubscribers": [{"name": "x"}]})
+
+
+def test_the_plan_deletes_only_tombstoned_or_explicitly_deleted_state() -> None:
+    table = RoutingTable()
+    table.replace_all(
+        [
+            route(
+                "a",
+                {"uid": "s1", "subscriberUri": "http://a/"},
+                {"uid": "s2", "ready": "False"},
+                deleted=("s3",),
+            ),
+            route("b", {"uid": "s4", "subscriberUri": "http://b/"}),
+        ]
+    )
+    todo = plan(table)
+    assert (set(todo.consume), set(todo.keep), todo.delete) == (
+        {"s1", "s4"},
+        {"s2"},
+        {"s3": ("default", "a")},
+    )
+
+    # Channel b deleted explicitly: its subscriptions' state goes, including one only the
+    # backend still remembered (no longer in the table).
+    deleted = table.channels[("default", "b")]
+    table.remove("default", "b", deleted=True)
+    todo = plan(
+        table, [deleted], known={"s4": ("default", "b"), "s5": ("default", "b"), "s1": ("default", "a")}
+    )
+    assert todo.delete == {"s3": ("default", "a"), "s4": ("default", "b"), "s5": ("default", "b")}
+
+
+def test_table_listeners_hear_explicit_deletions_only() -> None:
+    table = RoutingTable()
+    heard: list[tuple[tuple[str, str], ...]] = []
+    table.listeners.append(lambda t, deleted: heard.append(tuple(r.key for r in deleted)))
+    table.replace_all([route("a"), route("b")])
+    table.replace_all([route("a")])  # b left out: not a deletion
+    table.remove("default", "a")  # no longer routed: not a deletion
+    table.remove("default", "b", deleted=True)  # not routed any more, deleted all the same
+    assert heard == [(), (), (), (("default", "b"),)]
+
+
+async def test_provisioned_waits_for_every_subscription_of_the_channel() -> None:
+    provisioned = Provisioned()
+    orders = route("orders", {"uid": "s1", "subscriberUri": "http://a/"}, {"uid": "s2", "ready": "False"})
+    assert not await provisioned.wait(orders, 0.01)
+    waiting = asyncio.ensure_future(provisioned.wait(orders, 5))
+    provisioned.add("s1")
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    provisioned.add("s2")
+    assert await waiting
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"", "empty"),
+        (b"# just a comment\n", "empty"),
+        (b"channels:\n- name: \xff\n", "utf-8"),
+        (("x: " + "[" * 5000 + "]" * 5000).encode(), "nested too deeply"),
+        (b"channels: {", "cannot read routes file"),
+        (b"channels:\n- name: orders\n  subscribers:\n  - subsc", "must be a mapping"),
+    ],
+)
+def test_unusable_routes_files_are_refused_with_the_reason(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=problem):
+        load_routes_file(str(path))
+
+
+def test_an_explicit_empty_table_is_one(tmp_path: Path) -> None:
+    path = tmp_path / "routes.yaml"
+    path.write_text("channels: []\n")
+    assert load_routes_file(str(path)) == []
+
+
+async def test_a_pausing_holder_lends_its_slot_and_gets_one_back() -> None:
+    limit = _Limiter(1)
+    assert limit.try_take()
+    pausing = asyncio.ensure_future(limit.pause(0.05))
+    await asyncio.sleep(0)
+    assert limit.try_take()  # the slot is free while the retry waits
+    await asyncio.sleep(0.1)
+    assert not pausing.done()  # the pause is over, but the slot is taken: it waits in line
+    limit.give()
+    await pausing
+    assert limit.free == 0  # the pausing holder holds it again
+
+
+async def test_a_cancelled_pause_still_counts_one_slot_for_its_holder() -> None:
+    limit = _Limiter(1)
+    assert limit.try_take()
+    pausing = asyncio.ensure_future(limit.pause(10))
+    await asyncio.sleep(0)
+    pausing.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await pausing
+    limit.give()  # the holder's own release
+    assert limit.free == 1
