@@ -142,7 +142,11 @@ def _summary(
 
 async def _wait_loaded(dispatcher: Dispatcher) -> None:
     loaded = asyncio.Event()
-    dispatcher.table.listeners.append(lambda table: loaded.set() if table.loaded else None)
+
+    def heard(*_: object) -> None:  # any update means the routes file was read
+        loaded.set()
+
+    dispatcher.table.listeners.append(heard)
     if not dispatcher.table.loaded:
         async with asyncio.timeout(ROUTES_TIMEOUT):
             await loaded.wait()
