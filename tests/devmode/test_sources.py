@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 import yaml
-from aiobotocore.session import get_session
 
+from tests.adapters.test_sqs import sqs_client
 from tests.devmode.devup import dev_up
 from tests.support.kube import running_kube
 from tests.support.moto import CREDENTIALS, REGION, moto_endpoint
@@ -18,42 +19,42 @@ from tests.support.sink import Sink
 __all__ = ["moto_endpoint"]  # the fixture, used by name
 
 
+def source(kind: str, name: str, **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "sources.eventwire.dev/v1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": "demo"},
+        "spec": spec,
+    }
+
+
+def service_ref(name: str) -> dict[str, Any]:
+    return {"ref": {"apiVersion": "v1", "kind": "Service", "name": name}}
+
+
 async def test_sqs_and_ping_sources_deliver_to_their_services(moto_endpoint: str, tmp_path: Path) -> None:
-    session = get_session()
-    async with session.create_client(
-        "sqs",
-        region_name=REGION,
-        endpoint_url=moto_endpoint,
-        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-    ) as sqs:
+    async with sqs_client(moto_endpoint) as sqs:
         queue_url = str((await sqs.create_queue(QueueName=f"dev-{uuid.uuid4().hex[:10]}"))["QueueUrl"])
         manifests = tmp_path / "sources.yaml"
         manifests.write_text(
             yaml.safe_dump_all(
                 [
-                    {
-                        "apiVersion": "sources.eventwire.dev/v1",
-                        "kind": "AwsSqsSource",
-                        "metadata": {"name": "orders", "namespace": "demo"},
-                        "spec": {
-                            "queueUrl": queue_url,
-                            "region": REGION,
-                            "awsCredsSecret": {"name": "aws", "key": "credentials"},
-                            "sink": {"ref": {"apiVersion": "v1", "kind": "Service", "name": "queue-reader"}},
-                        },
-                    },
-                    {
-                        "apiVersion": "sources.eventwire.dev/v1",
-                        "kind": "PingSource",
-                        "metadata": {"name": "tick", "namespace": "demo"},
-                        "spec": {
-                            "schedule": "@every 1s",
-                            "contentType": "application/json",
-                            "data": '{"tick": true}',
-                            "sink": {"uri": "http://ticks.demo.svc.cluster.local/in"},
-                        },
-                    },
+                    source(
+                        "AwsSqsSource",
+                        "orders",
+                        queueUrl=queue_url,
+                        region=REGION,
+                        awsCredsSecret={"name": "aws", "key": "credentials"},
+                        sink=service_ref("queue-reader"),
+                    ),
+                    source(
+                        "PingSource",
+                        "tick",
+                        schedule="@every 1s",
+                        contentType="application/json",
+                        data='{"tick": true}',
+                        sink={"uri": "http://ticks.demo.svc.cluster.local/in"},
+                    ),
                 ]
             )
         )
@@ -100,16 +101,13 @@ async def test_api_server_source_watches_the_cluster_of_the_kubeconfig_given(tmp
         manifests = tmp_path / "apiserver.yaml"
         manifests.write_text(
             yaml.safe_dump(
-                {
-                    "apiVersion": "sources.eventwire.dev/v1",
-                    "kind": "ApiServerSource",
-                    "metadata": {"name": "pods", "namespace": "demo"},
-                    "spec": {
-                        "mode": "Reference",
-                        "resources": [{"apiVersion": "v1", "kind": "Pod"}],
-                        "sink": {"ref": {"apiVersion": "v1", "kind": "Service", "name": "watcher"}},
-                    },
-                }
+                source(
+                    "ApiServerSource",
+                    "pods",
+                    mode="Reference",
+                    resources=[{"apiVersion": "v1", "kind": "Pod"}],
+                    sink=service_ref("watcher"),
+                )
             )
         )
         async with (
