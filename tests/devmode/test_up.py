@@ -201,7 +201,7 @@ async def test_a_failing_service_is_retried_then_dead_lettered(tmp_path: Path) -
             "broker-mesh",
             [
                 "Broker shop/shop: NOT RUN: eventwire dev does not run Brokers yet",
-                "Trigger shop/eu-orders: NOT RUN: eventwire dev does not run Triggers yet",
+                "Trigger shop/pushes: NOT RUN: eventwire dev does not run Triggers yet",
                 "PingSource shop/heartbeat: NOT RUN: its sink does not resolve: Broker shop is not run by eventwire dev yet",
             ],
         ),
