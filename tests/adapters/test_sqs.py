@@ -262,3 +262,17 @@ async def test_shutdown_finishes_deliveries_in_flight_then_deletes(moto_endpoint
             async with asyncio.timeout(10):
                 await task
         assert await _counts(client, queue_url) == (0, 0), "delivered, so deleted before exit"
+
+
+async def test_a_failing_receive_is_logged_and_polling_goes_on(
+    moto_endpoint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The queue vanishing makes every receive fail with the service's ClientError
+    # (QueueDoesNotExist): the adapter logs it and keeps polling, it does not crash.
+    async with sqs_client(moto_endpoint) as client:
+        queue_url = await _queue(client)
+        with caplog.at_level("ERROR", logger="eventwire_runtime.adapters.sqs"):
+            async with adapter_for(queue_url, moto_endpoint) as (adapter, _):
+                await client.delete_queue(QueueUrl=queue_url)
+                await wait_for(lambda: any("receive from" in r.message for r in caplog.records))
+                assert adapter.ready, "still running after a failed receive"

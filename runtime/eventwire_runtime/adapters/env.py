@@ -25,15 +25,21 @@ Each adapter documents its own variables in its module docstring.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from eventwire_runtime.adapters.events import valid_extension_name
-from eventwire_runtime.delivery.errors import ConfigError
-from eventwire_runtime.delivery.spec import DeliverySpec, parse_duration
+from eventwire_runtime.delivery.spec import DeliverySpec
+from eventwire_runtime.settings import SettingsError, env_choice
 
+# The adapters' own settings are read with the shared helpers, importable from here too.
+from eventwire_runtime.settings import env_bool as env_bool
+from eventwire_runtime.settings import env_int as env_int
+from eventwire_runtime.settings import env_seconds as env_seconds
+from eventwire_runtime.settings import env_str as env_str
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DEFAULT_DELIVERY: dict[str, Any] = {
     "retry": 3,
     "backoffPolicy": "exponential",
@@ -78,16 +84,13 @@ class AdapterEnv:
         """Parse the common contract.
 
         Raises:
-            ConfigError: naming the variable that is missing or invalid.
+            SettingsError: naming the variable that is missing or invalid.
         """
         sink = environ.get("K_SINK", "").strip()
         if not sink:
-            raise ConfigError("K_SINK is required: the URL events are sent to")
+            raise SettingsError("K_SINK is required: the URL events are sent to")
         if not sink.startswith(("http://", "https://")):
-            raise ConfigError(f"K_SINK must be an http(s) URL, got {sink!r}")
-        log_level = environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
-        if log_level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-            raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {log_level!r}")
+            raise SettingsError(f"K_SINK must be an http(s) URL, got {sink!r}")
         return cls(
             kind=kind,
             sink=sink,
@@ -98,7 +101,7 @@ class AdapterEnv:
             max_in_flight=env_int(environ, "K_MAX_IN_FLIGHT", 64, minimum=1),
             metrics_port=env_int(environ, "METRICS_PORT", 9090, minimum=0, maximum=65535),
             shutdown_timeout=env_seconds(environ, "K_SHUTDOWN_TIMEOUT", 20.0),
-            log_level=log_level,
+            log_level=env_choice(environ, "LOG_LEVEL", "INFO", LOG_LEVELS, upper=True),
             environ=dict(environ),
         )
 
@@ -112,14 +115,14 @@ def parse_json_object(name: str, text: str, shape: str = "") -> dict[str, Any]:
         shape: appended to the "must be a JSON object" error to show the expected shape.
 
     Raises:
-        ConfigError: for invalid JSON or a JSON value that is not an object.
+        SettingsError: for invalid JSON or a JSON value that is not an object.
     """
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{name} is not valid JSON: {exc}") from None
+        raise SettingsError(f"{name} is not valid JSON: {exc}") from None
     if not isinstance(doc, dict):
-        raise ConfigError(f"{name} must be a JSON object{shape}")
+        raise SettingsError(f"{name} must be a JSON object{shape}")
     return doc
 
 
@@ -127,23 +130,23 @@ def parse_ce_overrides(text: str | None) -> dict[str, str]:
     """The extensions in a K_CE_OVERRIDES value (`{"extensions": {...}}`); {} when unset.
 
     Raises:
-        ConfigError: for invalid JSON, a non-object, a bad extension name or a non-string value.
+        SettingsError: for invalid JSON, a non-object, a bad extension name or a non-string value.
     """
     if text is None or not text.strip():
         return {}
     doc = parse_json_object("K_CE_OVERRIDES", text, ' like {"extensions": {"key": "value"}}')
     extensions = doc.get("extensions") or {}
     if not isinstance(extensions, dict):
-        raise ConfigError("K_CE_OVERRIDES.extensions must be an object of string values")
+        raise SettingsError("K_CE_OVERRIDES.extensions must be an object of string values")
     out: dict[str, str] = {}
     for name, value in extensions.items():
         if not valid_extension_name(name):
-            raise ConfigError(
+            raise SettingsError(
                 f"K_CE_OVERRIDES.extensions: {name!r} is not a valid extension name "
                 "(lower-case letters and digits, not a core attribute)"
             )
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise ConfigError(f"K_CE_OVERRIDES.extensions.{name} must be a string, got {value!r}")
+            raise SettingsError(f"K_CE_OVERRIDES.extensions.{name} must be a string, got {value!r}")
         out[name] = str(value)
     return out
 
@@ -152,7 +155,7 @@ def parse_delivery(text: str | None) -> DeliverySpec:
     """The delivery spec from K_DELIVERY merged over `DEFAULT_DELIVERY`.
 
     Raises:
-        ConfigError: for invalid JSON or an invalid field (named).
+        SettingsError: for invalid JSON or an invalid field (named).
     """
     merged = dict(DEFAULT_DELIVERY)
     if text is not None and text.strip():
@@ -161,83 +164,4 @@ def parse_delivery(text: str | None) -> DeliverySpec:
     try:
         return DeliverySpec.from_dict(merged)
     except ValueError as exc:
-        raise ConfigError(f"K_DELIVERY: {exc}") from None
-
-
-def env_str(environ: Mapping[str, str], name: str, default: str | None = None) -> str:
-    """A required (no default) or defaulted string setting, stripped.
-
-    Raises:
-        ConfigError: when required and missing or empty.
-    """
-    value = environ.get(name, "").strip()
-    if value:
-        return value
-    if default is None:
-        raise ConfigError(f"{name} is required")
-    return default
-
-
-def env_int(
-    environ: Mapping[str, str],
-    name: str,
-    default: int,
-    minimum: int | None = None,
-    maximum: int | None = None,
-) -> int:
-    """An integer setting with bounds.
-
-    Raises:
-        ConfigError: when not an integer or out of bounds (named).
-    """
-    text = environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {text!r}") from None
-    if minimum is not None and value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise ConfigError(f"{name} must be at most {maximum}, got {value}")
-    return value
-
-
-def env_seconds(environ: Mapping[str, str], name: str, default: float) -> float:
-    """A duration setting: plain seconds (`2.5`) or ISO-8601 (`PT2.5S`).
-
-    Raises:
-        ConfigError: when neither form parses, or the value is negative.
-    """
-    text = environ.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        try:
-            value = parse_duration(text)
-        except ValueError:
-            raise ConfigError(
-                f"{name} must be seconds (e.g. 2.5) or ISO-8601 (e.g. PT2.5S), got {text!r}"
-            ) from None
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(f"{name} must be a non-negative duration, got {text!r}")
-    return value
-
-
-def env_bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
-    """A boolean setting: true/false, 1/0, yes/no (case-insensitive).
-
-    Raises:
-        ConfigError: for any other value.
-    """
-    text = environ.get(name, "").strip().lower()
-    if not text:
-        return default
-    if text in {"true", "1", "yes"}:
-        return True
-    if text in {"false", "0", "no"}:
-        return False
-    raise ConfigError(f"{name} must be true or false, got {text!r}")
+        raise SettingsError(f"K_DELIVERY: {exc}") from None

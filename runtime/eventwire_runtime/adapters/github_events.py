@@ -19,17 +19,10 @@ from urllib.parse import parse_qs
 
 from eventwire_runtime.adapters.events import SourceEvent
 from eventwire_runtime.adapters.github_attributes import subject_and_extensions
+from eventwire_runtime.errors import WebhookError as WebhookError  # importable from here too
 
 TYPE_PREFIX = "dev.knative.source.github."
 SIGNATURE_PREFIX = "sha256="
-
-
-class WebhookError(Exception):
-    """A delivery we refuse; `status` is the HTTP code to answer with."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def sign(secret: bytes, body: bytes) -> str:

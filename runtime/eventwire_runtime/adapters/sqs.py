@@ -43,6 +43,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiobotocore.session import get_session
+from botocore.exceptions import BotoCoreError, ClientError
 
 from eventwire_runtime.adapters.base import BaseAdapter
 from eventwire_runtime.adapters.env import AdapterEnv, env_int, env_str
@@ -56,6 +57,10 @@ SQS_TYPE = "aws.sqs.message"
 _REGION_IN_URL = re.compile(r"^https://sqs[.-]([a-z0-9-]+)\.amazonaws\.com(\.cn)?/")
 # Pause after a failed receive before polling again (seconds).
 _POLL_ERROR_PAUSE = 1.0
+# What an SQS call can fail with: aiobotocore turns every aiohttp and timeout failure into a
+# BotoCoreError, and the service's own answers (throttling, missing queue, denied) into ClientError.
+# Anything else is a bug and propagates.
+_SQS_ERRORS = (BotoCoreError, ClientError)
 
 
 def content_type_of(message: Mapping[str, Any]) -> str:
@@ -185,12 +190,12 @@ class SqsAdapter(BaseAdapter):
         if not await self.wait_unless_stopped(receive):
             # Messages the server hands out after this are not deleted: they reappear later.
             receive.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
+            with contextlib.suppress(asyncio.CancelledError, *_SQS_ERRORS):
                 await receive
             return []
         try:
             response = receive.result()
-        except Exception as exc:
+        except _SQS_ERRORS as exc:
             log.error("receive from %s failed: %s", self.queue_url, exc)
             await self.sleep_or_stop(_POLL_ERROR_PAUSE)
             return []
@@ -259,7 +264,7 @@ class SqsAdapter(BaseAdapter):
                 ]
                 try:
                     await client.change_message_visibility_batch(QueueUrl=self.queue_url, Entries=entries)
-                except Exception as exc:
+                except _SQS_ERRORS as exc:
                     log.warning("could not extend visibility: %s", exc)
 
     async def _delete(self, client: Any, accepted: list[dict[str, Any]]) -> None:
@@ -268,7 +273,7 @@ class SqsAdapter(BaseAdapter):
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)]
             try:
                 response = await client.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
-            except Exception as exc:
+            except _SQS_ERRORS as exc:
                 log.error(
                     "delete of %d delivered message(s) failed, they will be redelivered: %s", len(chunk), exc
                 )

@@ -10,12 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from eventwire_runtime.delivery.errors import EventwireError
+from eventwire_runtime.errors import NotOwnedError
 from eventwire_runtime.kube import KubeClient, KubeError, Obj
-
-
-class NotOwnedError(EventwireError):
-    """A child with the desired name exists but is not controlled by the reconciled object."""
 
 
 def owner_reference(owner: Mapping[str, Any]) -> dict[str, Any]:

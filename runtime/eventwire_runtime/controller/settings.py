@@ -41,18 +41,16 @@ Environment (all optional; the Pulumi install sets them on the controller Deploy
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from eventwire_runtime.delivery.errors import ConfigError
+from eventwire_runtime.settings import SettingsError, env_number, env_str
 
 DEFAULT_IMAGE = "ghcr.io/eventwire/runtime:latest"
 
 
-class SettingsError(ConfigError):
-    """An environment variable of the controller is invalid; the message names it."""
+__all__ = ["DEFAULT_IMAGE", "ControllerSettings", "SettingsError"]
 
 
 @dataclass(frozen=True)
@@ -92,19 +90,10 @@ class ControllerSettings:
         defaults = cls()
 
         def text(name: str, default: str) -> str:
-            return environ.get(name, "").strip() or default
+            return env_str(environ, name, default)
 
         def number(name: str, default: float, minimum: float) -> float:
-            raw = environ.get(name, "").strip()
-            if not raw:
-                return default
-            try:
-                value = float(raw)
-            except ValueError:
-                raise SettingsError(f"{name} must be a number, got {raw!r}") from None
-            if not math.isfinite(value) or value < minimum:
-                raise SettingsError(f"{name} must be at least {minimum}, got {raw!r}")
-            return value
+            return env_number(environ, name, default, minimum)
 
         pull_policy = text("EVENTWIRE_IMAGE_PULL_POLICY", defaults.image_pull_policy)
         if pull_policy not in {"Always", "IfNotPresent", "Never"}:

@@ -31,6 +31,7 @@ from eventwire_runtime.api import MESSAGING_GROUP, VERSION
 from eventwire_runtime.delivery.errors import ConfigError
 from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, channel_from_object
 from eventwire_runtime.dispatcher.settings import Settings
+from eventwire_runtime.errors import GoneError
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,11 @@ def serving_provisioner(channel: dict[str, Any]) -> str | None:
     return resolved or (channel.get("spec") or {}).get("provisioner")
 
 
-class _Gone(Exception):
+class _Gone(GoneError):
     """The watch's resourceVersion is too old: list again."""
+
+    def __init__(self) -> None:
+        super().__init__("the watch's resourceVersion expired")
 
 
 class ChannelWatcher:

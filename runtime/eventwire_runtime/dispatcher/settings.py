@@ -42,15 +42,13 @@ are seconds (`2.5`) or ISO-8601 (`PT2.5S`).
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Literal
 
-from eventwire_runtime.delivery.errors import ConfigError
-from eventwire_runtime.delivery.spec import parse_duration
+from eventwire_runtime.settings import SettingsError, to_choice, to_int, to_seconds
 
 Backend = Literal["in-memory", "jetstream", "redis"]
 RoutesSource = Literal["file", "kubernetes"]
@@ -132,32 +130,13 @@ def _flag(field: str) -> str:
 
 
 def _convert(field: str, text: str, origin: str) -> Any:
+    """The typed value of `field` from `text`; errors name `origin` (the variable or flag)."""
     if field in _INTS:
-        try:
-            value = int(text.strip())
-        except ValueError:
-            raise ConfigError(f"{origin} must be an integer, got {text!r}") from None
-        if value < _INTS[field] or (field == "port" and value > 65535):
-            raise ConfigError(f"{origin} must be at least {_INTS[field]}, got {value}")
-        return value
+        return to_int(origin, text, _INTS[field], 65535 if field == "port" else None)
     if field in _DURATIONS:
-        try:
-            seconds = float(text)
-        except ValueError:
-            try:
-                seconds = parse_duration(text)
-            except ValueError:
-                raise ConfigError(
-                    f"{origin} must be seconds (e.g. 2.5) or ISO-8601 (PT2.5S), got {text!r}"
-                ) from None
-        if not math.isfinite(seconds) or seconds <= 0:
-            raise ConfigError(f"{origin} must be a positive duration, got {text!r}")
-        return seconds
+        return to_seconds(origin, text, positive=True)
     if field in _CHOICES:
-        value_s = text.strip().upper() if field == "log_level" else text.strip().lower()
-        if value_s not in _CHOICES[field]:
-            raise ConfigError(f"{origin} must be one of {', '.join(_CHOICES[field])}, got {text!r}")
-        return value_s
+        return to_choice(origin, text, _CHOICES[field], upper=field == "log_level")
     return (
         text.strip() or None
         if field in ("routes_file", "kube_namespace", "provisioner", "host_suffix", "kube_api_url")
@@ -169,7 +148,7 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
     """Build Settings from flags (winning) and EVENTWIRE_* variables.
 
     Raises:
-        ConfigError: naming the variable or flag and what it must be.
+        SettingsError: naming the variable or flag and what it must be.
     """
     env = os.environ if environ is None else environ
     parser = argparse.ArgumentParser(prog="eventwire-runtime dispatcher", exit_on_error=False)
@@ -178,9 +157,9 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
     try:
         args, unknown = parser.parse_known_args(list(argv))
     except argparse.ArgumentError as exc:
-        raise ConfigError(str(exc)) from None
+        raise SettingsError(str(exc)) from None
     if unknown:
-        raise ConfigError(f"unknown argument(s): {' '.join(unknown)}")
+        raise SettingsError(f"unknown argument(s): {' '.join(unknown)}")
     values: dict[str, Any] = {}
     for f in fields(Settings):
         flag_value = getattr(args, f.name)
@@ -191,19 +170,19 @@ def parse_settings(argv: Sequence[str], environ: Mapping[str, str] | None = None
     if "routes_source" not in values:
         values["routes_source"] = "file" if values.get("routes_file") else "kubernetes"
     if values["routes_source"] == "file" and not values.get("routes_file"):
-        raise ConfigError(
+        raise SettingsError(
             "EVENTWIRE_ROUTES_FILE (--routes-file) is required when the routes source is 'file'"
         )
     if values["routes_source"] == "kubernetes" and not values.get("kube_api_url"):
         host, port = env.get("KUBERNETES_SERVICE_HOST"), env.get("KUBERNETES_SERVICE_PORT", "443")
         if not host:
-            raise ConfigError(
+            raise SettingsError(
                 "no routing source: set EVENTWIRE_ROUTES_FILE, or EVENTWIRE_KUBE_API_URL, or run in a pod "
                 "(KUBERNETES_SERVICE_HOST)"
             )
         values["kube_api_url"] = f"https://{host}:{port}"
     if values.get("kube_api_url") and not str(values["kube_api_url"]).startswith(("http://", "https://")):
-        raise ConfigError(f"EVENTWIRE_KUBE_API_URL must be an http(s) URL, got {values['kube_api_url']!r}")
+        raise SettingsError(f"EVENTWIRE_KUBE_API_URL must be an http(s) URL, got {values['kube_api_url']!r}")
     if not values.get("consumer_name"):
         values["consumer_name"] = f"{socket.gethostname()}-{os.getpid()}"
     if values.get("host_suffix"):

@@ -7,7 +7,8 @@ included), delete, and watch streams. Kinds resolve to plurals by discovery, cac
 version. `ListWatch` (in `_watch`) keeps a collection current: list, watch, resume, 410 re-list.
 """
 
-from eventwire_runtime.kube._client import KubeClient, KubeConfigError, KubeError, Obj
+from eventwire_runtime.errors import GoneError, KubeConfigError, KubeError
+from eventwire_runtime.kube._client import KubeClient, Obj
 from eventwire_runtime.kube._watch import Change, ListWatch, Observe
 
-__all__ = ["Change", "KubeClient", "KubeConfigError", "KubeError", "ListWatch", "Obj", "Observe"]
+__all__ = ["Change", "GoneError", "KubeClient", "KubeConfigError", "KubeError", "ListWatch", "Obj", "Observe"]

@@ -22,25 +22,10 @@ from kubernetes_asyncio import client as k8s
 from kubernetes_asyncio import config as k8s_config
 from kubernetes_asyncio.config.config_exception import ConfigException
 
-from eventwire_runtime.delivery.errors import ConfigError, EventwireError
+from eventwire_runtime.errors import KubeConfigError, KubeError
 
 Obj = dict[str, Any]
 _JSON_RESPONSE = {200: "object", 201: "object", 202: "object"}
-
-
-class KubeError(EventwireError):
-    """A Kubernetes API request failed; `status` is the HTTP status (0 for a transport error)."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-
-
-class KubeConfigError(KubeError, ConfigError):
-    """No credentials: neither a pod's service account nor a usable kubeconfig."""
-
-    def __init__(self, message: str):
-        super().__init__(0, message)
 
 
 def _api_path(api_version: str) -> str:

@@ -18,19 +18,13 @@ from typing import Literal
 
 import aiohttp
 
-from eventwire_runtime.kube._client import KubeClient, KubeError, Obj
+from eventwire_runtime.errors import GoneError, KubeError
+from eventwire_runtime.kube._client import KubeClient, Obj
 
 log = logging.getLogger(__name__)
 
 Change = Literal["ADDED", "MODIFIED", "DELETED"]
 Observe = Callable[[Change, Obj], Awaitable[None]]
-
-
-class GoneError(KubeError):
-    """The watch's resourceVersion is too old (410): re-list."""
-
-    def __init__(self, message: str):
-        super().__init__(410, message)
 
 
 class ListWatch:

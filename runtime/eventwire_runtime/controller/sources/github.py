@@ -12,17 +12,9 @@ from typing import Any
 
 import aiohttp
 
-from eventwire_runtime.delivery.errors import EventwireError
+from eventwire_runtime.errors import GitHubError
 
 DEFAULT_API_URL = "https://api.github.com/"
-
-
-class GitHubError(EventwireError):
-    """A GitHub API request failed; the message names the request and GitHub's answer."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
 
 
 def hooks_path(owner_and_repository: str) -> str:

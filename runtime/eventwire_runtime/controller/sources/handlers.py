@@ -23,15 +23,15 @@ from typing import Any
 import kopf
 
 from eventwire_runtime.api import SOURCES_GROUP
-from eventwire_runtime.controller.children import NotOwnedError, apply_child
+from eventwire_runtime.controller.children import apply_child
 from eventwire_runtime.controller.conditions import Conditions, is_ready, now_rfc3339
 from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented
 from eventwire_runtime.controller.destinations import Resolution, resolve
 from eventwire_runtime.controller.sources import apiserver, kinds, names, resources
 from eventwire_runtime.controller.sources import conditions as cond
-from eventwire_runtime.controller.sources.github import GitHubError, GitHubHooks, hook_payload
+from eventwire_runtime.controller.sources.github import GitHubHooks, hook_payload
 from eventwire_runtime.controller.tracking import track_targets
-from eventwire_runtime.kube import KubeError
+from eventwire_runtime.errors import GitHubError, KubeError, NotOwnedError
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,9 @@ from typing import Protocol
 from eventwire_runtime.cloudevents.http import Event
 from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.routing import ChannelRoute
+from eventwire_runtime.errors import EventTooLarge as EventTooLarge  # importable from here too
 
 log = logging.getLogger(__name__)
-
-
-class EventTooLarge(Exception):
-    """An event is larger than the backend's broker accepts; the message names the limit (413)."""
 
 
 class Backend(Protocol):
