@@ -70,6 +70,7 @@ def test_every_variable() -> None:
         ),
         ("EVENTWIRE_RESYNC_SECONDS", "soon", "EVENTWIRE_RESYNC_SECONDS must be a number"),
         ("EVENTWIRE_RESYNC_SECONDS", "0", "EVENTWIRE_RESYNC_SECONDS must be at least 1"),
+        ("EVENTWIRE_CACHE_RESYNC_SECONDS", "-1", "EVENTWIRE_CACHE_RESYNC_SECONDS must be at least 0"),
         ("EVENTWIRE_ADAPTER_METRICS_PORT", "70000", "EVENTWIRE_ADAPTER_METRICS_PORT must be a port number"),
         ("EVENTWIRE_METRICS_PORT", "-1", "EVENTWIRE_METRICS_PORT must be at least 0"),
         ("EVENTWIRE_METRICS_PORT", "90.5", "EVENTWIRE_METRICS_PORT must be a port number"),

@@ -309,6 +309,7 @@ class KubeApiFake:
         self._history: deque[tuple[int, ResourceType, str, Obj]] = deque(maxlen=history)
         self._oldest_rv = 0  # watches from below this version are too old
         self._watchers: list[_Watcher] = []
+        self._watch_gap = False  # see `watch_gap`
         self.requests: list[tuple[str, str]] = []  # (method, path with query), for assertions
         self._failures: list[list[Any]] = []  # [method, path fragment, status, times left]
         for rtype in BUILTIN_TYPES:
@@ -370,7 +371,7 @@ class KubeApiFake:
         if len(self._history) == self._history.maxlen:
             self._oldest_rv = self._history[0][0]
         event = {"type": event_type, "object": snapshot}
-        for watcher in list(self._watchers):
+        for watcher in [] if self._watch_gap else list(self._watchers):
             if watcher.rtype == rtype and watcher.wants(snapshot):
                 watcher.loop.call_soon_threadsafe(watcher.queue.put_nowait, event)
 
@@ -579,6 +580,24 @@ class KubeApiFake:
         with self._lock:
             self._history.clear()
             self._oldest_rv = self._rv
+
+    @contextlib.contextmanager
+    def watch_gap(self) -> Iterator[None]:
+        """A disconnect of every watch for the block: changes made in it reach no open stream;
+        at its end the change history is forgotten (as after a long outage, `compact`) and every
+        stream closes, so clients re-list (a resume gets 410 Gone) and never see those events."""
+        with self._lock:
+            self._watch_gap = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._watch_gap = False
+                self._history.clear()
+                self._oldest_rv = self._rv
+                watchers, self._watchers = self._watchers, []
+            for watcher in watchers:
+                watcher.loop.call_soon_threadsafe(watcher.queue.put_nowait, None)
 
     def fail(self, method: str, path_contains: str, status: int = 500, times: int = 1) -> None:
         """Answer the next `times` HTTP requests of `method` whose path contains `path_contains`

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 import kopf
 
-from eventwire_runtime.api import MESSAGING_GROUP, SOURCES_GROUP
+from eventwire_runtime.api import MESSAGING_API_VERSION, MESSAGING_GROUP, SOURCES_API_VERSION, SOURCES_GROUP
 from eventwire_runtime.controller.destinations import TargetKey, ref_target
 
 Body = dict[str, Any]
@@ -101,7 +101,7 @@ def index_service(body: Mapping[str, Any]) -> dict[Any, Any]:
     meta = body["metadata"]
     return {
         (meta["namespace"], meta["name"]): {
-            "metadata": {"name": meta["name"], "namespace": meta["namespace"]}
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"], "uid": meta.get("uid")}
         }
     }
 
@@ -114,7 +114,8 @@ def index_knative_service(body: Mapping[str, Any]) -> dict[Any, Any]:
 
 def index_namespace(body: Mapping[str, Any]) -> dict[Any, Any]:
     meta = body["metadata"]
-    return {ALL: {"metadata": {"name": meta["name"], "labels": dict(meta.get("labels") or {})}}}
+    labels = dict(meta.get("labels") or {})
+    return {ALL: {"metadata": {"name": meta["name"], "uid": meta.get("uid"), "labels": labels}}}
 
 
 def index_source(body: Mapping[str, Any]) -> dict[Any, Any]:
@@ -131,14 +132,27 @@ def index_referrer(body: Mapping[str, Any]) -> dict[Any, Any]:
     return dict.fromkeys(referenced_targets(body.get("spec") or {}, meta["namespace"]), who)
 
 
-SOURCE_PLURALS = (
-    "pingsources",
-    "containersources",
-    "apiserversources",
-    "githubsources",
-    "awssqssources",
-    "gcppubsubsources",
-)
+SOURCE_KINDS = {
+    "pingsources": "PingSource",
+    "containersources": "ContainerSource",
+    "apiserversources": "ApiServerSource",
+    "githubsources": "GitHubSource",
+    "awssqssources": "AwsSqsSource",
+    "gcppubsubsources": "GcpPubSubSource",
+}
+SOURCE_PLURALS = tuple(SOURCE_KINDS)
+
+# The indexes that hold whole objects (with metadata.uid), by id: (apiVersion, kind, plural) of
+# the kind each one indexes. `resync` compares each with a LIST of its kind.
+OBJECT_INDEXES: dict[str, tuple[str, str, str]] = {
+    PROVISIONERS: (MESSAGING_API_VERSION, "ClusterChannelProvisioner", "clusterchannelprovisioners"),
+    CHANNELS: (MESSAGING_API_VERSION, "Channel", "channels"),
+    SUBSCRIPTIONS: (MESSAGING_API_VERSION, "Subscription", "subscriptions"),
+    SERVICES: ("v1", "Service", "services"),
+    KNATIVE_SERVICES: ("serving.knative.dev/v1", "Service", "services"),
+    NAMESPACES: ("v1", "Namespace", "namespaces"),
+    **{f"{SOURCES}_{plural}": (SOURCES_API_VERSION, kind, plural) for plural, kind in SOURCE_KINDS.items()},
+}
 
 
 def _kopf(fn: Callable[[Mapping[str, Any]], dict[Any, Any]]) -> Callable[..., dict[Any, Any]]:

@@ -48,10 +48,15 @@ def main(argv: list[str]) -> int:
         print(f"eventwire-runtime controller: configuration error: {exc}", file=sys.stderr)
         return 2
     import kopf
+    from kopf._core.engines.indexing import OperatorIndexers  # not exported by kopf
 
     import eventwire_runtime.controller  # noqa: F401  (registers the handlers)
 
     kopf.configure(verbose=args.verbose, debug=args.debug, log_prefix=True)
+    # Our own indexers, so that the cache resync can purge objects kopf saw no DELETED for.
+    indexers = OperatorIndexers()
+    memo = kopf.Memo()
+    memo.indexers = indexers
     if not (args.verbose or args.debug):
         logging.getLogger().setLevel(logging.INFO)
         # kopf logs every handler call at INFO ("Handler ... succeeded"): per watch event, at scale
@@ -69,6 +74,8 @@ def main(argv: list[str]) -> int:
             clusterwide=not args.namespace,
             namespaces=args.namespace,
             liveness_endpoint=args.liveness,
+            indexers=indexers,
+            memo=memo,
         )
     else:
         logging.getLogger(__name__).info("standalone: no peering, this must be the only replica")
@@ -77,5 +84,7 @@ def main(argv: list[str]) -> int:
             clusterwide=not args.namespace,
             namespaces=args.namespace,
             liveness_endpoint=args.liveness,
+            indexers=indexers,
+            memo=memo,
         )
     return 0

@@ -3,6 +3,8 @@ settings, the Ready-status tracking behind the resources gauge, and cleanup."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import kopf
 
 from eventwire_runtime.controller import metrics as metrics_server
+from eventwire_runtime.controller import resync
 from eventwire_runtime.controller.cache import Cache, is_cache_index
 from eventwire_runtime.controller.context import Context, ctx_of, load_settings
 from eventwire_runtime.controller.metrics import ControllerMetrics
@@ -49,10 +52,25 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **kwa
         except OSError as exc:
             raise kopf.PermanentError(f"cannot serve metrics on {address}:{port}: {exc}") from exc
         logger.info(f"metrics at http://{address}:{port}/metrics")
+    indexers = getattr(memo, "indexers", None)  # set by `main` (absent when embedded without it)
+    if controller_settings.cache_resync_seconds and indexers is not None:
+        memo.resync_task = asyncio.create_task(
+            resync.run_periodically(
+                controller_settings.cache_resync_seconds,
+                client,
+                indexes,
+                indexers.discard,
+                resync.kopf_deleted_handlers(memo, indexes),
+            )
+        )
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    if hasattr(memo, "resync_task"):
+        memo.resync_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await memo.resync_task
     if hasattr(memo, "metrics_runner"):
         await memo.metrics_runner.cleanup()
     if hasattr(memo, "ctx"):

@@ -21,6 +21,9 @@ Environment (all optional; the Pulumi install sets them on the controller Deploy
                                     (the Gateway the Pulumi install creates).
     EVENTWIRE_RESYNC_SECONDS        how often objects that are not Ready are reconciled again, for
                                     targets the controller cannot watch; default 30.
+    EVENTWIRE_CACHE_RESYNC_SECONDS  how often the informer cache is compared with a LIST of each kind,
+                                    to forget objects deleted while a watch was down (kopf sends no
+                                    DELETED for them; see `resync`); default 300, 0 turns it off.
     EVENTWIRE_ADAPTER_METRICS_PORT  the adapters' metrics/health port (their METRICS_PORT); default 9090.
     EVENTWIRE_GITHUB_TIMEOUT        seconds per GitHub API request; default 10.
     EVENTWIRE_METRICS_PORT          the TCP port of the Prometheus endpoint `GET /metrics`
@@ -65,6 +68,7 @@ class ControllerSettings:
     webhook_domain: str = ""
     webhook_gateway: str = "istio-system/eventwire-webhooks"
     resync_seconds: float = 30.0
+    cache_resync_seconds: float = 300.0
     adapter_metrics_port: int = 9090
     github_timeout: float = 10.0
     metrics_port: int = 9090
@@ -129,6 +133,7 @@ class ControllerSettings:
             webhook_domain=text("EVENTWIRE_WEBHOOK_DOMAIN", "").strip(".").lower(),
             webhook_gateway=gateway,
             resync_seconds=number("EVENTWIRE_RESYNC_SECONDS", defaults.resync_seconds, 1),
+            cache_resync_seconds=number("EVENTWIRE_CACHE_RESYNC_SECONDS", defaults.cache_resync_seconds, 0),
             adapter_metrics_port=port,
             github_timeout=number("EVENTWIRE_GITHUB_TIMEOUT", defaults.github_timeout, 0.1),
             metrics_port=port_number("EVENTWIRE_METRICS_PORT", defaults.metrics_port, 0),
