@@ -124,7 +124,13 @@ class DispatcherMetrics:
             "Seconds from ingress acceptance to the end of one subscriber's delivery",
             LATENCY_BUCKETS,
         )
-        for collector in (self.received, self.deliveries, self.latency):
+        self.triggers = Tally(
+            "eventwire_dispatcher_trigger_events",
+            "Events per Broker Trigger by outcome: matched, filtered_out (no request made), then"
+            " delivered, dead_lettered, failed, hop_limit (a reply dropped by the hop limit)",
+            ["namespace", "broker", "trigger", "outcome"],
+        )
+        for collector in (self.received, self.deliveries, self.latency, self.triggers):
             self.registry.register(collector)
         self.retries = Counter(
             "eventwire_dispatcher_retries",

@@ -1,0 +1,163 @@
+"""Brokers in the dispatcher: their routes, Trigger filters, and hop counting for replies.
+
+A Broker is routed like a Channel whose subscribers are its Triggers (so every backend keeps one
+durable consumer or group per Trigger, with the same pause/tombstone rules, routing.py). The
+routing contract the controller writes on the Broker (controller/broker/resources.py builds it):
+
+    metadata: {namespace, name}
+    spec: {delivery: {...}}                   # the Triggers' default delivery parameters
+    status:
+      address: {url: http://<dispatcher svc>.<system ns>.svc.<domain>/brokers/<ns>/<broker>}
+      triggers:                               # one per live Trigger, ready or not
+      - {uid, name, generation, subscriberUri, deadLetterSinkUri, delivery,
+         filter: {attributes: {...}}, filters: [...], ready, message}
+      deletedTriggers: [{uid, name, deletedAt}]   # tombstones: delete that Trigger's state
+
+The routes file's short form is `brokers: [{namespace, name, delivery, triggers, deletedTriggers}]`.
+
+Each Trigger's filter is compiled once per routing update (eventwire_spec.filters) and applied
+before any delivery attempt (fanout.py). A Trigger whose filter does not compile (the controller
+refuses those, so only a hand-written routes file gets here) is paused: its durable state is kept
+and nothing is delivered until it is fixed.
+
+Hop counting is Knative's: the `knativebrokerttl` extension, set to 255 at ingress when absent;
+a subscriber's reply re-enters the Broker with the TTL of the event it answers minus one, and is
+dropped (counted) once that reaches 0. An event arriving with a TTL of 0 or less is refused (400).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from eventwire_runtime.cloudevents.http import Event, add_extensions, percent_decode
+from eventwire_runtime.delivery.errors import ConfigError
+from eventwire_runtime.dispatcher.metrics import Tally
+from eventwire_runtime.dispatcher.routing import (
+    BROKER,
+    BROKER_PREFIX,
+    ChannelRoute,
+    Subscriber,
+    subscriber_entry,
+    tombstone_uids,
+)
+from eventwire_spec import cesql
+from eventwire_spec.filters import TriggerFilterError, compile_trigger_filter
+
+log = logging.getLogger(__name__)
+
+TTL_ATTRIBUTE = "knativebrokerttl"
+TTL_HEADER = "ce-" + TTL_ATTRIBUTE
+DEFAULT_TTL = 255
+
+# CESQL evaluation errors by Trigger. Process-wide: filters are compiled while routes are parsed,
+# before any DispatcherMetrics exists; DispatcherMetrics exposes it.
+FILTER_ERRORS = Tally(
+    "eventwire_dispatcher_trigger_filter_errors",
+    "CESQL evaluation errors in Trigger filters (each counts as no match)",
+    ["namespace", "broker", "trigger"],
+)
+
+
+def attributes(event: Event) -> dict[str, object]:
+    """The event's context attributes and extensions by name (values as strings)."""
+    out: dict[str, object] = {}
+    for name, value in event.headers:
+        if name.startswith("ce-"):
+            out[name[3:]] = percent_decode(value) if "%" in value else value
+        elif name == "content-type":
+            out["datacontenttype"] = value
+    return out
+
+
+def admit(events: list[Event]) -> str | None:
+    """Stamp the default TTL on events arriving at a Broker; the problem when one is refused."""
+    for event in events:
+        ttl = event.attribute(TTL_ATTRIBUTE)
+        if ttl is None:
+            event.headers.append((TTL_HEADER, str(DEFAULT_TTL)))
+            continue
+        try:
+            value = int(ttl)
+        except ValueError:
+            return f"extension {TTL_ATTRIBUTE} must be an integer, got {ttl!r}"
+        if value <= 0:
+            return f"hop limit reached: {TTL_ATTRIBUTE} is {value} (the event went round a loop of Triggers)"
+    return None
+
+
+def reply_event(answered: Event, reply: Event) -> Event | None:
+    """`reply` ready to re-enter the Broker: TTL one less than `answered`'s; None at the limit."""
+    try:
+        ttl = int(answered.attribute(TTL_ATTRIBUTE) or DEFAULT_TTL) - 1
+    except ValueError:
+        ttl = DEFAULT_TTL - 1
+    if ttl <= 0:
+        return None
+    return add_extensions(reply, {TTL_ATTRIBUTE: str(ttl)})
+
+
+def _trigger(entry: Any, where: str, namespace: str, broker: str, delivery: Any) -> Subscriber | str:
+    """The Trigger's entry with its compiled filter, or its uid when paused."""
+    sub = subscriber_entry(entry, where, delivery)
+    if isinstance(sub, str):
+        return sub
+    key = (namespace, broker, sub.name or sub.uid)
+
+    def count_error(_error: cesql.CesqlEvaluationError) -> None:
+        FILTER_ERRORS.add(key)
+
+    spec = {"filter": entry.get("filter"), "filters": entry.get("filters")}
+    try:
+        predicate = compile_trigger_filter(spec, count_error)
+    except TriggerFilterError as exc:
+        log.error("%s: invalid filter, Trigger paused until fixed: %s", where, exc)
+        return sub.uid
+    return Subscriber(sub.uid, sub.subscriber_uri, None, sub.spec, sub.name, predicate)
+
+
+def broker_from_object(obj: Mapping[str, Any], where: str = "broker") -> ChannelRoute:
+    """A Broker's route from a Broker object or a routes-file entry (see the module docstring).
+
+    Raises:
+        ConfigError: naming the bad field.
+    """
+    if not isinstance(obj, Mapping):
+        raise ConfigError(f"{where} must be a mapping")
+    if "metadata" in obj:
+        meta = obj.get("metadata") or {}
+        name, namespace = meta.get("name"), meta.get("namespace") or "default"
+        delivery = (obj.get("spec") or {}).get("delivery")
+        holder = obj.get("status") or {}
+    else:
+        name, namespace = obj.get("name"), obj.get("namespace") or "default"
+        delivery = obj.get("delivery")
+        holder = obj
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}.name must be a non-empty string")
+    if not isinstance(namespace, str):
+        raise ConfigError(f"{where}.namespace must be a string")
+    if not isinstance(holder, Mapping):
+        raise ConfigError(f"{where}.status must be a mapping")
+    entries = holder.get("triggers") or []
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}({namespace}/{name}).triggers must be a list")
+    triggers: list[Subscriber] = []
+    paused: list[str] = []
+    for i, entry in enumerate(entries):
+        trigger = _trigger(entry, f"{where}({namespace}/{name}).triggers[{i}]", namespace, name, delivery)
+        if isinstance(trigger, str):
+            paused.append(trigger)
+        else:
+            triggers.append(trigger)
+    live = {t.uid for t in triggers} | set(paused)
+    deleted = tombstone_uids(holder.get("deletedTriggers"), f"{where}({namespace}/{name}).deletedTriggers")
+    return ChannelRoute(
+        namespace,
+        BROKER_PREFIX + name,
+        tuple(triggers),
+        tuple(paused),
+        tuple(u for u in deleted if u not in live),
+        kind=BROKER,
+    )
