@@ -13,7 +13,7 @@ import sys
 
 def main() -> int:
     code = 0
-    for name in ("benchmarks.dispatcher", "benchmarks.adapters"):
+    for name in ("benchmarks.dispatcher", "benchmarks.broker", "benchmarks.adapters"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError:

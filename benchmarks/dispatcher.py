@@ -27,6 +27,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from tests.support.nats import nats_server
@@ -87,9 +88,17 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url: str, seconds: float, connections: int, channels: int = 1, pause_ms: int = 0) -> Result:
+def wrk(
+    url: str,
+    seconds: float,
+    connections: int,
+    channels: int = 1,
+    pause_ms: int = 0,
+    script_text: str = WRK_SCRIPT,
+) -> Result:
+    """wrk's figures for `script_text` (formatted with `channels` and `pause`) against `url`."""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT.format(channels=channels, pause=pause_ms))
+        script.write(script_text.format(channels=channels, pause=pause_ms))
     try:
         out = subprocess.run(
             [
@@ -145,8 +154,14 @@ def _ready(port: int) -> bool:
 
 @contextlib.contextmanager
 def dispatcher(
-    sink_port: int, channels: int = 1, subscribers: int = 1, **settings: str
+    sink_port: int,
+    channels: int = 1,
+    subscribers: int = 1,
+    routes_doc: dict[str, Any] | None = None,
+    **settings: str,
 ) -> Iterator[ManagedProcess]:
+    """A dispatcher whose routes are `channels` channels of `subscribers` subscribers each, or
+    `routes_doc` when given."""
     workdir = Path(tempfile.mkdtemp(prefix="ew-bench-disp-"))
     table = [
         {
@@ -160,7 +175,7 @@ def dispatcher(
         for c in range(channels)
     ]
     routes = workdir / "routes.yaml"
-    routes.write_text(yaml.safe_dump({"channels": table}, sort_keys=False))
+    routes.write_text(yaml.safe_dump(routes_doc or {"channels": table}, sort_keys=False))
     port = free_port()
     env = {
         "EVENTWIRE_ROUTES_FILE": str(routes),

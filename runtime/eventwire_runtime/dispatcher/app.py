@@ -51,7 +51,7 @@ class Dispatcher:
         self.fanout = Fanout(self.sender, self.metrics, s.subscriber_concurrency)
         self.backend = make_backend(s, self.fanout, self.table)
         self.fanout.reenter = self.backend.accept  # a Trigger's reply re-enters its Broker
-        self.metrics.registry.register(broker.FILTER_ERRORS)
+        self.metrics.registry.register(broker.TriggerCollector())
         self.metrics.watch_depth(self.backend.depths)
         self.metrics.watch_routes(self.table)
         await self.backend.start()

@@ -28,12 +28,14 @@ dropped (counted) once that reaches 0. An event arriving with a TTL of 0 or less
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from eventwire_runtime.cloudevents.http import Event, add_extensions, percent_decode
 from eventwire_runtime.delivery.errors import ConfigError
-from eventwire_runtime.dispatcher.metrics import Tally
 from eventwire_runtime.dispatcher.routing import (
     BROKER,
     BROKER_PREFIX,
@@ -50,14 +52,50 @@ log = logging.getLogger(__name__)
 TTL_ATTRIBUTE = "knativebrokerttl"
 TTL_HEADER = "ce-" + TTL_ATTRIBUTE
 DEFAULT_TTL = 255
+DEFAULT_TTL_TEXT = str(DEFAULT_TTL)
 
-# CESQL evaluation errors by Trigger. Process-wide: filters are compiled while routes are parsed,
-# before any DispatcherMetrics exists; DispatcherMetrics exposes it.
-FILTER_ERRORS = Tally(
-    "eventwire_dispatcher_trigger_filter_errors",
-    "CESQL evaluation errors in Trigger filters (each counts as no match)",
-    ["namespace", "broker", "trigger"],
-)
+
+class TriggerStats:
+    """One Trigger's counts: plain attributes, bumped on the hot path without locks or tuples."""
+
+    __slots__ = ("filter_errors", "filtered_out", "matched", "outcomes")
+
+    def __init__(self) -> None:
+        self.matched = 0
+        self.filtered_out = 0
+        self.filter_errors = 0
+        self.outcomes: dict[str, int] = {}  # delivered, dead_lettered, failed, hop_limit
+
+
+# Counts by (namespace, broker, trigger). Process-wide so that they survive routing updates (each
+# builds new Subscribers); filters are compiled while routes are parsed, before any metrics
+# object exists. TriggerCollector exposes them.
+STATS: dict[tuple[str, str, str], TriggerStats] = {}
+
+
+class TriggerCollector(Collector):
+    """`eventwire_dispatcher_trigger_events_total` and `..._trigger_filter_errors_total`."""
+
+    def collect(self) -> Iterator[Metric]:
+        events = CounterMetricFamily(
+            "eventwire_dispatcher_trigger_events",
+            "Events per Broker Trigger by outcome: matched, filtered_out (no request made), then"
+            " delivered, dead_lettered, failed, hop_limit (a reply dropped by the hop limit)",
+            labels=["namespace", "broker", "trigger", "outcome"],
+        )
+        errors = CounterMetricFamily(
+            "eventwire_dispatcher_trigger_filter_errors",
+            "CESQL evaluation errors in Trigger filters (each counts as no match)",
+            labels=["namespace", "broker", "trigger"],
+        )
+        for key, stats in list(STATS.items()):
+            events.add_metric([*key, "matched"], stats.matched)
+            events.add_metric([*key, "filtered_out"], stats.filtered_out)
+            for outcome, count in list(stats.outcomes.items()):
+                events.add_metric([*key, outcome], count)
+            errors.add_metric(list(key), stats.filter_errors)
+        yield events
+        yield errors
 
 
 def attributes(event: Event) -> dict[str, object]:
@@ -74,9 +112,9 @@ def attributes(event: Event) -> dict[str, object]:
 def admit(events: list[Event]) -> str | None:
     """Stamp the default TTL on events arriving at a Broker; the problem when one is refused."""
     for event in events:
-        ttl = event.attribute(TTL_ATTRIBUTE)
+        ttl = next((value for name, value in event.headers if name == TTL_HEADER), None)
         if ttl is None:
-            event.headers.append((TTL_HEADER, str(DEFAULT_TTL)))
+            event.headers.append((TTL_HEADER, DEFAULT_TTL_TEXT))
             continue
         try:
             value = int(ttl)
@@ -85,6 +123,21 @@ def admit(events: list[Event]) -> str | None:
         if value <= 0:
             return f"hop limit reached: {TTL_ATTRIBUTE} is {value} (the event went round a loop of Triggers)"
     return None
+
+
+def select(triggers: Sequence[Subscriber], event: Event) -> list[Subscriber]:
+    """The Triggers whose filters `event` passes (the in-memory backend's one pass per event)."""
+    attrs = attributes(event)
+    selected = []
+    for trigger in triggers:
+        stats = trigger.stats
+        if trigger.filter is None or trigger.filter(attrs):
+            selected.append(trigger)
+            if stats is not None:
+                stats.matched += 1
+        elif stats is not None:
+            stats.filtered_out += 1
+    return selected
 
 
 def reply_event(answered: Event, reply: Event) -> Event | None:
@@ -103,10 +156,10 @@ def _trigger(entry: Any, where: str, namespace: str, broker: str, delivery: Any)
     sub = subscriber_entry(entry, where, delivery)
     if isinstance(sub, str):
         return sub
-    key = (namespace, broker, sub.name or sub.uid)
+    stats = STATS.setdefault((namespace, broker, sub.name or sub.uid), TriggerStats())
 
     def count_error(_error: cesql.CesqlEvaluationError) -> None:
-        FILTER_ERRORS.add(key)
+        stats.filter_errors += 1
 
     spec = {"filter": entry.get("filter"), "filters": entry.get("filters")}
     try:
@@ -114,7 +167,7 @@ def _trigger(entry: Any, where: str, namespace: str, broker: str, delivery: Any)
     except TriggerFilterError as exc:
         log.error("%s: invalid filter, Trigger paused until fixed: %s", where, exc)
         return sub.uid
-    return Subscriber(sub.uid, sub.subscriber_uri, None, sub.spec, sub.name, predicate)
+    return Subscriber(sub.uid, sub.subscriber_uri, None, sub.spec, sub.name, predicate, stats)
 
 
 def broker_from_object(obj: Mapping[str, Any], where: str = "broker") -> ChannelRoute:

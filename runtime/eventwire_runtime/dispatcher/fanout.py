@@ -147,14 +147,16 @@ class Fanout:
         accepted_at: float,
         done: Done,
         block: bytes | None = None,
+        selected: bool = False,
     ) -> None:
         """Deliver to one subscriber like `deliver`, reporting the end to `done` (see `Done`).
 
         `block` is `header_block(event.headers)` when the caller fans one event out to several
-        subscribers (encoded once). Never raises; `done` runs in a later loop iteration, except
-        for a Trigger whose filter the event does not match: then at once, with True.
+        subscribers (encoded once); `selected` when the caller already applied Trigger filters
+        (broker.select). Never raises; `done` runs in a later loop iteration, except for a Trigger
+        whose filter the event does not match: then at once, with True.
         """
-        if sub.filter is not None and not self._matches(channel, sub, event):
+        if sub.filter is not None and not selected and not self._matches(sub, event):
             done(True)
             return
         limit = self._limit(sub.uid)
@@ -167,15 +169,18 @@ class Fanout:
         else:  # the subscriber's limit is reached: wait in line, still without a task
             limit.queue(lambda: self._attempt(channel, sub, event, accepted_at, done, lines, limit))
 
-    def _matches(self, channel: ChannelRoute, sub: Subscriber, event: Event) -> bool:
+    def _matches(self, sub: Subscriber, event: Event) -> bool:
         assert sub.filter is not None
         last, attrs = self._filtered
         if last is not event:
             attrs = broker.attributes(event)
             self._filtered = (event, attrs)
         matched = sub.filter(attrs)
-        outcome = "matched" if matched else "filtered_out"
-        self.metrics.triggers.add((channel.namespace, channel.title, sub.name or sub.uid, outcome))
+        if sub.stats is not None:
+            if matched:
+                sub.stats.matched += 1
+            else:
+                sub.stats.filtered_out += 1
         return matched
 
     def _attempt(
@@ -291,8 +296,8 @@ class Fanout:
         self, channel: ChannelRoute, sub: Subscriber, outcome: str, attempts: int, accepted_at: float
     ) -> None:
         self.metrics.deliveries.add((channel.namespace, channel.name, sub.uid, outcome))
-        if channel.kind == BROKER:
-            self.metrics.triggers.add((channel.namespace, channel.title, sub.name or sub.uid, outcome))
+        if sub.stats is not None:
+            _count(sub.stats, outcome)
         if attempts > 1:
             self.metrics.retries.labels(channel.namespace, channel.name, sub.uid).inc(attempts - 1)
         self.metrics.latency.observe(outcome, time.monotonic() - accepted_at)
@@ -329,7 +334,8 @@ class Fanout:
                 "dropping a reply: hop limit reached",
                 extra={"broker": f"{channel.namespace}/{channel.title}", "trigger": sub.name or sub.uid},
             )
-            self.metrics.triggers.add((channel.namespace, channel.title, sub.name or sub.uid, "hop_limit"))
+            if sub.stats is not None:
+                _count(sub.stats, "hop_limit")
             return None
         if self.reenter is None:
             return "the broker cannot take replies yet"
@@ -346,6 +352,10 @@ class Fanout:
         if status != 202:
             return f"reply re-entry into broker {channel.namespace}/{channel.title} answered {status}"
         return None
+
+
+def _count(stats: broker.TriggerStats, outcome: str) -> None:
+    stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
 
 
 def _may_reply(response: Response) -> bool:

@@ -124,13 +124,7 @@ class DispatcherMetrics:
             "Seconds from ingress acceptance to the end of one subscriber's delivery",
             LATENCY_BUCKETS,
         )
-        self.triggers = Tally(
-            "eventwire_dispatcher_trigger_events",
-            "Events per Broker Trigger by outcome: matched, filtered_out (no request made), then"
-            " delivered, dead_lettered, failed, hop_limit (a reply dropped by the hop limit)",
-            ["namespace", "broker", "trigger", "outcome"],
-        )
-        for collector in (self.received, self.deliveries, self.latency, self.triggers):
+        for collector in (self.received, self.deliveries, self.latency):
             self.registry.register(collector)
         self.retries = Counter(
             "eventwire_dispatcher_retries",

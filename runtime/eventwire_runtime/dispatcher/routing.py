@@ -49,6 +49,7 @@ class Subscriber:
     spec: DeliverySpec = field(default_factory=DeliverySpec)
     name: str = ""
     filter: EventFilter | None = None  # a Trigger's filter; None delivers every event
+    stats: Any = field(default=None, compare=False)  # a Trigger's broker.TriggerStats
 
 
 @dataclass(eq=False, slots=True)
