@@ -336,3 +336,33 @@ async def test_kill_9_loses_no_accepted_event(
         async with run_dispatcher(routes, port=port, consumer_name="replica-b", **backend):
             await ledger.all_delivered(within=30)
     assert not other.received
+
+
+async def test_a_trigger_whose_type_filter_changes_gets_the_new_type(
+    routes: Routes, http: aiohttp.ClientSession, any_backend: dict[str, str]
+) -> None:
+    odd_type = "com.example/odd type*>%"  # needs escaping as a NATS subject token
+    odd_wire = "com.example/odd%20type*>%25"  # as a binary-mode header (percent-encoded)
+    async with Sink.start() as sink:
+        write_brokers(routes, broker("default", trigger("t", sink.url, **by_type("a.b"))))
+        async with started(routes, any_backend) as d:
+            assert await send(http, url(d, "default"), "a-1", "a.b") == 202
+            await sink.wait_for(1)
+            write_brokers(
+                routes, broker("default", trigger("t", sink.url, filters=[{"exact": {"type": odd_type}}]))
+            )
+
+            async def switched() -> bool:
+                await send(http, url(d, "default"), "probe", odd_wire)
+                return any(r.headers["ce-id"] == "probe" for r in sink.received)
+
+            await until(switched)
+            assert await send(http, url(d, "default"), "a-2", "a.b") == 202
+            assert await send(http, url(d, "default"), "o-1", odd_wire) == 202
+            await until(lambda: _has(sink, "o-1"))
+            await asyncio.sleep(0.3)
+    assert "a-2" not in ids(sink)
+
+
+async def _has(sink: Sink, event_id: str) -> bool:
+    return event_id in ids(sink)

@@ -96,3 +96,25 @@ def test_a_kind_scoped_replace_keeps_the_other_kind() -> None:
     assert list(table.channels) == [("default", "c")]
     assert table.lookup("h", "/brokers/default/b") is None
     assert table.lookup("h", "/default/c") is not None
+
+
+def test_any_event_type_is_one_nats_subject_token() -> None:
+    from eventwire_runtime.dispatcher.backends.jetstream import subject_token
+
+    assert subject_token("dev.eventwire.bench") == "dev%2Eeventwire%2Ebench"
+    assert subject_token("a b*>%é") == "a%20b%2A%3E%25%C3%A9"
+    assert subject_token("plain-Type_1/x") == "plain-Type_1/x"
+
+
+@pytest.mark.parametrize(
+    ("spec", "wanted"),
+    [
+        ({"filter": {"attributes": {"type": "x", "source": "s"}}}, "x"),
+        ({"filter": {"attributes": {"type": ""}}}, None),
+        ({"filters": [{"prefix": {"type": "x"}}, {"exact": {"type": "y"}}]}, "y"),
+        ({"filters": [{"any": [{"exact": {"type": "y"}}]}], "filter": {"attributes": {"type": "x"}}}, None),
+        ({}, None),
+    ],
+)
+def test_the_type_a_filter_requires(spec: dict[str, object], wanted: str | None) -> None:
+    assert broker.required_type(spec) == wanted

@@ -170,6 +170,23 @@ def _trigger(entry: Any, where: str, namespace: str, broker: str, delivery: Any)
     return Subscriber(sub.uid, sub.subscriber_uri, None, sub.spec, sub.name, predicate, stats)
 
 
+def required_type(spec: Mapping[str, Any]) -> str | None:
+    """The value `type` must have for the Trigger's filters to pass, when they require one at the
+    top level (`filter.attributes.type`, or an `exact` on `type` in `filters`); else None."""
+    filters = spec.get("filters")
+    if filters:  # a non-empty `filters` overrides `filter` (Knative's rule)
+        for entry in filters if isinstance(filters, list) else ():
+            exact = entry.get("exact") if isinstance(entry, Mapping) else None
+            wanted = exact.get("type") if isinstance(exact, Mapping) else None
+            if isinstance(wanted, str) and wanted:
+                return wanted
+        return None
+    legacy = spec.get("filter")
+    attributes = legacy.get("attributes") if isinstance(legacy, Mapping) else None
+    wanted = attributes.get("type") if isinstance(attributes, Mapping) else None
+    return wanted if isinstance(wanted, str) and wanted else None
+
+
 def broker_from_object(obj: Mapping[str, Any], where: str = "broker") -> ChannelRoute:
     """A Broker's route from a Broker object or a routes-file entry (see the module docstring).
 
@@ -198,12 +215,14 @@ def broker_from_object(obj: Mapping[str, Any], where: str = "broker") -> Channel
         raise ConfigError(f"{where}({namespace}/{name}).triggers must be a list")
     triggers: list[Subscriber] = []
     paused: list[str] = []
+    type_keys: dict[str, str | None] = {}
     for i, entry in enumerate(entries):
         trigger = _trigger(entry, f"{where}({namespace}/{name}).triggers[{i}]", namespace, name, delivery)
         if isinstance(trigger, str):
             paused.append(trigger)
         else:
             triggers.append(trigger)
+        type_keys[trigger if isinstance(trigger, str) else trigger.uid] = required_type(entry)
     live = {t.uid for t in triggers} | set(paused)
     deleted = tombstone_uids(holder.get("deletedTriggers"), f"{where}({namespace}/{name}).deletedTriggers")
     return ChannelRoute(
@@ -213,4 +232,5 @@ def broker_from_object(obj: Mapping[str, Any], where: str = "broker") -> Channel
         tuple(paused),
         tuple(u for u in deleted if u not in live),
         kind=BROKER,
+        type_keys=type_keys,
     )

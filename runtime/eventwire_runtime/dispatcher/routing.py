@@ -63,6 +63,9 @@ class ChannelRoute:
     deleted: tuple[str, ...] = ()  # uids of subscriptions the control plane says were deleted
     in_flight: int = 0  # in-memory backend: accepted events not yet fully delivered
     kind: str = CHANNEL  # BROKER: `name` is `broker:<name>` and the subscribers are its Triggers
+    # BROKER: per Trigger uid (ready or paused), the `type` its filter requires, None if any;
+    # the jetstream backend gives such a Trigger's consumer a subject of that type only.
+    type_keys: Mapping[str, str | None] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -81,6 +84,7 @@ class ChannelRoute:
     def take_entries(self, other: ChannelRoute) -> None:
         """Adopt `other`'s entries (subscribers replaced in one assignment), keeping runtime state."""
         self.subscribers, self.paused, self.deleted = other.subscribers, other.paused, other.deleted
+        self.type_keys = other.type_keys
 
 
 def _uid(entry: Mapping[str, Any], where: str) -> str:
