@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from tests.support.nats import nats_server
 from tests.support.redis import redis_server
 
-from benchmarks.dispatcher import dispatcher, nginx, wrk
+from benchmarks.dispatcher import dispatcher, nginx, tools_installed, wrk
 
 TRIGGERS = 10
 EVENT_TYPE = "dev.eventwire.bench"
@@ -105,10 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     args = parser.parse_args(argv)
-    for tool in ("wrk", "nginx", "nats-server", "redis-server"):
-        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
-            print(f"{tool} not found: run scripts/setup-services.sh", file=sys.stderr)
-            return 2
+    if not tools_installed():
+        return 2
     started = time.monotonic()
     code = run(args.scenarios, args.duration, args.connections)
     print(f"total {time.monotonic() - started:.0f}s")

@@ -242,6 +242,15 @@ def run(scenarios: list[str], seconds: float, connections: int) -> int:
     return 0
 
 
+def tools_installed() -> bool:
+    """True when the load generator, nginx and the brokers are installed; else says which is not."""
+    for tool in ("wrk", "nginx", "nats-server", "redis-server"):
+        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
+            print(f"{tool} not found: run scripts/setup-services.sh", file=sys.stderr)
+            return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.dispatcher", description=__doc__.split("\n\n")[0]
@@ -252,10 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     args = parser.parse_args(argv)
-    for tool in ("wrk", "nginx", "nats-server", "redis-server"):
-        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
-            print(f"{tool} not found: run scripts/setup-services.sh", file=sys.stderr)
-            return 2
+    if not tools_installed():
+        return 2
     started = time.monotonic()
     code = run(args.scenarios, args.duration, args.connections)
     print(f"total {time.monotonic() - started:.0f}s")

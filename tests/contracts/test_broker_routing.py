@@ -10,15 +10,12 @@ install configures it, an event POSTed to the published address reaches the matc
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
-import pytest
 
-from eventwire.api import render_crds, validate_resource
+from eventwire.api import validate_resource
 from eventwire.install import runtime_contract
 from eventwire_runtime.controller.broker import resources as broker_resources
 from eventwire_runtime.controller.provisioner import resources as provisioner_resources
@@ -28,10 +25,9 @@ from eventwire_runtime.dispatcher import routing
 from eventwire_runtime.dispatcher.broker import broker_from_object
 from eventwire_runtime.dispatcher.routing import RoutingTable, channel_from_object
 from tests.api.factories import make
+from tests.contracts.test_routing import installed_dispatcher, kube  # noqa: F401  (the fixture)
 from tests.controller.factories import make_channel, make_provisioner, served
-from tests.dispatcher.conftest import dispatcher_process
-from tests.support.kube import KubeApiFake, merge_patch, running_kube
-from tests.support.processes import free_port
+from tests.support.kube import KubeApiFake, merge_patch
 from tests.support.sink import Sink
 
 NOW = "2026-01-01T00:00:00Z"
@@ -146,27 +142,6 @@ def test_the_published_address_reaches_the_broker_not_a_channel_of_the_same_name
 # -- wire ------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def kube() -> Iterator[KubeApiFake]:
-    with running_kube() as fake:
-        fake.install_crds(render_crds())
-        yield fake
-
-
-@contextlib.asynccontextmanager
-async def installed_dispatcher(kube: KubeApiFake, ccp: dict[str, Any]) -> AsyncIterator[int]:
-    port = free_port()
-    env = {
-        **runtime_contract.dispatcher_env(ccp["metadata"]["name"], ccp["spec"]),
-        "EVENTWIRE_PORT": str(port),
-        "EVENTWIRE_HOST": "127.0.0.1",
-        "EVENTWIRE_KUBE_API_URL": kube.url,
-        "EVENTWIRE_KUBE_TOKEN_FILE": "/nonexistent",
-    }
-    async with dispatcher_process(env, port):
-        yield port
-
-
 def headers(event_id: str, event_type: str) -> dict[str, str]:
     return {
         "ce-specversion": "1.0",
@@ -177,7 +152,9 @@ def headers(event_id: str, event_type: str) -> dict[str, str]:
     }
 
 
-async def test_an_event_at_the_published_address_reaches_the_matching_trigger(kube: KubeApiFake) -> None:
+async def test_an_event_at_the_published_address_reaches_the_matching_trigger(
+    kube: KubeApiFake,  # noqa: F811  (the fixture imported above)
+) -> None:
     async with (
         Sink.start() as orders,
         Sink.start() as payments,

@@ -41,6 +41,7 @@ from eventwire_runtime.dispatcher.routing import (
     BROKER_PREFIX,
     ChannelRoute,
     Subscriber,
+    object_parts,
     subscriber_entry,
     tombstone_uids,
 )
@@ -193,23 +194,7 @@ def broker_from_object(obj: Mapping[str, Any], where: str = "broker") -> Channel
     Raises:
         ConfigError: naming the bad field.
     """
-    if not isinstance(obj, Mapping):
-        raise ConfigError(f"{where} must be a mapping")
-    if "metadata" in obj:
-        meta = obj.get("metadata") or {}
-        name, namespace = meta.get("name"), meta.get("namespace") or "default"
-        delivery = (obj.get("spec") or {}).get("delivery")
-        holder = obj.get("status") or {}
-    else:
-        name, namespace = obj.get("name"), obj.get("namespace") or "default"
-        delivery = obj.get("delivery")
-        holder = obj
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}.name must be a non-empty string")
-    if not isinstance(namespace, str):
-        raise ConfigError(f"{where}.namespace must be a string")
-    if not isinstance(holder, Mapping):
-        raise ConfigError(f"{where}.status must be a mapping")
+    name, namespace, delivery, holder = object_parts(obj, where)
     entries = holder.get("triggers") or []
     if not isinstance(entries, list):
         raise ConfigError(f"{where}({namespace}/{name}).triggers must be a list")

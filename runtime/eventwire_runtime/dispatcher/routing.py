@@ -131,6 +131,33 @@ def tombstone_uids(entries: Any, where: str) -> tuple[str, ...]:
     return tuple(uids)
 
 
+def object_parts(obj: Any, where: str) -> tuple[str, str, Any, Mapping[str, Any]]:
+    """(name, namespace, default delivery, the mapping holding the routing entries) of a Channel
+    or Broker object (metadata/spec/status) or of a routes-file entry (the short form).
+
+    Raises:
+        ConfigError: naming the bad field.
+    """
+    if not isinstance(obj, Mapping):
+        raise ConfigError(f"{where} must be a mapping")
+    if "metadata" in obj:
+        meta = obj.get("metadata") or {}
+        name, namespace = meta.get("name"), meta.get("namespace") or "default"
+        delivery = (obj.get("spec") or {}).get("delivery")
+        holder = obj.get("status") or {}
+    else:
+        name, namespace = obj.get("name"), obj.get("namespace") or "default"
+        delivery = obj.get("delivery")
+        holder = obj
+    if not isinstance(holder, Mapping):
+        raise ConfigError(f"{where}.status must be a mapping")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}.name must be a non-empty string")
+    if not isinstance(namespace, str):
+        raise ConfigError(f"{where}.namespace must be a string")
+    return name, namespace, delivery, holder
+
+
 def channel_from_object(obj: Mapping[str, Any], where: str = "channel") -> ChannelRoute:
     """A ChannelRoute from a Channel object or a routes-file entry.
 
@@ -141,24 +168,8 @@ def channel_from_object(obj: Mapping[str, Any], where: str = "channel") -> Chann
     Raises:
         ConfigError: naming the bad field.
     """
-    if not isinstance(obj, Mapping):
-        raise ConfigError(f"{where} must be a mapping")
-    if "metadata" in obj:
-        meta = obj.get("metadata") or {}
-        name, namespace = meta.get("name"), meta.get("namespace") or "default"
-        channel_delivery = (obj.get("spec") or {}).get("delivery")
-        holder = obj.get("status") or {}
-    else:
-        name, namespace = obj.get("name"), obj.get("namespace") or "default"
-        channel_delivery = obj.get("delivery")
-        holder = obj
-    if not isinstance(holder, Mapping):
-        raise ConfigError(f"{where}.status must be a mapping")
+    name, namespace, channel_delivery, holder = object_parts(obj, where)
     entries = holder.get("subscribers") or []
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}.name must be a non-empty string")
-    if not isinstance(namespace, str):
-        raise ConfigError(f"{where}.namespace must be a string")
     if not isinstance(entries, list):
         raise ConfigError(f"{where}.subscribers must be a list")
     subs: list[Subscriber] = []
