@@ -27,6 +27,7 @@ typecheck:
 	# The Pulumi programs, one at a time (both are __main__): they compose the components as users do.
 	$(VENV)/mypy infra/__main__.py
 	$(VENV)/mypy tests/pulumi_program/__main__.py
+	$(VENV)/mypy examples/broker-mesh/__main__.py
 
 pytest:
 	$(VENV)/pytest

@@ -1,9 +1,14 @@
 """Dispatcher throughput and latency against nginx proxy_pass, with the same load generator.
 
-    .venv/bin/python -m benchmarks.dispatcher [--duration S] [--connections N] [scenario ...]
+    .venv/bin/python -m benchmarks.dispatcher [--duration S] [--connections N] [--compare REV] [scenario ...]
 
-Scenarios (default: all): memory (1 subscriber), fanout10, channels10k, jetstream, redis.
-Every scenario sends 1 KB binary-mode CloudEvents with wrk (1 thread, N keep-alive connections,
+Scenarios (default: all): memory (1 subscriber), fanout10, channels10k, jetstream, redis,
+structured (in-memory, structured-mode events in), and parse (ingress parsing and validation
+alone, in-process, CPU µs per event: steady even when other work shares the cores). `--compare REV` also runs the dispatcher of
+git revision REV (its runtime/ and spec/ exported to a temp dir and put first on PYTHONPATH) in
+the same run, alternating with the current one `--repeat` times, and prints the ratio of the
+median throughputs current/REV per scenario.
+Every scenario except structured sends 1 KB binary-mode CloudEvents with wrk (1 thread, N keep-alive connections,
 S seconds). The reference is nginx `proxy_pass` (one worker, keep-alive upstream) in front of the
 same sink (nginx `return 202`), measured in the same run. For each scenario it prints accepted
 events/s (2xx answers only), p50/p99 latency at full load, the ratio dispatcher/nginx, and p50/p99
@@ -19,6 +24,7 @@ import contextlib
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -53,14 +59,26 @@ http {{
 }}
 """
 
-WRK_SCRIPT = """
-wrk.method = "POST"
+BINARY_EVENT = """
 wrk.body = string.rep("x", 1024)
 wrk.headers["ce-specversion"] = "1.0"
 wrk.headers["ce-id"] = "0b7f2c1e-bench"
 wrk.headers["ce-source"] = "/benchmarks/dispatcher"
 wrk.headers["ce-type"] = "dev.eventwire.bench"
+wrk.headers["ce-time"] = "2026-01-31T12:00:00Z"
 wrk.headers["content-type"] = "application/octet-stream"
+"""
+# The same event in structured mode (attributes in a JSON envelope, 1 KB of text data).
+STRUCTURED_EVENT = """
+wrk.body = '{"specversion":"1.0","id":"0b7f2c1e-bench","source":"/benchmarks/dispatcher",'
+  .. '"type":"dev.eventwire.bench","time":"2026-01-31T12:00:00Z","count":7,'
+  .. '"datacontenttype":"text/plain","data":"' .. string.rep("x", 1024) .. '"}'
+wrk.headers["content-type"] = "application/cloudevents+json"
+"""
+
+WRK_SCRIPT = """
+wrk.method = "POST"
+{event}
 local channels = {channels}
 local pause = {pause}
 request = function()
@@ -81,6 +99,7 @@ class Result:
     p50_ms: float
     p99_ms: float
     non_2xx: int
+    accepted: int = 0  # 2xx answers in the run
 
 
 def _ms(text: str) -> float:
@@ -94,11 +113,13 @@ def wrk(
     connections: int,
     channels: int = 1,
     pause_ms: int = 0,
+    structured: bool = False,
     script_text: str = WRK_SCRIPT,
 ) -> Result:
-    """wrk's figures for `script_text` (formatted with `channels` and `pause`) against `url`."""
+    """wrk's figures for `script_text` (formatted with `channels`, `pause` and `event`) against `url`."""
+    event = STRUCTURED_EVENT if structured else BINARY_EVENT
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(script_text.format(channels=channels, pause=pause_ms))
+        script.write(script_text.format(channels=channels, pause=pause_ms, event=event))
     try:
         out = subprocess.run(
             [
@@ -124,7 +145,7 @@ def wrk(
     non_2xx = int(bad.group(1)) if bad else 0
     p50 = _ms(re.search(r"50%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
     p99 = _ms(re.search(r"99%\s+([\d.]+\w+)", out).group(1))  # type: ignore[union-attr]
-    return Result((total - non_2xx) / elapsed, p50, p99, non_2xx)
+    return Result((total - non_2xx) / elapsed, p50, p99, non_2xx, total - non_2xx)
 
 
 @contextlib.contextmanager
@@ -157,6 +178,7 @@ def dispatcher(
     sink_port: int,
     channels: int = 1,
     subscribers: int = 1,
+    pythonpath: str | None = None,
     routes_doc: dict[str, Any] | None = None,
     **settings: str,
 ) -> Iterator[ManagedProcess]:
@@ -183,6 +205,7 @@ def dispatcher(
         "EVENTWIRE_ROUTES_POLL": "5",
         "EVENTWIRE_LOG_LEVEL": "WARNING",
         **{"EVENTWIRE_" + k.upper(): v for k, v in settings.items()},
+        **({"PYTHONPATH": pythonpath} if pythonpath else {}),
     }
     proc = ManagedProcess([sys.executable, "-m", "eventwire_runtime", "dispatcher"], env=env)
     try:
@@ -194,6 +217,12 @@ def dispatcher(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (from /proc/<pid>/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -201,41 +230,137 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def run(scenarios: list[str], seconds: float, connections: int) -> int:
+@contextlib.contextmanager
+def exported(revision: str) -> Iterator[str]:
+    """PYTHONPATH for the runtime and spec of git `revision`, exported to a temp dir."""
+    root = Path(__file__).resolve().parent.parent
+    workdir = Path(tempfile.mkdtemp(prefix="ew-bench-rev-"))
+    try:
+        archive = subprocess.run(
+            ["git", "-C", str(root), "archive", revision, "runtime", "spec"], capture_output=True, check=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True)
+        yield f"{workdir / 'runtime'}{os.pathsep}{workdir / 'spec'}"
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# Ingress parsing and validation alone, in-process: CPU µs per event for the wrk scripts' events.
+PARSE_SNIPPET = """
+import json, time, timeit
+from eventwire_runtime.cloudevents.http import events_from_request
+binary = [("ce-specversion", "1.0"), ("ce-id", "0b7f2c1e-bench"), ("ce-source", "/benchmarks/dispatcher"),
+          ("ce-type", "dev.eventwire.bench"), ("ce-time", "2026-01-31T12:00:00Z"),
+          ("content-type", "application/octet-stream")]
+event = {"specversion": "1.0", "id": "0b7f2c1e-bench", "source": "/benchmarks/dispatcher",
+         "type": "dev.eventwire.bench", "time": "2026-01-31T12:00:00Z", "count": 7,
+         "datacontenttype": "text/plain", "data": "x" * 1024}
+structured = [("content-type", "application/cloudevents+json")]
+body = json.dumps(event).encode()
+for name, call in (("binary", lambda: events_from_request(binary, b"x" * 1024)),
+                   ("structured", lambda: events_from_request(structured, body))):
+    best = min(timeit.repeat(call, number=20000, repeat=15, timer=time.process_time)) / 20000
+    print(name, round(best * 1e6, 2))
+"""
+
+
+def parse_cost(pythonpath: str | None) -> dict[str, float]:
+    """CPU µs per event of `events_from_request` (binary and structured), best of 15 runs."""
+    env = {**os.environ, **({"PYTHONPATH": pythonpath} if pythonpath else {})}
+    out = subprocess.run(
+        [sys.executable, "-c", PARSE_SNIPPET],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    return {name: float(value) for name, value in (line.split() for line in out.splitlines())}
+
+
+def run_parse(compare: str | None, before: str | None) -> None:
+    for label, pythonpath in ([(f"@{compare}", before)] if before else []) + [("current", None)]:
+        costs = parse_cost(pythonpath)
+        print(
+            f"{'parse ' + label:<22} binary {costs['binary']:.2f} CPU us/event,"
+            f" structured {costs['structured']:.2f} CPU us/event",
+            flush=True,
+        )
+
+
+def measure(
+    name: str, sink: int, seconds: float, connections: int, pythonpath: str | None
+) -> tuple[Result, Result, float, float]:
+    """Full-load and half-rate results, RSS and CPU µs per event of one dispatcher for `name`.
+
+    CPU per event (the dispatcher's own CPU time during the full-load run over the events it
+    accepted) is the steadier figure on a shared machine: throughput also measures how much of
+    the cores the other processes left.
+    """
+    channels = CHANNELS_10K if name == "channels10k" else 1
+    subscribers = 10 if name == "fanout10" else 1
+    structured = name == "structured"
+    settings: dict[str, str] = {}
+    with contextlib.ExitStack() as stack:
+        if name == "jetstream":
+            settings = {"backend": "jetstream", "nats_url": stack.enter_context(nats_server())}
+        elif name == "redis":
+            # appendfsync everysec: what the install runs (Redis's default), comparable to
+            # JetStream's file store, which does not fsync every message either.
+            url = stack.enter_context(redis_server(appendfsync="everysec"))
+            settings = {"backend": "redis", "redis_url": url}
+        proc = stack.enter_context(dispatcher(sink, channels, subscribers, pythonpath, **settings))
+        url = f"http://127.0.0.1:{proc.port}"  # type: ignore[attr-defined]
+        wrk(url, 1, connections, channels, structured=structured)  # warm-up: pools, consumers
+        cpu = cpu_seconds(proc.proc.pid)
+        full = wrk(url, seconds, connections, channels, structured=structured)
+        cpu_us = (cpu_seconds(proc.proc.pid) - cpu) * 1e6 / max(full.accepted, 1)
+        # per-connection pause so that connections * 1000/pause ~ half the measured rate
+        pause = max(1, round(connections * 1000 / max(full.rate / 2, 1)))
+        half = wrk(url, seconds, connections, channels, pause_ms=pause, structured=structured)
+        return full, half, rss_mb(proc.proc.pid), cpu_us
+
+
+def run(
+    scenarios: list[str], seconds: float, connections: int, compare: str | None = None, repeat: int = 1
+) -> int:
     rows: list[str] = []
     header = (
-        f"{'scenario':<12} {'nginx ev/s':>10} {'disp ev/s':>10} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7}"
-        f" {'half-rate ev/s':>14} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} {'RSS MB':>7}"
+        f"{'scenario':<22} {'nginx ev/s':>10} {'disp ev/s':>10} {'ratio':>6} {'p50 ms':>7} {'p99 ms':>7}"
+        f" {'half-rate ev/s':>14} {'p50 ms':>7} {'p99 ms':>7} {'non-2xx':>8} {'RSS MB':>7} {'CPU us/ev':>9}"
     )
-    with nginx() as (sink, proxy):
+    with contextlib.ExitStack() as outer:
+        sink, proxy = outer.enter_context(nginx())
+        before = outer.enter_context(exported(compare)) if compare else None
         for name in scenarios:
-            channels = CHANNELS_10K if name == "channels10k" else 1
-            subscribers = 10 if name == "fanout10" else 1
-            settings: dict[str, str] = {}
-            stack = contextlib.ExitStack()
-            with stack:
-                if name == "jetstream":
-                    settings = {"backend": "jetstream", "nats_url": stack.enter_context(nats_server())}
-                elif name == "redis":
-                    # appendfsync everysec: what the install runs (Redis's default), comparable to
-                    # JetStream's file store, which does not fsync every message either.
-                    url = stack.enter_context(redis_server(appendfsync="everysec"))
-                    settings = {"backend": "redis", "redis_url": url}
-                ref = wrk(f"http://127.0.0.1:{proxy}", seconds, connections, channels)
-                proc = stack.enter_context(dispatcher(sink, channels, subscribers, **settings))
-                url = f"http://127.0.0.1:{proc.port}"  # type: ignore[attr-defined]
-                wrk(url, 1, connections, channels)  # warm-up: connection pools, consumers
-                full = wrk(url, seconds, connections, channels)
-                # per-connection pause so that connections * 1000/pause ~ half the measured rate
-                pause = max(1, round(connections * 1000 / max(full.rate / 2, 1)))
-                half = wrk(url, seconds, connections, channels, pause_ms=pause)
-                rss = rss_mb(proc.proc.pid)
-            rows.append(
-                f"{name:<12} {ref.rate:>10.0f} {full.rate:>10.0f} {full.rate / ref.rate:>6.2f} {full.p50_ms:>7.2f}"
-                f" {full.p99_ms:>7.2f} {half.rate:>14.0f} {half.p50_ms:>7.2f} {half.p99_ms:>7.2f}"
-                f" {full.non_2xx:>8} {rss:>7.0f}"
-            )
-            print(rows[-1] if len(rows) > 1 else f"{header}\n{rows[-1]}", flush=True)
+            if name == "parse":
+                run_parse(compare, before)
+                continue
+            ref = wrk(f"http://127.0.0.1:{proxy}", seconds, connections, structured=name == "structured")
+            variants: list[tuple[str, str | None]] = [(name, None)]
+            if before is not None:
+                variants.insert(0, (f"{name} @{str(compare)[:10]}", before))
+            rates: dict[str | None, list[float]] = {None: [], before: []}
+            cpus: dict[str | None, list[float]] = {None: [], before: []}
+            for label, pythonpath in variants * repeat:  # alternating, so drifting load hits both
+                full, half, rss, cpu_us = measure(name, sink, seconds, connections, pythonpath)
+                rates[pythonpath].append(full.rate)
+                cpus[pythonpath].append(cpu_us)
+                rows.append(
+                    f"{label:<22} {ref.rate:>10.0f} {full.rate:>10.0f} {full.rate / ref.rate:>6.2f}"
+                    f" {full.p50_ms:>7.2f} {full.p99_ms:>7.2f} {half.rate:>14.0f} {half.p50_ms:>7.2f}"
+                    f" {half.p99_ms:>7.2f} {full.non_2xx:>8} {rss:>7.0f} {cpu_us:>9.1f}"
+                )
+                print(rows[-1] if len(rows) > 1 else f"{header}\n{rows[-1]}", flush=True)
+            if before is not None:
+                now, then = statistics.median(rates[None]), statistics.median(rates[before])
+                cpu_now, cpu_then = statistics.median(cpus[None]), statistics.median(cpus[before])
+                print(
+                    f"{'':<22} median of {repeat}: current {now:.0f} ev/s, {cpu_now:.1f} CPU us/ev;"
+                    f" {compare} {then:.0f} ev/s, {cpu_then:.1f} CPU us/ev; throughput current/{compare}"
+                    f" = {now / then:.3f}, CPU per event {cpu_now / cpu_then:.3f}",
+                    flush=True,
+                )
     print(
         f"\n(nginx proxy_pass p50/p99 for reference are in wrk's output; {seconds:g}s per run, {connections} connections)"
     )
@@ -256,7 +381,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m benchmarks.dispatcher", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument(
-        "scenarios", nargs="*", default=["memory", "fanout10", "channels10k", "jetstream", "redis"]
+        "scenarios",
+        nargs="*",
+        default=["memory", "fanout10", "channels10k", "jetstream", "redis", "structured", "parse"],
+    )
+    parser.add_argument("--compare", metavar="REV", help="also run git revision REV's dispatcher, same run")
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per dispatcher with --compare (default 1)"
     )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
@@ -264,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     if not tools_installed():
         return 2
     started = time.monotonic()
-    code = run(args.scenarios, args.duration, args.connections)
+    code = run(args.scenarios, args.duration, args.connections, args.compare, args.repeat)
     print(f"total {time.monotonic() - started:.0f}s")
     return code
 

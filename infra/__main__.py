@@ -3,11 +3,12 @@
     pulumi up --stack dev              install into the current kubeconfig context
     eventwire render --stack dev ...   the same program without a cluster (engine-free)
 
-Istio, then Knative Serving (net-istio after Istio), then the eventing core (its CRDs before the
-controller), then channelNamespace, the event sources and the stack's channels; `pulumi destroy`
-runs the other way round, so the stack's channels go while the controller and dispatchers still
-run, and the CRDs and channelNamespace stay (see the README's Uninstall). The kubernetes
-provider is the only one, built here and handed to every component.
+Istio, then Knative Serving (net-istio after Istio), channelNamespace, then the eventing core
+(its CRDs before the controller, the default Brokers after both), the event sources and the
+stack's channels; `pulumi destroy` runs the other way round, so the stack's channels and Brokers
+go while the controller and dispatchers still run, and the CRDs and channelNamespace stay (see
+the README's Uninstall). The kubernetes provider is the only one, built here and handed to every
+component.
 """
 
 from pathlib import Path
@@ -92,24 +93,6 @@ provisioners: list[ProvisionerArgs] = [
 webhook_domain = ""
 if "GitHubSource" in settings.sources:
     webhook_domain = settings.github_webhook_host or (f"webhooks.{settings.domain}" if istio else "")
-core = EventingCore(
-    "eventing",
-    {
-        "image": image,
-        "namespace": settings.namespace,
-        "provisioners": provisioners,
-        "controller_replicas": settings.controller_replicas,
-        "dispatcher_replicas": settings.dispatcher_replicas,
-        "resource_profile": settings.resource_profile,
-        "strict_mtls": settings.strict_mtls,
-        "network_policies": settings.network_policies,
-        "retain_crds": settings.retain_crds_on_delete,
-        "webhook_domain": webhook_domain,
-    },
-    # The PeerAuthentication and sidecars need Istio first.
-    pulumi.ResourceOptions(provider=provider, depends_on=[istio] if istio else []),
-)
-
 # The stack's channels and the sources' default Secrets live in channelNamespace. It is created
 # first and left behind by `pulumi destroy`: users put their own objects next to ours.
 after_channel_namespace: list[pulumi.Resource] = []
@@ -124,6 +107,30 @@ if settings.creates_channel_namespace:
             opts=pulumi.ResourceOptions(provider=provider, retain_on_delete=True),
         )
     )
+
+# A default Broker in channelNamespace needs the namespace first; other namespaces named in
+# defaultBrokerNamespaces must exist already.
+core_waits: list[pulumi.Resource] = [*([istio] if istio else [])]
+if settings.channel_namespace in settings.default_broker_namespaces:
+    core_waits += after_channel_namespace
+core = EventingCore(
+    "eventing",
+    {
+        "image": image,
+        "namespace": settings.namespace,
+        "provisioners": provisioners,
+        "controller_replicas": settings.controller_replicas,
+        "dispatcher_replicas": settings.dispatcher_replicas,
+        "resource_profile": settings.resource_profile,
+        "strict_mtls": settings.strict_mtls,
+        "network_policies": settings.network_policies,
+        "retain_crds": settings.retain_crds_on_delete,
+        "webhook_domain": webhook_domain,
+        "default_broker_namespaces": settings.default_broker_namespaces,
+    },
+    # The PeerAuthentication and sidecars need Istio first.
+    pulumi.ResourceOptions(provider=provider, depends_on=core_waits),
+)
 
 sources = EventSources(
     "sources",
@@ -154,6 +161,7 @@ pulumi.export("namespace", core.namespace)
 pulumi.export("ingressAddress", istio.ingress_address if istio else "")
 pulumi.export("dispatcherUrls", core.dispatcher_urls)
 pulumi.export("channelUrls", {name: channel.url for name, channel in channels.items()})
+pulumi.export("defaultBrokerUrls", core.default_broker_urls)
 pulumi.export(
     "versions",
     {

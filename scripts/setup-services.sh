@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Install the real servers the runtime tests talk to over loopback: nats-server (JetStream),
-# redis-server, nginx and wrk (benchmark reference and load generator), and shellcheck, which
-# checks the project's shell scripts. Tests start their own instances on free ports; this only
-# makes the binaries available.
+# redis-server, nginx and wrk (benchmark reference and load generator), shellcheck, which
+# checks the project's shell scripts, and chromium with chromedriver (the eventwire dev viewer's
+# browser tests). Tests start their own instances on free ports; this only makes the binaries
+# available.
 set -euo pipefail
 need=()
-for bin in nats-server redis-server nginx wrk shellcheck; do
+for bin in nats-server redis-server nginx wrk shellcheck chromium chromedriver; do
     command -v "$bin" >/dev/null 2>&1 || need+=("$bin")
 done
 pkgs=()
@@ -16,6 +17,8 @@ for bin in "${need[@]}"; do
         nginx) pkgs+=(nginx-light) ;;
         wrk) pkgs+=(wrk) ;;
         shellcheck) pkgs+=(shellcheck) ;;
+        chromium) pkgs+=(chromium) ;;
+        chromedriver) pkgs+=(chromium-driver) ;;
     esac
 done
 if [ ${#pkgs[@]} -gt 0 ]; then

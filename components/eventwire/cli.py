@@ -6,6 +6,8 @@
                                                 eventwire's API; exit 1 if any is not converted
     eventwire render --stack dev --out DIR      run the Pulumi program without an engine or cluster
                                                 and write every Kubernetes object it creates
+    eventwire dev up PATH ... | dev send ...    run a topology on this machine with a live event
+                                                viewer (needs eventwire-runtime installed)
 
 More subcommands register themselves in COMMANDS; each is imported only when it runs.
 """
@@ -161,9 +163,63 @@ def _add_convert(sub: Any) -> None:
     parser.set_defaults(run=run_convert)
 
 
+def load_dev_manifests(paths: Sequence[str]) -> tuple[list[dict[str, Any]], list[str]]:
+    """The manifests under `paths` for `eventwire dev up`: Knative ones converted, our kinds
+    validated as `eventwire validate` does; returns (documents, problems)."""
+    documents: list[dict[str, Any]] = []
+    problems: list[str] = []
+    files = list(yaml_files(paths))
+    if not files:
+        problems.append(f"no YAML files in {', '.join(paths)}")
+    for path in files:
+        for doc in read_documents(path):
+            content = doc.content
+            if doc.error is not None or not isinstance(content, dict):
+                problems.append(f"{doc.where}: {doc.error or 'a manifest must be a mapping'}")
+                continue
+            if is_knative(content):
+                try:
+                    content = convert_knative(content).resource
+                except ConversionError as exc:
+                    problems.append(f"{doc.where}: {exc}")
+                    continue
+            if str(content.get("apiVersion", "")).split("/")[0].endswith("eventwire.dev"):
+                problems.extend(
+                    f"{doc.where}: {_name(content)}: {error}" for error in resource_errors(content)
+                )
+            documents.append(content)
+    return documents, problems
+
+
+def run_dev(args: argparse.Namespace, out: TextIO) -> int:
+    try:  # the runtime (aiohttp, ...) is imported only here, never with the component library
+        from eventwire_runtime.devmode.cli import main as dev_main
+    except ImportError as exc:
+        print(
+            f"eventwire dev needs the eventwire-runtime package ({exc}); install it: pip install -e ./runtime",
+            file=sys.stderr,
+        )
+        return 2
+    return dev_main(["--help", *args.rest] if args.dev_help else args.rest, load_dev_manifests)
+
+
+def _add_dev(sub: Any) -> None:
+    parser = sub.add_parser(
+        "dev",
+        help="run a topology on this machine, with a live event viewer (dev up, dev send)",
+        add_help=False,
+    )
+    parser.add_argument("-h", "--help", action="store_true", dest="dev_help", help="the dev commands' help")
+    parser.add_argument(
+        "rest", nargs=argparse.REMAINDER, help="up PATH... | send ... (see eventwire dev --help)"
+    )
+    parser.set_defaults(run=run_dev)
+
+
 # Each adds one subparser whose `run(args, out) -> int` default runs the command.
 COMMANDS: list[Callable[[Any], None]] = [_add_crds, _add_validate, _add_convert]
 COMMANDS.append(add_render_command)  # eventwire render (components/eventwire/render/)
+COMMANDS.append(_add_dev)  # eventwire dev (eventwire_runtime.devmode, imported when run)
 
 
 def build_parser() -> argparse.ArgumentParser:

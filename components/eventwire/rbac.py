@@ -6,6 +6,9 @@ No Pulumi import here: this module is data and a pure builder.
 Why each rule exists:
 - our kinds: kopf lists, watches and patches them (progress annotations, finalizers) and the
   reconcilers write their status subresource;
+- Brokers and Triggers (eventing group): read, and patch (kopf's annotations) and their status
+  (conditions, address, subscriberUri) - no update and no finalizers until their reconcilers
+  need them;
 - Services, ServiceAccounts, Deployments: children of sources (webhook Service, adapter account,
   adapter Deployment); Services are also watched as destinations and dispatcher Services;
 - Roles/ClusterRoles and bindings: ApiServerSource RBAC. `escalate` and `bind` let the
@@ -37,13 +40,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
-from eventwire.api.kinds import KINDS, MESSAGING_GROUP, SOURCES_GROUP
+from eventwire.api.kinds import EVENTING_GROUP, KINDS, MESSAGING_GROUP, SOURCES_GROUP
 
 AGGREGATE_LABEL: Final = "eventwire.dev/aggregate-to-controller"
 
 # The plurals of our kinds, from the API's one list of kinds.
 MESSAGING_RESOURCES: Final = tuple(kind.plural for kind in KINDS if kind.group == MESSAGING_GROUP)
 SOURCE_RESOURCES: Final = tuple(sorted(kind.plural for kind in KINDS if kind.group == SOURCES_GROUP))
+EVENTING_RESOURCES: Final = tuple(kind.plural for kind in KINDS if kind.group == EVENTING_GROUP)
 READ: Final = ("get", "list", "watch")
 WRITE: Final = ("create", "update", "patch", "delete")
 
@@ -65,6 +69,8 @@ def _own_kinds(group: str, plurals: tuple[str, ...]) -> list[dict[str, list[str]
 CONTROLLER_RULES: Final[tuple[dict[str, list[str]], ...]] = (
     *_own_kinds(MESSAGING_GROUP, MESSAGING_RESOURCES),
     *_own_kinds(SOURCES_GROUP, SOURCE_RESOURCES),
+    _rule((EVENTING_GROUP,), EVENTING_RESOURCES, (*READ, "patch")),
+    _rule((EVENTING_GROUP,), tuple(f"{p}/status" for p in EVENTING_RESOURCES), ("get", "patch")),
     _rule(("",), ("services", "serviceaccounts"), (*READ, *WRITE)),
     _rule(("",), ("secrets",), ("get",)),
     _rule(("",), ("namespaces",), READ),

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pulumi
 import pytest
 
 from eventwire import rbac
-from eventwire.api import render_crds
+from eventwire.api import render_crds, resource_errors
 from eventwire.exceptions import ConfigError
 from eventwire.install import EventingCore, EventingCoreArgs, peering
 from eventwire.render.pod_security import pod_spec_of, restricted_violations
@@ -363,3 +364,101 @@ def test_crds_are_kept_on_destroy_unless_asked(run: Runner) -> None:
     assert not any(r.retain_on_delete for r in others)
     record = run(lambda: core({"retain_crds": False}))
     assert not any(r.retain_on_delete for r in record.registrations)
+
+
+def brokers_of(record: Any) -> dict[str, Any]:
+    """The eventwire Broker registrations by namespace."""
+    return {
+        r.plain["metadata"]["namespace"]: r
+        for r in record.registrations
+        if r.custom and r.plain.get("kind") == "Broker"
+    }
+
+
+def test_no_default_broker_unless_asked(run: Runner) -> None:
+    record = run(core)
+    assert brokers_of(record) == {}
+
+
+def test_a_default_broker_per_namespace_after_its_crd_and_the_controller(run: Runner) -> None:
+    def controller(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        if type_ == "kubernetes:eventing.eventwire.dev/v1:Broker":
+            namespace = inputs["metadata"]["namespace"]
+            return {"status": {"address": {"url": f"http://broker.example/{namespace}/default"}}}
+        return {}
+
+    def program() -> None:
+        eventing = EventingCore("eventing", {"image": IMAGE, "default_broker_namespaces": ["shop", "team-a"]})
+        pulumi.export("brokers", eventing.default_broker_urls)
+
+    record = run(program, respond=controller)
+    brokers = brokers_of(record)
+    assert sorted(brokers) == ["shop", "team-a"]
+    crd = find(record, "CustomResourceDefinition", "brokers.eventing.eventwire.dev")
+    deployment = find(record, "Deployment", "eventwire-controller")
+    for namespace, broker in brokers.items():
+        assert broker.plain == {
+            "apiVersion": "eventing.eventwire.dev/v1",
+            "kind": "Broker",
+            "metadata": {"name": "default", "namespace": namespace},
+            "spec": {},
+        }
+        assert resource_errors(broker.plain) == []
+        # Created after its CRD, and deleted before the controller that will finalize it.
+        assert record.depends_on(broker, crd)
+        assert record.depends_on(broker, deployment)
+    assert record.outputs["brokers"] == {
+        "shop": "http://broker.example/shop/default",
+        "team-a": "http://broker.example/team-a/default",
+    }
+
+
+@pytest.mark.parametrize(
+    ("namespaces", "message"),
+    [
+        (["Shop"], r"default_broker_namespaces\[0\]: 'Shop' is not a namespace name"),
+        (["shop", ""], r"default_broker_namespaces\[1\]: '' is not a namespace name"),
+        (["shop", "shop"], "'shop' is listed twice"),
+    ],
+)
+def test_default_broker_namespaces_are_checked(run: Runner, namespaces: list[str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        run(lambda: core({"default_broker_namespaces": namespaces}))
+
+
+def test_namespace_users_manage_brokers_and_triggers(run: Runner) -> None:
+    record = run(core)
+    edit = find(record, "ClusterRole", "eventwire-eventing-edit").plain
+    assert edit["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert edit["rules"] == [
+        {
+            "apiGroups": ["eventing.eventwire.dev"],
+            "resources": ["brokers", "triggers"],
+            "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+        }
+    ]
+    view = find(record, "ClusterRole", "eventwire-eventing-view").plain
+    assert set(view["rules"][0]["verbs"]) == {"get", "list", "watch"}
+    assert "triggers/status" in view["rules"][0]["resources"]
+
+
+@pytest.mark.parametrize(
+    ("resource", "verb", "allowed"),
+    [
+        ("brokers", "watch", True),
+        ("triggers", "list", True),
+        ("triggers", "patch", True),  # kopf's progress annotations
+        ("brokers/status", "patch", True),
+        ("triggers/status", "get", True),
+        # Least privilege until the reconcilers need more: users create and delete them.
+        ("brokers", "create", False),
+        ("triggers", "delete", False),
+        ("brokers", "update", False),
+        ("brokers/finalizers", "update", False),
+    ],
+)
+def test_the_controller_reads_brokers_and_triggers_and_writes_their_status(
+    resource: str, verb: str, allowed: bool
+) -> None:
+    assert rbac.allows("eventing.eventwire.dev", resource, verb) is allowed
+    assert rbac.allows("", "events", "create")  # reported on the objects

@@ -28,6 +28,7 @@ PLAIN: dict[str, str] = {
     "EventingCoreArgs.controller_peering": "decides which objects exist",
     "EventingCoreArgs.controller_replicas": "checked, and decides peering and the budget",
     "EventingCoreArgs.crd_labels": "the CRDs are rendered and checked in the constructor",
+    "EventingCoreArgs.default_broker_namespaces": "one Broker per entry, named after it in the Pulumi names",
     "EventingCoreArgs.dispatcher_replicas": "checked, and decides the budgets and spreading",
     "EventingCoreArgs.install_peering_crd": "decides which objects exist",
     "EventingCoreArgs.namespace": "spelled into URLs, RBAC subjects and the routing contract",

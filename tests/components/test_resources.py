@@ -1,4 +1,4 @@
-"""Channel, Subscription, the source components and the two architecture helpers."""
+"""Channel, Subscription, Broker, Trigger, the source components and the architecture helpers."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from eventwire.exceptions import ConfigError
 from eventwire.install import (
     ApiServerSource,
     AwsSqsSource,
+    Broker,
     Channel,
     ChannelFanout,
     ContainerSource,
@@ -20,6 +21,8 @@ from eventwire.install import (
     PingSource,
     SourceToService,
     Subscription,
+    Trigger,
+    broker_destination,
     channel_destination,
     knative_service_destination,
     service_destination,
@@ -189,5 +192,102 @@ def test_fanout_replies_must_go_to_its_own_channels(run: Runner) -> None:
         run(
             lambda: SourceToService(
                 "x", {"namespace": "a", "source": {"kind": "KafkaSource", "spec": {}}, "service": "s"}
+            )
+        )
+
+
+def test_broker_and_trigger_manifests(run: Runner) -> None:
+    delivery = {"retry": 5, "backoffPolicy": "exponential", "deadLetterSink": service_destination("dead")}
+
+    def program() -> None:
+        broker = Broker("shop", {"namespace": "shop", "provisioner": "jetstream", "delivery": delivery})
+        Trigger(
+            "pushes",
+            {
+                "namespace": "shop",
+                "broker": "shop",
+                "subscriber": SINK,
+                "attributes": {"type": "dev.knative.source.github.push", "source": ""},
+            },
+        )
+        Trigger(
+            "eu-orders",
+            {
+                "namespace": "shop",
+                "broker": "shop",
+                "subscriber": knative_service_destination("fulfilment"),
+                "filters": [{"prefix": {"type": "com.example."}}, {"cesql": "region LIKE 'eu-%'"}],
+                "delivery": {"retry": 10},
+            },
+        )
+        pulumi.export("url", broker.url)
+
+    record = run(program)
+    assert find(record, "Broker", "shop").plain == {
+        "apiVersion": "eventing.eventwire.dev/v1",
+        "kind": "Broker",
+        "metadata": {"name": "shop", "namespace": "shop"},
+        "spec": {"provisioner": "jetstream", "delivery": delivery},
+    }
+    assert find(record, "Trigger", "pushes").plain["spec"] == {
+        "broker": "shop",
+        "subscriber": SINK,
+        "filter": {"attributes": {"type": "dev.knative.source.github.push", "source": ""}},
+    }
+    assert find(record, "Trigger", "eu-orders").plain["spec"] == {
+        "broker": "shop",
+        "subscriber": knative_service_destination("fulfilment"),
+        "filters": [{"prefix": {"type": "com.example."}}, {"cesql": "region LIKE 'eu-%'"}],
+        "delivery": {"retry": 10},
+    }
+    assert record.outputs["url"] == ""
+    for manifest in kube_objects(record):
+        assert resource_errors(manifest) == []
+
+
+def test_broker_url_and_trigger_subscriber_come_from_the_status(run: Runner) -> None:
+    def controller(type_: str, name: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        if type_ == "kubernetes:eventing.eventwire.dev/v1:Broker":
+            return {"status": {"address": {"url": "http://dispatcher.example/shop/shop"}}}
+        if type_ == "kubernetes:eventing.eventwire.dev/v1:Trigger":
+            return {"status": {"subscriberUri": "http://display.apps.svc.cluster.local"}}
+        return {}
+
+    def program() -> None:
+        broker = Broker("shop", {"namespace": "shop"})
+        trigger = Trigger("all", {"namespace": "shop", "broker": "shop", "subscriber": SINK})
+        # A source names the Broker as its sink.
+        PingSource(
+            "beat",
+            {"namespace": "shop", "sink": broker_destination("shop"), "spec": {"schedule": "@hourly"}},
+        )
+        pulumi.export("url", broker.url)
+        pulumi.export("subscriber", trigger.subscriber_uri)
+
+    record = run(program, respond=controller)
+    assert record.outputs == {
+        "url": "http://dispatcher.example/shop/shop",
+        "subscriber": "http://display.apps.svc.cluster.local",
+    }
+    assert find(record, "PingSource", "beat").plain["spec"]["sink"] == {
+        "ref": {"apiVersion": "eventing.eventwire.dev/v1", "kind": "Broker", "name": "shop"}
+    }
+
+
+def test_invalid_brokers_and_triggers_fail_in_the_constructor_naming_the_field(run: Runner) -> None:
+    with pytest.raises(ConfigError, match=r"Broker/shop: .*spec\.provisioner"):
+        run(lambda: Broker("shop", {"namespace": "shop", "provisioner": "Not A Name"}))
+    with pytest.raises(ConfigError, match=r"Trigger/bad-sql: .*spec\.filters\[0\]\.cesql"):
+        run(
+            lambda: Trigger(
+                "bad-sql",
+                {"namespace": "shop", "broker": "shop", "subscriber": SINK, "filters": [{"cesql": "type ="}]},
+            )
+        )
+    with pytest.raises(ConfigError, match=r"Trigger/upper: .*spec\.filter\.attributes"):
+        run(
+            lambda: Trigger(
+                "upper",
+                {"namespace": "shop", "broker": "shop", "subscriber": SINK, "attributes": {"Type": "x"}},
             )
         )

@@ -40,6 +40,15 @@ def subscriber(uid: str, uri: str, **extra: Any) -> dict[str, Any]:
     return {"uid": uid, "subscriberUri": uri, **extra}
 
 
+def binary_and_structured(name: str, binary_uri: str, structured_uri: str) -> dict[str, Any]:
+    """A channel with one subscriber in each content mode (uids b-<name>, s-<name>)."""
+    return channel(
+        name,
+        subscriber(f"b-{name}", binary_uri),
+        subscriber(f"s-{name}", structured_uri, delivery={"format": "structured"}),
+    )
+
+
 class RunningDispatcher:
     def __init__(self, proc: ManagedProcess, port: int) -> None:
         self.proc = proc
@@ -68,9 +77,11 @@ async def wait_ready(proc: ManagedProcess, port: int, within: float = 15.0) -> N
 
 
 @contextlib.asynccontextmanager
-async def dispatcher_process(env: dict[str, str], port: int) -> AsyncIterator[ManagedProcess]:
-    """`python -m eventwire_runtime dispatcher` with `env`, once it is ready on `port`; stopped after."""
-    proc = ManagedProcess([sys.executable, "-m", "eventwire_runtime", "dispatcher"], env=env)
+async def dispatcher_process(
+    env: dict[str, str], port: int, argv: list[str] | None = None
+) -> AsyncIterator[ManagedProcess]:
+    """`python -m eventwire_runtime dispatcher` (or `argv`) with `env`, once ready on `port`; stopped after."""
+    proc = ManagedProcess(argv or [sys.executable, "-m", "eventwire_runtime", "dispatcher"], env=env)
     try:
         await wait_ready(proc, port)
         yield proc
@@ -93,6 +104,26 @@ async def run_dispatcher(
         yield RunningDispatcher(proc, port)
 
 
+@contextlib.contextmanager
+def backend_settings(name: str, **extra: str) -> Iterator[dict[str, str]]:
+    """Dispatcher settings for backend `name`, a persistent one on a fresh real broker."""
+    if name == "jetstream":
+        with nats_server() as url:
+            yield {"backend": "jetstream", "nats_url": url, **extra}
+    elif name == "redis":
+        with redis_server() as url:
+            yield {"backend": "redis", "redis_url": url, **extra}
+    else:
+        yield {}
+
+
+@pytest.fixture(params=["in-memory", "jetstream", "redis"])
+def any_backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Settings for each backend."""
+    with backend_settings(request.param) as settings:
+        yield settings
+
+
 @pytest.fixture
 def routes(tmp_path: Path) -> Routes:
     r = Routes(tmp_path / "routes.yaml")
@@ -103,12 +134,8 @@ def routes(tmp_path: Path) -> Routes:
 @pytest.fixture(params=["jetstream", "redis"])
 def backend(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     """Settings for a dispatcher on a fresh broker (short ack wait so a crash is recovered fast)."""
-    if request.param == "jetstream":
-        with nats_server() as url:
-            yield {"backend": "jetstream", "nats_url": url, "ack_wait": "2"}
-    else:
-        with redis_server() as url:
-            yield {"backend": "redis", "redis_url": url, "ack_wait": "2"}
+    with backend_settings(request.param, ack_wait="2") as settings:
+        yield settings
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import sys
 import urllib.request
@@ -133,3 +134,50 @@ def test_raw_bytes_never_crash(dispatcher: tuple[int, ManagedProcess], raw: byte
             assert not line.startswith(b"HTTP/1.1 5"), answer[:200]
     assert proc.alive()
     assert _ready(port)
+
+
+# Structured and batch bodies: attribute values with control characters, huge or odd numbers.
+hostile_text = st.text(
+    st.characters(min_codepoint=0, max_codepoint=0x10FFFF, categories=["Cc", "Cs", "Zl", "Zp", "Lu", "Nd"]),
+    max_size=12,
+)
+hostile_numbers = st.one_of(
+    st.integers(min_value=-(10**30), max_value=10**30).map(str),
+    st.sampled_from(["9" * 5000, "-" + "1" * 4301, "1e400", "-1e999", "NaN", "Infinity", "1.5", "0.0"]),
+)
+attribute_names = st.sampled_from(
+    ["id", "source", "type", "subject", "time", "dataschema", "ext", "datacontenttype"]
+)
+
+
+@st.composite
+def hostile_events(draw: st.DrawFn) -> str:
+    """One structured event as JSON text, with a hostile value put into one attribute or the data."""
+    fields = {"specversion": '"1.0"', "id": '"1"', "source": '"/s"', "type": '"t"'}
+    name = draw(attribute_names)
+    if draw(st.booleans()):
+        fields[name] = json.dumps(draw(hostile_text))
+    else:
+        fields[draw(st.sampled_from([name, "data"]))] = draw(hostile_numbers)
+    return "{" + ",".join(f'"{k}":{v}' for k, v in fields.items()) + "}"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(events=st.lists(hostile_events(), min_size=1, max_size=3), batch=st.booleans())
+def test_hostile_structured_and_batch_bodies(
+    dispatcher: tuple[int, ManagedProcess], events: list[str], batch: bool
+) -> None:
+    port, proc = dispatcher
+    body = ("[" + ",".join(events) + "]" if batch else events[0]).encode("utf-8", "surrogatepass")
+    content_type = "application/cloudevents-batch+json" if batch else "application/cloudevents+json"
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("POST", "/default/orders", body, {"Content-Type": content_type})
+        resp = conn.getresponse()
+        status, text = resp.status, resp.read()
+    finally:
+        conn.close()
+    assert status in (202, 400), (status, text[:200], body[:200])
+    if any(ch in body for ch in (b"\\r", b"\\n", b"\\u0000", b"\\u001")):
+        assert status == 400, body[:200]
+    assert proc.alive()

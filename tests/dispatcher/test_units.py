@@ -17,6 +17,7 @@ from eventwire_runtime.cloudevents import (
     to_structured,
 )
 from eventwire_runtime.delivery import ConfigError, DeliverySpec, EventFormatError
+from eventwire_runtime.delivery.http_client import header_block
 from eventwire_runtime.dispatcher.backends.codec import decode, encode
 from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, channel_from_object
 from eventwire_runtime.dispatcher.settings import Settings, parse_settings
@@ -207,7 +208,8 @@ def test_structured_to_binary_and_back() -> None:
     headers, body = to_structured(event)
     back = json.loads(body)
     assert back["data"] == {"a": [1, 2]}
-    assert back["flag"] == "true"
+    assert back["flag"] is True  # extensions keep their JSON type through binary form
+    assert back["n"] == 3
     assert ("traceparent", "tp") in headers
 
 
@@ -276,3 +278,87 @@ def test_batch_events_carry_the_request_trace_context() -> None:
     assert ("traceparent", "tp") in first.headers
     assert ("tracestate", "ts") in first.headers
     assert ("ce-traceparent", "own") in second.headers
+
+
+# issue 10: typed extensions survive the broker codec; outgoing headers never carry a line break
+
+
+def test_codec_keeps_extension_types() -> None:
+    [event] = events_from_request(
+        [("content-type", "application/cloudevents+json")],
+        json.dumps(
+            {"specversion": "1.0", "id": "1", "source": "/s", "type": "t", "n": 7, "ok": False}
+        ).encode(),
+    )
+    back, _ = decode(encode(event, 1.0))
+    assert back.headers == event.headers
+    assert back.types == {"n": "integer", "ok": "boolean"}
+    obj = json.loads(to_structured(back)[1])
+    assert obj["n"] == 7
+    assert obj["ok"] is False
+
+
+def test_header_block_percent_encodes_a_line_break_that_slipped_through() -> None:
+    block = header_block([("ce-id", "1"), ("ce-subject", "a\r\nx-evil: 1"), ("ce-x", "b\nc")])
+    assert block == b"ce-id: 1\r\nce-subject: a%0D%0Ax-evil: 1\r\nce-x: b%0Ac\r\n"
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("2018-04-05T03:56:24Z", True),
+        ("2018-04-05t03:56:24.5z", True),
+        ("2024-02-29T00:00:00+14:00", True),
+        ("2016-12-31T23:59:60Z", True),
+        ("2023-02-29T00:00:00Z", False),
+        ("2018-04-31T00:00:00Z", False),
+        ("2018-04-05 03:56:24Z", False),
+        ("2018-04-05T03:56:24", False),
+        ("2018-04-05T24:00:00Z", False),
+        ("20180405T035624Z", False),
+        ("yesterday", False),
+    ],
+)
+def test_timestamps_are_rfc3339(value: str, ok: bool) -> None:
+    headers = [("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-source", "/s"), ("ce-type", "t")]
+    headers.append(("ce-time", percent_encode(value)))
+    if ok:
+        events_from_request(headers, b"")
+    else:
+        with pytest.raises(EventFormatError, match="RFC 3339"):
+            events_from_request(headers, b"")
+
+
+@pytest.mark.parametrize(
+    ("source", "ok"),
+    [
+        ("/a/b", True),
+        ("https://example.com/x?y=1#z", True),
+        ("urn:uuid:6e8bc430-9c3a-11d9-9669-0800200c9a66", True),
+        ("a%20b", True),
+        ("a b", False),
+        ("a%2", False),
+        ("1abc:x", False),
+        ("a#b#c", False),
+        ("", False),
+    ],
+)
+def test_source_is_a_uri_reference(source: str, ok: bool) -> None:
+    obj = {"specversion": "1.0", "id": "1", "source": source, "type": "t"}
+    body = json.dumps(obj).encode()
+    if ok:
+        events_from_request([("content-type", "application/cloudevents+json")], body)
+    else:
+        with pytest.raises(EventFormatError, match="source"):
+            events_from_request([("content-type", "application/cloudevents+json")], body)
+
+
+def test_server_limits_settings() -> None:
+    s = parse_settings(
+        ["--max-header-bytes", "2048", "--idle-timeout", "PT5S"],
+        {"EVENTWIRE_ROUTES_FILE": "/r.yaml", "EVENTWIRE_MAX_CONNECTIONS": "10"},
+    )
+    assert (s.max_header_bytes, s.idle_timeout, s.max_connections) == (2048, 5.0, 10)
+    assert (s.max_request_line_bytes, s.header_timeout, s.body_timeout) == (8192, 10.0, 60.0)
+    with pytest.raises(ConfigError, match="EVENTWIRE_HEADER_TIMEOUT"):
+        parse_settings([], {"EVENTWIRE_ROUTES_FILE": "/r.yaml", "EVENTWIRE_HEADER_TIMEOUT": "0"})

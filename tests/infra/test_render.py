@@ -198,28 +198,32 @@ def test_every_chart_value_is_checked_against_its_chart_version(rendered: Any, s
     assert result.problems == []
 
 
-def test_render_reports_chart_values_the_chart_does_not_have(tmp_path: Path) -> None:
-    # A program with the legacy istiod prefix and a NATS exporter left unhardened.
+def render_program(tmp_path: Path, program: str) -> tuple[int, str]:
+    """Render a one-file program (project in tmp_path, stack test): the exit code and the report."""
     (tmp_path / "Pulumi.yaml").write_text(
-        "name: charts\nruntime: python\nmain: program/\nstackConfigDir: .\n"
+        "name: inline\nruntime: python\nmain: program/\nstackConfigDir: .\n"
     )
     (tmp_path / "Pulumi.test.yaml").write_text("config: {}\n")
     (tmp_path / "program").mkdir()
-    (tmp_path / "program" / "__main__.py").write_text(
+    (tmp_path / "program" / "__main__.py").write_text(program)
+    out = io.StringIO()
+    args = ["render", "--stack", "test", "--out", str(tmp_path / "out"), "--project", str(tmp_path)]
+    return main(args, out), out.getvalue()
+
+
+def test_render_reports_chart_values_the_chart_does_not_have(tmp_path: Path) -> None:
+    # A program with the legacy istiod prefix and a NATS exporter left unhardened.
+    code, report = render_program(
+        tmp_path,
         "import pulumi_kubernetes as k8s\n"
         "from eventwire.install.versions import ISTIO_CHART_REPOSITORY, NATS_CHART_REPOSITORY\n"
         "k8s.helm.v4.Chart('istiod', chart='istiod', version='1.29.2',\n"
         "    repository_opts={'repo': ISTIO_CHART_REPOSITORY}, values={'pilot': {'replicaCount': 2}})\n"
         "k8s.helm.v4.Chart('nats', chart='nats', version='1.3.7',\n"
         "    repository_opts={'repo': NATS_CHART_REPOSITORY},\n"
-        "    values={'promExporter': {'enabled': True}, 'natsBox': {'enabled': False}})\n"
-    )
-    out = io.StringIO()
-    code = main(
-        ["render", "--stack", "test", "--out", str(tmp_path / "out"), "--project", str(tmp_path)], out
+        "    values={'promExporter': {'enabled': True}, 'natsBox': {'enabled': False}})\n",
     )
     assert code == 1
-    report = out.getvalue()
     assert "helm-chart istiod (istiod 1.29.2): values.pilot: chart istiod 1.29.2 has no such value" in report
     assert (
         "helm-chart nats (nats 1.3.7): pod of the chart's StatefulSet nats: restricted Pod Security" in report
@@ -235,3 +239,28 @@ def test_render_notes_a_chart_version_without_a_key_list(tmp_path: Path) -> None
         "note    artifacts.yaml: helm-chart jetstream-nats (nats 1.3.6): no key list recorded "
         "for this chart version, values not checked"
     ) in out.getvalue()
+
+
+def test_every_stack_renders_its_default_brokers_and_validates_them(rendered: Any) -> None:
+    for stack in ("dev", "staging", "prod"):
+        out, result = rendered[stack]
+        brokers = [doc for _, doc in documents(out) if doc["kind"] == "Broker"]
+        assert brokers, stack
+        assert {broker["metadata"]["name"] for broker in brokers} == {"default"}
+        assert result.problems == []
+
+
+def test_render_checks_brokers_and_triggers_the_constructor_could_not(tmp_path: Path) -> None:
+    # Values from other resources' outputs are only known at render time: the render checks them.
+    code, report = render_program(
+        tmp_path,
+        "import pulumi\n"
+        "from eventwire.install import Broker, Trigger, service_destination\n"
+        "later = pulumi.Output.from_input\n"
+        "Broker('shop', {'namespace': 'shop', 'provisioner': later('Not A Name')})\n"
+        "Trigger('sql', {'namespace': 'shop', 'broker': 'shop', 'subscriber': service_destination('x'),\n"
+        "    'filters': [{'cesql': later(\"type = 'a' AND\")}]})\n",
+    )
+    assert code == 1
+    assert "50-shop.yaml: Broker/shop/shop: spec.provisioner: 'Not A Name'" in report
+    assert "50-sql.yaml: Trigger/shop/sql: spec.filters[0].cesql: CloudEvents SQL does not parse" in report

@@ -285,3 +285,19 @@ def test_destroy_keeps_the_crds_and_the_controller_outlives_what_it_finalizes(
         for r in released.registrations
         if r.inputs.get("kind") == "CustomResourceDefinition"
     )
+
+
+def test_default_brokers_follow_the_config(project: Project) -> None:
+    prod = run_stack(project, "prod", secrets=SECRETS)
+    brokers = [r for r in prod.registrations if r.inputs.get("kind") == "Broker"]
+    assert [(b.plain["metadata"]["namespace"], b.plain["metadata"]["name"]) for b in brokers] == [
+        ("shop", "default")
+    ]
+    # shop is the channel namespace the program creates: the Broker waits for it.
+    assert prod.waits_for(brokers[0], by_kind_name(prod, "Namespace", "shop"))
+    assert set(prod.outputs["defaultBrokerUrls"]) == {"shop"}
+    none = run_stack(project, "prod", overrides={"defaultBrokerNamespaces": []}, secrets=SECRETS)
+    assert not [r for r in none.registrations if r.inputs.get("kind") == "Broker"]
+    assert none.outputs["defaultBrokerUrls"] == {}
+    with pytest.raises(ConfigError, match="default_broker_namespaces"):
+        run_stack(project, "dev", overrides={"defaultBrokerNamespaces": ["Shop"]})

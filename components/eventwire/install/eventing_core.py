@@ -3,7 +3,8 @@
 Namespace (restricted Pod Security enforced), our CRDs, the controller, one dispatcher per
 ClusterChannelProvisioner (and the provisioner objects), the brokers persistent provisioners
 need when asked, ServiceAccounts with least-privilege RBAC, PDBs, NetworkPolicies, optional
-strict mTLS, Prometheus scrape annotations.
+strict mTLS, Prometheus scrape annotations, and optionally a `default` eventwire Broker per
+namespace (Knative's default broker; "broker" below otherwise means NATS or Redis).
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from eventwire import rbac
-from eventwire.api import MESSAGING_GROUP, render_crds, resource_errors
+from eventwire.api import EVENTING_GROUP, MESSAGING_GROUP, render_crds, resource_errors
 from eventwire.exceptions import ConfigError
 from eventwire.install import brokers, peering
 from eventwire.install import runtime_contract as contract
 from eventwire.install.kube import kube_object
+from eventwire.install.resources import Broker
 from eventwire.install.versions import DEFAULT_NATS_CHART_VERSION, DEFAULT_REDIS_IMAGE, NATS_CHART_REPOSITORY
 from eventwire.install.workloads import (
     allow_ports,
@@ -108,16 +110,24 @@ class EventingCoreArgs(TypedDict):
     webhook_gateway_namespace: NotRequired[str]
     """Namespace of the webhook Gateway those VirtualServices bind to (EventSources creates it in
     its gateway_namespace); default istio-system."""
+    default_broker_namespaces: NotRequired[Sequence[str]]
+    """Namespaces that get an eventwire Broker called `default` (as Knative's default broker) on
+    the default provisioner; each namespace must exist first. Default none."""
+
+
+DEFAULT_BROKER: Final = "default"
 
 
 class EventingCore(pulumi.ComponentResource):
     """The eventwire core. Outputs: `namespace`, `crd_names`, `dispatcher_urls` (provisioner ->
-    in-cluster URL of its dispatcher), `default_provisioner`."""
+    in-cluster URL of its dispatcher), `default_provisioner`, `default_broker_urls` (namespace ->
+    address of its `default` Broker, once the controller has set it)."""
 
     namespace: pulumi.Output[str]
     crd_names: pulumi.Output[list[str]]
     dispatcher_urls: pulumi.Output[dict[str, str]]
     default_provisioner: pulumi.Output[str]
+    default_broker_urls: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: EventingCoreArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("eventwire:index:EventingCore", name, None, opts)
@@ -140,6 +150,7 @@ class EventingCore(pulumi.ComponentResource):
                 "EventingCore controller_replicas: more than 1 needs controller_peering "
                 "(standalone replicas would reconcile every object twice)"
             )
+        broker_namespaces = check_broker_namespaces(args.get("default_broker_namespaces", ()))
         image = args["image"]
         # Every provisioner object is built (and checked against its CRD) before anything is created.
         specs = {p["name"]: provisioner_spec(p, namespace) for p in provisioners}
@@ -174,8 +185,10 @@ class EventingCore(pulumi.ComponentResource):
             contract.CONTROLLER_PEERING if peering else "",
         )
         controller_waits = [ns, *crds, *rbac_objects, *peering_objects]
-        for suffix, manifest in controller:
+        controller_objects = [
             kube_object(f"{name}-{suffix}", manifest, self._opts(depends_on=controller_waits))
+            for suffix, manifest in controller
+        ]
 
         dispatcher_sa = kube_object(
             f"{name}-dispatcher-sa", service_account("eventwire-dispatcher", namespace), in_ns
@@ -185,6 +198,7 @@ class EventingCore(pulumi.ComponentResource):
             for suffix, manifest in dispatcher_rbac_manifests(namespace)
         ]
         urls: dict[str, str] = {}
+        dispatcher_objects: list[pulumi.Resource] = []
         for provisioner in provisioners:
             broker = self._broker(name, provisioner, namespace, profile, in_ns)
             spec = specs[provisioner["name"]]
@@ -194,12 +208,21 @@ class EventingCore(pulumi.ComponentResource):
                 self._opts(depends_on=crds),
             )
             waits = [ns, *crds, *dispatcher_rbac, *broker]
-            for suffix, manifest in dispatcher_manifests(provisioner, spec, namespace, image, profile):
+            dispatcher_objects += [
                 kube_object(f"{name}-{suffix}", manifest, self._opts(depends_on=waits))
+                for suffix, manifest in dispatcher_manifests(provisioner, spec, namespace, image, profile)
+            ]
             urls[provisioner["name"]] = dispatcher_url(provisioner["name"], namespace)
 
-        for suffix, manifest in messaging_user_roles():
+        for suffix, manifest in [*messaging_user_roles(), *eventing_user_roles()]:
             kube_object(f"{name}-{suffix}", manifest, self._opts())
+        # The default Brokers go after the CRDs, and on `pulumi destroy` before the controller (their
+        # finalizers) and the dispatchers (their durable state).
+        broker_waits = [*crds, *controller_objects, *dispatcher_objects]
+        default_brokers = {
+            broker_namespace: self._default_broker(name, broker_namespace, broker_waits)
+            for broker_namespace in broker_namespaces
+        }
         if args.get("network_policies", True):
             for suffix, manifest in namespace_network_policies(namespace, mesh=strict_mtls):
                 kube_object(f"{name}-{suffix}", manifest, in_ns)
@@ -213,17 +236,28 @@ class EventingCore(pulumi.ComponentResource):
         self.default_provisioner = pulumi.Output.from_input(
             next(p["name"] for p in provisioners if p.get("default", False))
         )
+        self.default_broker_urls = pulumi.Output.all(
+            **{key: broker.url for key, broker in default_brokers.items()}
+        ).apply(dict)
         self.register_outputs(
             {
                 "namespace": self.namespace,
                 "crd_names": self.crd_names,
                 "dispatcher_urls": self.dispatcher_urls,
                 "default_provisioner": self.default_provisioner,
+                "default_broker_urls": self.default_broker_urls,
             }
         )
 
     def _opts(self, depends_on: Sequence[pulumi.Resource] = ()) -> pulumi.ResourceOptions:
         return pulumi.ResourceOptions(parent=self, depends_on=list(depends_on))
+
+    def _default_broker(self, name: str, namespace: str, waits: Sequence[pulumi.Resource]) -> Broker:
+        return Broker(
+            f"{name}-broker-{namespace}",
+            {"namespace": namespace, "name": DEFAULT_BROKER},
+            self._opts(depends_on=waits),
+        )
 
     def _peering(self, name: str, install_crd: bool, retain_crd: bool) -> list[pulumi.Resource]:
         """kopf's peering CRD (unless provided elsewhere), then the controller's peering object."""
@@ -317,6 +351,20 @@ def resolve_provisioners(given: Sequence[ProvisionerArgs], default_replicas: int
         is_default = provisioner.get("default", not marked and index == 0)
         resolved.append({**provisioner, "replicas": replicas, "default": is_default})
     return resolved
+
+
+def check_broker_namespaces(namespaces: Sequence[str]) -> list[str]:
+    """The namespaces that get a default Broker: DNS labels, each once."""
+    checked: list[str] = []
+    for index, namespace in enumerate(namespaces):
+        if not isinstance(namespace, str) or not _is_dns_label(namespace):
+            raise ConfigError(
+                f"EventingCore default_broker_namespaces[{index}]: {namespace!r} is not a namespace name"
+            )
+        if namespace in checked:
+            raise ConfigError(f"EventingCore default_broker_namespaces: {namespace!r} is listed twice")
+        checked.append(namespace)
+    return checked
 
 
 def _is_dns_label(name: str) -> bool:
@@ -416,6 +464,11 @@ def messaging_user_roles() -> list[tuple[str, dict[str, Any]]]:
     return rbac.aggregated_user_roles(
         "messaging", MESSAGING_GROUP, ["channels", "subscriptions"], view_extra=["clusterchannelprovisioners"]
     )
+
+
+def eventing_user_roles() -> list[tuple[str, dict[str, Any]]]:
+    """Brokers and Triggers join the built-in edit/admin and view roles, as Channels do."""
+    return rbac.aggregated_user_roles("eventing", EVENTING_GROUP, ["brokers", "triggers"])
 
 
 def _cluster_binding(name: str, account: str, namespace: str) -> dict[str, Any]:

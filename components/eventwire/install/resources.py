@@ -1,15 +1,16 @@
 """Components for other Pulumi programs: one custom resource each, from typed args.
 
-`Channel`, `Subscription`, and one per source kind (`PingSource`, `ApiServerSource`,
-`ContainerSource`, `GitHubSource`, `AwsSqsSource`, `GcpPubSubSource`). Each checks its object
-against our CRD schema in the constructor (when the args are plain values) and exports its
-address: a Channel's `url`, a source's `sink_uri`, a Subscription's `subscriber_uri`, read from
-the status the controller writes.
+`Channel`, `Subscription`, `Broker`, `Trigger`, and one per source kind (`PingSource`,
+`ApiServerSource`, `ContainerSource`, `GitHubSource`, `AwsSqsSource`, `GcpPubSubSource`). Each
+checks its object against our CRD schema in the constructor (when the args are plain values; for
+a Trigger that includes its CESQL filters) and exports its address: a Channel's or Broker's
+`url`, a source's `sink_uri`, a Subscription's or Trigger's `subscriber_uri`, read from the
+status the controller writes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NotRequired, TypedDict
 
 import pulumi
@@ -21,6 +22,7 @@ Destination = Mapping[str, Any]
 """A Knative-style Destination: {"ref": {"apiVersion", "kind", "name", "namespace"?}} and/or {"uri"}."""
 
 MESSAGING_V1 = "messaging.eventwire.dev/v1"
+EVENTING_V1 = "eventing.eventwire.dev/v1"
 SOURCES_V1 = "sources.eventwire.dev/v1"
 
 
@@ -49,6 +51,14 @@ def channel_destination(
 ) -> dict[str, Any]:
     """A Destination referring to an eventwire Channel."""
     ref: dict[str, Any] = {"apiVersion": MESSAGING_V1, "kind": "Channel", "name": name}
+    if namespace is not None:
+        ref["namespace"] = namespace
+    return {"ref": ref}
+
+
+def broker_destination(name: pulumi.Input[str], namespace: pulumi.Input[str] | None = None) -> dict[str, Any]:
+    """A Destination referring to an eventwire Broker (a sink, subscriber or reply)."""
+    ref: dict[str, Any] = {"apiVersion": EVENTING_V1, "kind": "Broker", "name": name}
     if namespace is not None:
         ref["namespace"] = namespace
     return {"ref": ref}
@@ -125,17 +135,26 @@ class ChannelArgs(TypedDict):
     """The DeliverySpec of the channel (retry, backoffPolicy, backoffDelay, deadLetterSink, ...)."""
 
 
-class Channel(_EventwireObject):
-    """An eventwire Channel. Output `url`: its address once the controller has set it."""
+class _Addressable(_EventwireObject):
+    """A Channel or a Broker: the same args (namespace, name, provisioner, delivery) and `url` out."""
 
+    API_VERSION = ""
+    KIND = ""
     url: pulumi.Output[str]
 
-    def __init__(self, name: str, args: ChannelArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("eventwire:index:Channel", name, None, opts)
+    def __init__(self, name: str, args: ChannelArgs | BrokerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(f"eventwire:index:{self.KIND}", name, None, opts)
         spec = _spec({}, {"provisioner": args.get("provisioner"), "delivery": args.get("delivery")})
-        self._create(name, MESSAGING_V1, "Channel", args["namespace"], args.get("name"), spec)
+        self._create(name, self.API_VERSION, self.KIND, args["namespace"], args.get("name"), spec)
         self.url = self._status_field("address", "url")
         self.register_outputs({"url": self.url})
+
+
+class Channel(_Addressable):
+    """An eventwire Channel. Output `url`: its address once the controller has set it."""
+
+    API_VERSION = MESSAGING_V1
+    KIND = "Channel"
 
 
 class SubscriptionArgs(TypedDict):
@@ -175,6 +194,69 @@ class Subscription(_EventwireObject):
         )
         self._create(name, MESSAGING_V1, "Subscription", args["namespace"], args.get("name"), spec)
         self.subscriber_uri = self._status_field("physicalSubscription", "subscriberUri")
+        self.register_outputs({"subscriber_uri": self.subscriber_uri})
+
+
+class BrokerArgs(TypedDict):
+    """Arguments of Broker."""
+
+    namespace: pulumi.Input[str]
+    """Namespace of the Broker (its Triggers live there too)."""
+    name: NotRequired[pulumi.Input[str]]
+    """metadata.name; default the component's name."""
+    provisioner: NotRequired[pulumi.Input[str]]
+    """The ClusterChannelProvisioner storing its events; the cluster default when unset. Immutable."""
+    delivery: NotRequired[pulumi.Input[Mapping[str, Any]]]
+    """The default DeliverySpec of its Triggers (retry, backoff, deadLetterSink, ...); a
+    Trigger's own delivery overrides it field by field."""
+
+
+class Broker(_Addressable):
+    """An eventwire Broker. Output `url`: its address once the controller has set it."""
+
+    API_VERSION = EVENTING_V1
+    KIND = "Broker"
+
+
+class TriggerArgs(TypedDict):
+    """Arguments of Trigger. Without `attributes` or `filters` every event of the Broker passes."""
+
+    namespace: pulumi.Input[str]
+    """Namespace of the Trigger and its Broker."""
+    broker: pulumi.Input[str]
+    """Name of the Broker (same namespace). Immutable."""
+    subscriber: pulumi.Input[Destination]
+    """Where the events that pass the filters go; its replies go back into the Broker."""
+    name: NotRequired[pulumi.Input[str]]
+    """metadata.name; default the component's name."""
+    attributes: NotRequired[pulumi.Input[Mapping[str, pulumi.Input[str]]]]
+    """Knative's `filter.attributes`: exact match per attribute, "" matches any value of a present
+    attribute. Ignored by the data plane when `filters` is non-empty."""
+    filters: NotRequired[pulumi.Input[Sequence[pulumi.Input[Mapping[str, Any]]]]]
+    """Knative's `filters`, in the CRD's spelling: [{"exact": {...}}, {"cesql": "..."}, ...];
+    an event passes when every entry matches."""
+    delivery: NotRequired[pulumi.Input[Mapping[str, Any]]]
+    """The DeliverySpec towards the subscriber; unset fields fall back to the Broker's."""
+
+
+class Trigger(_EventwireObject):
+    """An eventwire Trigger. Output `subscriber_uri`: the resolved subscriber."""
+
+    subscriber_uri: pulumi.Output[str]
+
+    def __init__(self, name: str, args: TriggerArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("eventwire:index:Trigger", name, None, opts)
+        attributes = args.get("attributes")
+        spec = _spec(
+            {"broker": args["broker"], "subscriber": args["subscriber"]},
+            {
+                "filter": None if attributes is None else {"attributes": attributes},
+                "filters": args.get("filters"),
+                "delivery": args.get("delivery"),
+            },
+        )
+        self._create(name, EVENTING_V1, "Trigger", args["namespace"], args.get("name"), spec)
+        self.subscriber_uri = self._status_field("subscriberUri")
         self.register_outputs({"subscriber_uri": self.subscriber_uri})
 
 

@@ -55,6 +55,7 @@ KEYS: Final[dict[str, str]] = {
     "channels": "array",
     "channelNamespace": "string",
     "createChannelNamespace": "boolean",
+    "defaultBrokerNamespaces": "array",
     "githubWebhookSecret": "string",
     "awsCredentials": "string",
     "gcpCredentials": "string",
@@ -108,6 +109,7 @@ class StackSettings:
     channels: tuple[str, ...]
     channel_namespace: str
     create_channel_namespace: bool
+    default_broker_namespaces: tuple[str, ...]
     github_webhook_secret: pulumi.Output[str] | None
     aws_credentials: pulumi.Output[str] | None
     gcp_credentials: pulumi.Output[str] | None
@@ -168,6 +170,7 @@ def load(config: pulumi.Config | None = None) -> StackSettings:
         channels=reader.strings("channels"),
         channel_namespace=reader.string("channelNamespace"),
         create_channel_namespace=reader.boolean("createChannelNamespace"),
+        default_broker_namespaces=reader.strings("defaultBrokerNamespaces"),
         github_webhook_secret=reader.secret("githubWebhookSecret"),
         aws_credentials=reader.secret("awsCredentials"),
         gcp_credentials=reader.secret("gcpCredentials"),

@@ -124,8 +124,22 @@ def _request_bytes(target: Target, headers: bytes | Iterable[tuple[str, str]], b
 
 
 def header_block(headers: Iterable[tuple[str, str]]) -> bytes:
-    """Header lines `name: value\r\n` encoded once, for `HttpClient.post_nowait`."""
-    return "".join([f"{name}: {value}\r\n" for name, value in headers]).encode("latin-1", "replace")
+    """Header lines `name: value\r\n` encoded once, for `HttpClient.post_nowait`.
+
+    Ingress already refuses attributes with line breaks; as a last guard, a CR or LF that still
+    reaches a header here is percent-encoded (the CloudEvents binding's escape) rather than
+    written raw, where it would start a new header or a smuggled request.
+    """
+    pairs = headers if isinstance(headers, list) else list(headers)
+    lines = [f"{name}: {value}\r\n" for name, value in pairs]
+    text = "".join(lines)
+    if text.count("\n") != len(lines) or text.count("\r") != len(lines):
+        text = "".join(f"{_no_breaks(name)}: {_no_breaks(value)}\r\n" for name, value in pairs)
+    return text.encode("latin-1", "replace")
+
+
+def _no_breaks(text: str) -> str:
+    return text.replace("\r", "%0D").replace("\n", "%0A")
 
 
 class _Connection(asyncio.Protocol):

@@ -118,8 +118,11 @@ class Sender:
         on_success: SuccessHook | None = None,
         first: Response | TransportError | None = None,
         pause: Pause = asyncio.sleep,
+        on_retry: Callable[[DeliveryResult], None] | None = None,
     ) -> DeliveryResult:
         """POST the event to `url`, retrying per `spec`, then dead-lettering if it never succeeds.
+
+        `on_retry` hears about each failed attempt that will be retried (`eventwire dev`'s viewer).
 
         `first` is the outcome of a first attempt the caller already made (e.g. with
         `HttpClient.post_nowait`): it counts as attempt 1 and is handled like one made here.
@@ -135,7 +138,7 @@ class Sender:
         spec = spec or _DEFAULT_SPEC
         # A list is used as is (never modified here); other shapes are copied into one.
         pairs = headers if isinstance(headers, list) else _pairs(headers)
-        result = await self._send_with_retries(url, pairs, body, spec, on_success, first, pause)
+        result = await self._send_with_retries(url, pairs, body, spec, on_success, first, pause, on_retry)
         if result.error is not None and spec.dead_letter_uri:
             dl_headers, dl_body = self._dead_letter_event(url, pairs, body, result)
             dl_spec = DeliverySpec(
@@ -166,6 +169,7 @@ class Sender:
         on_success: SuccessHook | None,
         first: Response | TransportError | None = None,
         pause: Pause = asyncio.sleep,
+        on_retry: Callable[[DeliveryResult], None] | None = None,
     ) -> DeliveryResult:
         timeout = spec.timeout or self.default_timeout
         loop = asyncio.get_running_loop()
@@ -208,6 +212,8 @@ class Sender:
             if loop.time() + delay > last_start:
                 result.error = f"{result.error} (retries stopped: retryWindow of {spec.retry_window:g}s)"
                 return result
+            if on_retry is not None:
+                on_retry(result)
             await pause(delay)
 
     def _dead_letter_event(

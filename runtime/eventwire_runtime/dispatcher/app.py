@@ -14,7 +14,7 @@ from eventwire_runtime.dispatcher.fanout import Fanout
 from eventwire_runtime.dispatcher.ingress import Ingress
 from eventwire_runtime.dispatcher.metrics import DispatcherMetrics
 from eventwire_runtime.dispatcher.routing import RoutingTable
-from eventwire_runtime.dispatcher.server import HttpServer
+from eventwire_runtime.dispatcher.server import HttpServer, Limits
 from eventwire_runtime.dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,16 @@ class Dispatcher:
         await self.backend.start()
         self._tasks.append(asyncio.create_task(self._watch_routes(), name="routes"))
         ingress = Ingress(self.table, self.backend, self.metrics, s.retry_after, self.ready)
-        self.server = HttpServer(ingress, s.max_body_bytes)
+        limits = Limits(
+            max_body=s.max_body_bytes,
+            max_request_line=s.max_request_line_bytes,
+            max_header_bytes=s.max_header_bytes,
+            header_timeout=s.header_timeout,
+            body_timeout=s.body_timeout,
+            idle_timeout=s.idle_timeout,
+            max_connections=s.max_connections,
+        )
+        self.server = HttpServer(ingress, limits=limits, precheck=ingress.precheck)
         await self.server.start(s.host, s.port)
         log.info(
             "dispatcher listening",

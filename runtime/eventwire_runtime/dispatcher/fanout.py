@@ -26,7 +26,7 @@ import collections
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from eventwire_runtime.cloudevents.http import Event, event_from_response, to_structured
 from eventwire_runtime.delivery.errors import EventFormatError, TransportError
@@ -48,6 +48,30 @@ PREFER_REPLY_LINE = b"prefer: reply\r\n"
 Done = Callable[[bool], None]
 # Hands events to the backend as ingress does (Backend.accept): how replies re-enter a Broker.
 Reenter = Callable[[ChannelRoute, list[Event]], "int | Deferred[int] | Awaitable[int]"]
+
+
+class DeliveryObserver(Protocol):
+    """Hears about each delivery (`eventwire dev`'s event viewer); None on the production path.
+
+    Called on the event loop, so implementations must be quick and must not raise.
+    """
+
+    def delivery_started(self, channel: ChannelRoute, sub: Subscriber, event: Event) -> None: ...
+
+    def delivery_retrying(
+        self, channel: ChannelRoute, sub: Subscriber, event: Event, failed: DeliveryResult
+    ) -> None:
+        """`failed`: the attempt that failed (its number, error) and will be retried."""
+
+    def delivery_finished(
+        self, channel: ChannelRoute, sub: Subscriber, event: Event, result: DeliveryResult | None
+    ) -> None:
+        """`result` is None after an internal error; a first attempt that simply succeeded is
+        reported as delivered in one attempt."""
+
+    def reply_forwarded(
+        self, channel: ChannelRoute, sub: Subscriber, event: Event, reply: Event, error: str | None
+    ) -> None: ...
 
 
 class _Limiter:
@@ -120,6 +144,9 @@ class Fanout:
         sender: the Sender (its client is shared by every subscriber).
         metrics: where outcomes are counted.
         concurrency: deliveries in flight per subscriber (default 64).
+
+    Attributes:
+        observer: told about every delivery when set (`eventwire dev`'s viewer); None by default.
     """
 
     def __init__(self, sender: Sender, metrics: DispatcherMetrics, concurrency: int = 64) -> None:
@@ -132,6 +159,7 @@ class Fanout:
         # The attributes of the event last filtered: a Broker's Triggers see the same event in a
         # row on the in-memory backend, so they are read once.
         self._filtered: tuple[Event | None, dict[str, object]] = (None, {})
+        self.observer: DeliveryObserver | None = None
 
     def _limit(self, uid: str) -> _Limiter:
         limit = self._limits.get(uid)
@@ -160,6 +188,8 @@ class Fanout:
             done(True)
             return
         limit = self._limit(sub.uid)
+        if self.observer is not None:
+            self.observer.delivery_started(channel, sub, event)
         if sub.spec.format == "structured":
             self._spawn(self._deliver_reporting(channel, sub, event, accepted_at, None, done))
             return
@@ -199,6 +229,10 @@ class Fanout:
             if type(outcome) is Response and 200 <= outcome.status < 300 and not _may_reply(outcome):
                 limit.give()
                 self._record(channel, sub, "delivered", 1, accepted_at)
+                if self.observer is not None:
+                    self.observer.delivery_finished(
+                        channel, sub, event, DeliveryResult(outcome.status, attempts=1)
+                    )
                 done(True)
             else:  # retries, dead letter or a reply: the full path, this attempt counting as the first
                 self._spawn(self._deliver_reporting(channel, sub, event, accepted_at, outcome, done, limit))
@@ -228,6 +262,8 @@ class Fanout:
         try:
             result = await self.deliver(channel, sub, event, accepted_at, first=first, held=held)
         finally:
+            if self.observer is not None:
+                self.observer.delivery_finished(channel, sub, event, result)
             done(result is not None)
 
     async def deliver(
@@ -253,7 +289,14 @@ class Fanout:
             body = event.body
 
         async def on_success(response: Response) -> str | None:
-            return await self._handle_reply(channel, sub, event, response)
+            return await self._handle_reply(sub, response, channel, event)
+
+        observer = self.observer
+        on_retry = None
+        if observer is not None:
+
+            def on_retry(failed: DeliveryResult) -> None:
+                observer.delivery_retrying(channel, sub, event, failed)
 
         limit = held or self._limit(sub.uid)
         if held is None and not limit.try_take():
@@ -267,6 +310,7 @@ class Fanout:
                 on_success=on_success,
                 first=first,
                 pause=limit.pause,
+                on_retry=on_retry,
             )
         except Exception:
             log.exception("delivery to %s failed unexpectedly", sub.subscriber_uri)
@@ -303,7 +347,7 @@ class Fanout:
         self.metrics.latency.observe(outcome, time.monotonic() - accepted_at)
 
     async def _handle_reply(
-        self, channel: ChannelRoute, sub: Subscriber, event: Event, response: Response
+        self, sub: Subscriber, response: Response, channel: ChannelRoute, event: Event
     ) -> str | None:
         if not _may_reply(response):
             return None
@@ -313,16 +357,25 @@ class Fanout:
             log.warning("discarding invalid reply from %s: %s", sub.subscriber_uri, exc)
             return None
         if reply is not None and channel.kind == BROKER:
-            return await self._reenter(channel, sub, event, reply)
+            problem = await self._reenter(channel, sub, event, reply)
+            if self.observer is not None:
+                self.observer.reply_forwarded(channel, sub, event, reply, problem)
+            return problem
         if reply is None or sub.reply_uri is None:
             return None
         try:
             answer = await self.sender.attempt(sub.reply_uri, reply.headers, reply.body, sub.spec.timeout)
         except (TransportError, ValueError) as exc:
-            return f"reply delivery to {sub.reply_uri} failed: {exc}"
-        if not is_success(answer.status):
-            return f"reply delivery to {sub.reply_uri} answered {answer.status}"
-        return None
+            error: str | None = f"reply delivery to {sub.reply_uri} failed: {exc}"
+        else:
+            error = (
+                None
+                if is_success(answer.status)
+                else f"reply delivery to {sub.reply_uri} answered {answer.status}"
+            )
+        if self.observer is not None:
+            self.observer.reply_forwarded(channel, sub, event, reply, error)
+        return error
 
     async def _reenter(
         self, channel: ChannelRoute, sub: Subscriber, event: Event, reply: Event

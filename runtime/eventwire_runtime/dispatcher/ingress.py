@@ -31,6 +31,13 @@ OPTIONS_ANSWER = response(
     200, headers=(*ALLOW, ("webhook-allowed-origin", "*"), ("webhook-allowed-rate", "*"))
 )
 NOT_ALLOWED = text_response(405, "only POST (and OPTIONS) are allowed", ALLOW)
+OPERATIONS = ("/healthz", "/readyz", "/metrics")
+ECHO_LIMIT = 200  # characters of a request's path or host quoted back in an error
+
+
+def _echo(text: str) -> str:
+    """`text` for an error message, cut so a huge URL is not sent back."""
+    return text if len(text) <= ECHO_LIMIT else f"{text[:ECHO_LIMIT]}... ({len(text)} characters)"
 
 
 class Ingress:
@@ -61,9 +68,23 @@ class Ingress:
         )
         self.unavailable = text_response(503, "backend unavailable", (("retry-after", str(retry_after)),))
 
+    def precheck(self, method: str, url: str, host: str) -> bytes | None:
+        """The answer to a request that will be refused whatever its body (for Expect: 100-continue)."""
+        path = url.split("?", 1)[0]
+        if method != "POST":
+            return None if method in ("OPTIONS", "GET", "HEAD") else NOT_ALLOWED
+        if self.table.lookup(host, path) is None:
+            return self._no_channel(path, host)
+        return None
+
+    def _no_channel(self, path: str, host: str) -> bytes:
+        self.metrics.count_received("", "", 404)
+        where = _echo(path) if path.strip("/") else f"host {_echo(host)!r}"
+        return text_response(404, f"no channel at {where}")
+
     def __call__(self, request: Request) -> bytes | Deferred[bytes] | Awaitable[bytes]:
         path = request.url.split("?", 1)[0]
-        if path in ("/healthz", "/readyz", "/metrics") and request.method in ("GET", "HEAD"):
+        if path in OPERATIONS and request.method in ("GET", "HEAD"):
             return self._operations(path)
         if request.method == "OPTIONS":
             return OPTIONS_ANSWER
@@ -71,9 +92,7 @@ class Ingress:
             return NOT_ALLOWED
         channel = self.table.lookup(request.host, path)
         if channel is None:
-            self.metrics.count_received("", "", 404)
-            where = path if path.strip("/") else f"host {request.host!r}"
-            return text_response(404, f"no channel at {where}")
+            return self._no_channel(path, request.host)
         try:
             events = events_from_request(request.headers, request.body)
         except EventFormatError as exc:

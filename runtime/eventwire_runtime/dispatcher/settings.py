@@ -18,6 +18,12 @@ are seconds (`2.5`) or ISO-8601 (`PT2.5S`).
 | EVENTWIRE_PROVISIONER | --provisioner | (any) | only route Channels whose spec.provisioner is this |
 | EVENTWIRE_HOST_SUFFIX | --host-suffix | (none) | Host routing: `<channel>.<namespace>.<suffix>`; with none, the first two labels of any non-IP Host with three or more labels |
 | EVENTWIRE_MAX_BODY_BYTES | --max-body-bytes | 33554432 (32 MiB) | larger requests get 413 |
+| EVENTWIRE_MAX_REQUEST_LINE_BYTES | --max-request-line-bytes | 8192 | longer request lines get 414 |
+| EVENTWIRE_MAX_HEADER_BYTES | --max-header-bytes | 65536 | larger request headers get 431 |
+| EVENTWIRE_HEADER_TIMEOUT | --header-timeout | 10 | seconds to receive a request's headers, else 408 and close |
+| EVENTWIRE_BODY_TIMEOUT | --body-timeout | 60 | seconds to receive a request's body once its headers are in, else 408 and close |
+| EVENTWIRE_IDLE_TIMEOUT | --idle-timeout | 60 | seconds a keep-alive connection may wait for its next request |
+| EVENTWIRE_MAX_CONNECTIONS | --max-connections | 4096 | client connections (at most half the fd limit); past it an idle one is closed, or the newcomer gets 503 |
 | EVENTWIRE_QUEUE_CAPACITY | --queue-capacity | 10000 | in-memory: events per channel not yet delivered before 429 |
 | EVENTWIRE_MAX_BACKLOG | --max-backlog | 10000 | persistent: undelivered events per subscription above which ingress is held back (then 429) |
 | EVENTWIRE_RETRY_AFTER | --retry-after | 1 | seconds in the Retry-After of a 429 |
@@ -67,6 +73,12 @@ class Settings:
     provisioner: str | None = None
     host_suffix: str | None = None
     max_body_bytes: int = 32 * 1024 * 1024
+    max_request_line_bytes: int = 8 * 1024
+    max_header_bytes: int = 64 * 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    idle_timeout: float = 60.0
+    max_connections: int = 4096
     queue_capacity: int = 10000
     max_backlog: int = 10000
     retry_after: int = 1
@@ -86,13 +98,24 @@ class Settings:
 _INTS = {
     "port": 1,
     "max_body_bytes": 1,
+    "max_request_line_bytes": 256,
+    "max_header_bytes": 1024,
+    "max_connections": 1,
     "queue_capacity": 1,
     "max_backlog": 1,
     "retry_after": 0,
     "subscriber_concurrency": 1,
     "fetch_batch": 1,
 }
-_DURATIONS = {"routes_poll", "delivery_timeout", "ack_wait", "shutdown_timeout"}
+_DURATIONS = {
+    "routes_poll",
+    "delivery_timeout",
+    "ack_wait",
+    "shutdown_timeout",
+    "header_timeout",
+    "body_timeout",
+    "idle_timeout",
+}
 _CHOICES: dict[str, tuple[str, ...]] = {
     "backend": ("in-memory", "jetstream", "redis"),
     "routes_source": ("file", "kubernetes"),

@@ -2,6 +2,7 @@
 
     <accepted-at unix seconds>\r\n
     name: value\r\n ...
+    :types: name=integer,name=boolean\r\n   (only when extensions arrived typed in structured mode)
     \r\n
     body
 
@@ -13,9 +14,14 @@ from __future__ import annotations
 
 from eventwire_runtime.cloudevents.http import Event
 
+# Not a valid HTTP header name, so it cannot collide with one.
+TYPES_LINE = ":types"
+
 
 def encode(event: Event, accepted_at: float) -> bytes:
     head = "".join(f"{name}: {value}\r\n" for name, value in event.headers)
+    if event.types:
+        head += f"{TYPES_LINE}: {','.join(f'{k}={v}' for k, v in event.types.items())}\r\n"
     return f"{accepted_at:.6f}\r\n{head}\r\n".encode("latin-1", "replace") + event.body
 
 
@@ -27,9 +33,13 @@ def decode(data: bytes) -> tuple[Event, float]:
     lines = data[:end].decode("latin-1").split("\r\n")
     accepted_at = float(lines[0])
     headers = []
+    types: dict[str, str] = {}
     for line in lines[1:]:
         name, sep, value = line.partition(": ")
         if not sep:
             raise ValueError(f"stored event has a malformed header line {line[:60]!r}")
-        headers.append((name, value))
-    return Event(headers, data[end + 4 :]), accepted_at
+        if name == TYPES_LINE:
+            types = dict(item.split("=", 1) for item in value.split(","))
+        else:
+            headers.append((name, value))
+    return Event(headers, data[end + 4 :], types), accepted_at

@@ -1,0 +1,149 @@
+"""`eventwire dev up` as a user runs it: the installed `eventwire` command in a child process,
+stopped with SIGINT (Ctrl-C). Waits are bounded; a failure shows the command's output."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+REPO = Path(__file__).resolve().parents[2]
+EVENTWIRE = str(Path(sys.executable).parent / "eventwire")
+READY_LINE = "Ctrl-C stops everything."
+START_TIMEOUT = 40.0
+STOP_TIMEOUT = 30.0
+
+
+class DevUp:
+    """A running `eventwire dev up`; `lines` is its output so far."""
+
+    def __init__(self, process: asyncio.subprocess.Process, state: Path) -> None:
+        self.process = process
+        self.state = state
+        self.lines: list[str] = []
+        self._reader = asyncio.create_task(self._read())
+        self._ready = asyncio.Event()
+
+    async def _read(self) -> None:
+        assert self.process.stdout is not None
+        async for raw in self.process.stdout:
+            line = raw.decode(errors="replace").rstrip("\n")
+            self.lines.append(line)
+            if line == READY_LINE:
+                self._ready.set()
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    async def wait_ready(self) -> None:
+        waiter = asyncio.create_task(self._ready.wait())
+        done, _ = await asyncio.wait(
+            {waiter, self._reader}, timeout=START_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
+        waiter.cancel()
+        if not self._ready.is_set():
+            raise AssertionError(
+                f"eventwire dev up did not start ({(done and 'exited') or 'timeout'}):\n{self.output}"
+            )
+
+    @property
+    def viewer(self) -> str:
+        return str(json.loads(self.state.read_text())["viewer"])
+
+    def state_data(self) -> dict[str, Any]:
+        return dict(json.loads(self.state.read_text()))
+
+    async def events(self) -> list[dict[str, Any]]:
+        async with aiohttp.ClientSession() as session, session.get(self.viewer + "api/events") as response:
+            assert response.status == 200
+            return list(await response.json())
+
+    async def wait_event(
+        self, predicate: Callable[[dict[str, Any]], bool], within: float = 15.0
+    ) -> dict[str, Any]:
+        """The first recorded event (viewer API) that satisfies `predicate`."""
+        async with asyncio.timeout(within):
+            while True:
+                for record in await self.events():
+                    if predicate(record):
+                        return record
+                await asyncio.sleep(0.1)
+
+    async def send(self, *args: str) -> tuple[int, str]:
+        return await run_eventwire("dev", "send", *args, "--state", str(self.state))
+
+    def children(self) -> list[int]:
+        """The processes `dev up` started (adapters, nats-server), from /proc."""
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.process.pid:
+                found.append(int(stat.parent.name))
+        return found
+
+    async def stop(self) -> int:
+        """Ctrl-C; returns the exit code, after checking every child process ended too."""
+        children = self.children()
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGINT)
+        try:
+            async with asyncio.timeout(STOP_TIMEOUT):
+                code = await self.process.wait()
+                await self._reader
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+            raise AssertionError(f"eventwire dev up did not stop on Ctrl-C:\n{self.output}") from None
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, 0)
+                raise AssertionError(f"process {pid} that dev up started outlived it:\n{self.output}")
+        return code
+
+
+async def run_eventwire(*args: str) -> tuple[int, str]:
+    """Run `eventwire ARGS` to the end (bounded); (exit code, stdout+stderr)."""
+    process = await asyncio.create_subprocess_exec(
+        EVENTWIRE, *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, cwd=REPO
+    )
+    async with asyncio.timeout(60):
+        out, _ = await process.communicate()
+    return int(process.returncode or 0), out.decode(errors="replace")
+
+
+@contextlib.asynccontextmanager
+async def dev_up(*args: str, state: Path, env: dict[str, str] | None = None) -> AsyncIterator[DevUp]:
+    """`eventwire dev up ARGS --state STATE`, ready (its summary printed); Ctrl-C afterwards, which
+    must end it with exit code 0."""
+    process = await asyncio.create_subprocess_exec(
+        EVENTWIRE,
+        "dev",
+        "up",
+        *args,
+        "--state",
+        str(state),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=REPO,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+    )
+    running = DevUp(process, state)
+    try:
+        await running.wait_ready()
+        yield running
+    finally:
+        code = await running.stop()
+    assert code == 0, f"eventwire dev up exited with {code}:\n{running.output}"
+    assert not await asyncio.to_thread(state.exists), "the state file outlived dev up"
