@@ -146,6 +146,55 @@ def test_a_cesql_parse_error_is_reported_in_the_trigger_status(cluster: KubeApiF
     ]
 
 
+def test_a_broker_dead_letter_sink_resolves_when_it_appears_and_reaches_its_triggers(
+    cluster: KubeApiFake, namespace: str
+) -> None:
+    kube = cluster
+    apply(kube, make_broker("mesh", namespace, delivery={"deadLetterSink": service_ref("dead")}))
+    apply(kube, make_trigger("t", namespace, "mesh"))
+    eventually(
+        lambda: (
+            condition(get(kube, "Broker", "mesh", namespace), "DeadLetterSinkResolved").get("status")
+            == "False"
+        ),
+        TIMEOUT,
+        "DeadLetterSinkResolved=False",
+    )
+    apply(kube, make_service("dead", namespace))
+    dead = f"http://dead.{namespace}.svc.cluster.local"
+    eventually(lambda: ready(kube, "Broker", "mesh", namespace) == "True", TIMEOUT, "the Broker Ready")
+    eventually(
+        lambda: status_of(kube, "Trigger", "t", namespace).get("deadLetterSinkUri") == dead,
+        TIMEOUT,
+        "the Broker's dead-letter sink in the Trigger's status",
+    )
+    eventually(
+        lambda: (
+            [e.get("deadLetterSinkUri") for e in status_of(kube, "Broker", "mesh", namespace)["triggers"]]
+            == [dead]
+        ),
+        TIMEOUT,
+        "the Broker's dead-letter sink in the Trigger's entry",
+    )
+
+
+def test_deleting_a_broker_makes_its_triggers_not_ready(cluster: KubeApiFake, namespace: str) -> None:
+    kube = cluster
+    apply(kube, make_broker("mesh", namespace))
+    apply(kube, make_trigger("t", namespace, "mesh"))
+    eventually(lambda: ready(kube, "Trigger", "t", namespace) == "True", TIMEOUT, "Ready=True")
+    kube.delete(EVENTING, "Broker", "mesh", namespace)
+    eventually(
+        lambda: (
+            condition(get(kube, "Trigger", "t", namespace), "BrokerReady").get("reason")
+            == "BrokerDoesNotExist"
+        ),
+        TIMEOUT,
+        "BrokerDoesNotExist",
+    )
+    assert ready(kube, "Trigger", "t", namespace) == "False"
+
+
 def test_subscriptions_and_sources_send_to_a_broker(cluster: KubeApiFake, namespace: str) -> None:
     kube = cluster
     broker_ref = {"ref": {"apiVersion": EVENTING, "kind": "Broker", "name": "mesh"}}
