@@ -38,13 +38,9 @@ def _mark_provisioner(
         elif not theirs:
             conds.mark_unknown(type_, "ProvisionerNotReady", f"{PROVISIONER} {name} has no status yet")
         else:
-            conds.mark_false(
-                type_,
-                "ProvisionerNotReady",
-                f"{PROVISIONER} {name}: {source} is {theirs.get('status')}: {theirs.get('message') or ''}".rstrip(
-                    ": "
-                ),
-            )
+            why = f": {theirs['message']}" if theirs.get("message") else ""
+            message = f"{PROVISIONER} {name}: {source} is {theirs.get('status')}{why}"
+            conds.mark_false(type_, "ProvisionerNotReady", message)
 
 
 def make_status(
