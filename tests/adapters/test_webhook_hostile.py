@@ -175,12 +175,15 @@ async def test_connection_limit_answers_503_when_no_connection_is_idle() -> None
     async with github_adapter(HTTP_MAX_CONNECTIONS="3") as a:
         held = []
         try:
-            for _ in range(3):  # each mid-request, so none may be closed to make room
-                _, writer = await asyncio.open_connection("127.0.0.1", a.port)
-                writer.write(b"POST / HTTP/1.1\r\nHost: x\r\n")
-                await writer.drain()
+            headers, _ = _push("held")
+            head = rawhttp.request_bytes("POST", "/", [*headers, ("Expect", "100-continue")], b"")
+            head = head.replace(b"Content-Length: 0", b"Content-Length: 10")
+            for _ in range(3):  # each mid-request (waiting for its body), so none may be closed
+                reader, writer = await asyncio.open_connection("127.0.0.1", a.port)
                 held.append(writer)
-            await asyncio.sleep(0.3)  # let the server see them
+                writer.write(head)
+                async with asyncio.timeout(10):  # the server has seen it once it answers
+                    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100")
             reader, writer = await asyncio.open_connection("127.0.0.1", a.port)
             data = await _closed_within(reader, 10)
             await rawhttp.close(writer)
@@ -288,9 +291,9 @@ async def test_expect_100_continue_and_head() -> None:
             + rawhttp.request_bytes("GET", "/healthz", [], b"")
         )
         async with asyncio.timeout(10):
-            first = await reader.readuntil(b"\r\n\r\n")
-            second = await rawhttp.read_answer(reader)
-        assert first.startswith(b"HTTP/1.1 200"), first
-        assert second.body == b"ok"
+            head = await reader.readuntil(b"\r\n\r\n")
+            then = await rawhttp.read_answer(reader)
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert then.body == b"ok"
         await rawhttp.close(writer)
         assert port_open(a.port)

@@ -46,7 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventwire_runtime.adapters.events import valid_extension_name
-from eventwire_runtime.delivery.errors import ConfigError
+from eventwire_runtime.cloudevents.types import check_string
+from eventwire_runtime.delivery.errors import ConfigError, EventFormatError
 from eventwire_runtime.delivery.spec import DeliverySpec, parse_duration
 
 DEFAULT_DELIVERY: dict[str, Any] = {
@@ -185,7 +186,9 @@ def parse_ce_overrides(text: str | None) -> dict[str, str]:
     """The extensions in a K_CE_OVERRIDES value (`{"extensions": {...}}`); {} when unset.
 
     Raises:
-        ConfigError: for invalid JSON, a non-object, a bad extension name or a non-string value.
+        ConfigError: for invalid JSON, a non-object, a bad extension name, a non-string value or one
+            with characters a CloudEvents String forbids (e.g. a line break: the ingress would
+            refuse every event).
     """
     if text is None or not text.strip():
         return {}
@@ -202,6 +205,10 @@ def parse_ce_overrides(text: str | None) -> dict[str, str]:
             )
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise ConfigError(f"K_CE_OVERRIDES.extensions.{name} must be a string, got {value!r}")
+        try:
+            check_string(name, str(value))
+        except EventFormatError as exc:
+            raise ConfigError(f"K_CE_OVERRIDES.extensions.{name}: {exc}") from None
         out[name] = str(value)
     return out
 

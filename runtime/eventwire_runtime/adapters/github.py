@@ -30,6 +30,7 @@ K_SHUTDOWN_TIMEOUT) before the process exits.
 from __future__ import annotations
 
 import logging
+import re
 
 from aiohttp import web
 
@@ -39,11 +40,14 @@ from eventwire_runtime.adapters.events import binary_message
 from eventwire_runtime.adapters.github_events import WebhookError, payload_json, to_event, verify_signature
 from eventwire_runtime.adapters.http_server import GuardedServer, expect_handler, guarded_app
 from eventwire_runtime.adapters.sender import EventSender
-from eventwire_runtime.delivery.errors import ConfigError
+from eventwire_runtime.delivery.errors import ConfigError, EventFormatError
 
 log = logging.getLogger(__name__)
 
 MAX_PAYLOAD_BYTES = 25 * 1024 * 1024
+# GitHub's account and repository names; the event source `https://github.com/<owner>[/<repo>]`
+# must be a URI, so anything else is refused at start rather than in every event.
+_OWNER_REPO = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?")
 
 
 class GitHubAdapter(BaseAdapter):
@@ -53,9 +57,11 @@ class GitHubAdapter(BaseAdapter):
         super().__init__(env, sender)
         environ = env.environ
         self.owner_repo = env_str(environ, "GITHUB_OWNER_REPO").strip("/")
-        parts = self.owner_repo.split("/")
-        if len(parts) > 2 or not all(parts):
-            raise ConfigError(f"GITHUB_OWNER_REPO must be 'owner/repo' or 'owner', got {self.owner_repo!r}")
+        if not _OWNER_REPO.fullmatch(self.owner_repo):
+            raise ConfigError(
+                "GITHUB_OWNER_REPO must be 'owner/repo' or 'owner' (letters, digits, '-', '_', '.'), "
+                f"got {self.owner_repo!r}"
+            )
         types = environ.get("GITHUB_EVENT_TYPES", "")
         self.event_types = frozenset(t.strip() for t in types.split(",") if t.strip())
         secret = environ.get("GITHUB_SECRET_TOKEN", "")
@@ -109,9 +115,12 @@ class GitHubAdapter(BaseAdapter):
         if not passes:
             return web.Response(status=200, text=f"event type {event_name!r} is not subscribed; dropped")
         raw, payload = payload_json(request.headers.get("Content-Type", ""), body)
-        headers, data = binary_message(
-            to_event(self.owner_repo, event_name, delivery_id, raw, payload), self.env.ce_overrides
-        )
+        try:
+            headers, data = binary_message(
+                to_event(self.owner_repo, event_name, delivery_id, raw, payload), self.env.ce_overrides
+            )
+        except EventFormatError as exc:
+            raise WebhookError(400, f"the delivery does not make a valid CloudEvent: {exc}") from None
         outcome = await self.sender.send(headers, data)
         if outcome.accepted:
             return web.Response(status=202, text="accepted")
