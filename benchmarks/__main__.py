@@ -1,8 +1,9 @@
 """`python -m benchmarks` (`make bench`): every harness in one run, each with bounded durations.
 
-python -m benchmarks            # dispatcher vs nginx, then the adapters
+python -m benchmarks            # dispatcher vs nginx, the adapters, then the controller
 python -m benchmarks.dispatcher --help
 python -m benchmarks.adapters --help
+python -m benchmarks.controller --help
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import sys
 
 def main() -> int:
     code = 0
-    for name in ("benchmarks.dispatcher", "benchmarks.adapters"):
+    for name in ("benchmarks.dispatcher", "benchmarks.adapters", "benchmarks.controller"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError:

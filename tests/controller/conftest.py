@@ -13,7 +13,8 @@ import pytest
 
 from eventwire.api import render_crds
 from tests.support.kube import ISTIO_VIRTUAL_SERVICE, KNATIVE_SERVICE, KubeApiFake, running_kube
-from tests.support.processes import ManagedProcess, free_port, wait_until
+from tests.support.processes import ManagedProcess, free_port
+from tests.support.waiting import eventually
 
 SYSTEM_NAMESPACE = "eventwire-system"
 WATCHED = (
@@ -74,7 +75,7 @@ def running_operator(
             return all(any(f"/{plural}?" in p for p in paths) for plural in WATCHED)
 
         try:
-            wait_until(ready or watching, timeout=30, what="the operator to be ready")
+            eventually(ready or watching, timeout=30, what="the operator to be ready")
         except TimeoutError as exc:
             raise TimeoutError(f"{exc}\n--- operator output ---\n{proc.output()[-5000:]}") from None
         yield proc
@@ -111,7 +112,7 @@ def cluster(kube: KubeApiFake, operator: ManagedProcess) -> KubeApiFake:
         )
 
     try:
-        wait_until(ready, timeout=15, what="the default provisioner to be Ready")
+        eventually(ready, timeout=15, what="the default provisioner to be Ready")
     except TimeoutError as exc:
         raise TimeoutError(f"{exc}\n--- operator output ---\n{operator.output()[-5000:]}") from None
     return kube

@@ -16,7 +16,6 @@ from tests.support.kube import (
     json_patch,
     label_selector_matches,
     merge_patch,
-    running_kube,
 )
 
 CM = "/api/v1/namespaces/ns/configmaps"
@@ -259,14 +258,63 @@ def test_orphan_propagation_keeps_children() -> None:
     assert fake.get("v1", "ConfigMap", "child", "ns") is not None
 
 
-def test_the_kubernetes_client_works_against_the_threaded_fake(tmp_path: Any) -> None:
-    from kubernetes import client, config
+async def test_our_kinds_are_validated_on_create_update_and_status_writes(
+    api: tuple[KubeApiFake, aiohttp.ClientSession],
+) -> None:
+    """As the API server enforces a CRD's schema and CEL rules, so does the fake (over HTTP)."""
+    from eventwire.api import render_crds
 
-    with running_kube() as fake:
-        fake.create(configmap("a", data={"k": "v"}))
-        api_client = config.new_client_from_config(str(fake.write_kubeconfig(tmp_path / "config")))
-        with api_client:
-            core = client.CoreV1Api(api_client)
-            assert core.read_namespaced_config_map("a", "ns").data == {"k": "v"}
-            core.patch_namespaced_config_map("a", "ns", {"data": {"k": "w"}})
-        assert fake.get("v1", "ConfigMap", "a", "ns")["data"] == {"k": "w"}  # type: ignore[index]
+    fake, session = api
+    fake.install_crds(render_crds())
+    base = "/apis/messaging.eventwire.dev/v1/namespaces/ns"
+    channel_ref = {"apiVersion": "messaging.eventwire.dev/v1", "kind": "Channel", "name": "orders"}
+    sub = {
+        "apiVersion": "messaging.eventwire.dev/v1",
+        "kind": "Subscription",
+        "metadata": {"name": "s"},
+        "spec": {"channel": channel_ref, "subscriber": {"uri": "http://a.example/"}},
+    }
+    merge = {"Content-Type": "application/merge-patch+json"}
+
+    async def answer(
+        method: str, path: str, body: Any, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        async with session.request(method, path, json=body, headers=headers) as rsp:
+            return rsp.status, await rsp.json()
+
+    # Create: a destination needs ref or uri (a CEL rule).
+    status, body = await answer(
+        "POST", f"{base}/subscriptions", {**sub, "spec": {"channel": channel_ref, "subscriber": {}}}
+    )
+    assert status == 422
+    assert body["reason"] == "Invalid"
+    assert "spec.subscriber" in body["message"]
+    assert (await answer("POST", f"{base}/subscriptions", sub))[0] == 201
+
+    # Update: the channel is immutable (a transition rule against the stored object).
+    moved = {"spec": {"channel": {**channel_ref, "name": "elsewhere"}}}
+    status, body = await answer("PATCH", f"{base}/subscriptions/s", moved, merge)
+    assert status == 422
+    assert "spec.channel" in body["message"]
+
+    # Status: a schema type and an unknown field are refused, naming the field; nothing is stored.
+    bad_status = {
+        "status": {
+            "observedGeneration": "one",
+            "conditions": [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "lastTransitionTime": "2026-01-01T00:00:00Z",
+                    "observedGeneration": 1,
+                }
+            ],
+        }
+    }
+    status, body = await answer("PATCH", f"{base}/subscriptions/s/status", bad_status, merge)
+    assert status == 422
+    assert "status.observedGeneration" in body["message"]
+    assert "status.conditions[0]" in body["message"]
+    assert "status" not in (fake.get("messaging.eventwire.dev/v1", "Subscription", "s", "ns") or {})
+    good_status = {"status": {"observedGeneration": 1}}
+    assert (await answer("PATCH", f"{base}/subscriptions/s/status", good_status, merge))[0] == 200

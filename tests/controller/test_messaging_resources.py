@@ -349,3 +349,37 @@ def test_subscription_not_added_while_the_channel_lists_stale_addresses() -> Non
     status = subscription.make_status(sub, ch, {"subscriber": Resolution(uri="http://new.example")}, NOW)
     added = next(c for c in status["conditions"] if c["type"] == "AddedToChannel")
     assert (added["status"], added["reason"]) == ("Unknown", "NotAddedYet")
+
+
+def _listed_channel(sub: dict[str, Any], ready: bool = True, dead_letter: str = "") -> dict[str, Any]:
+    ch = served(make_channel("orders", "ns"))
+    entry = {"uid": sub["metadata"]["uid"], "generation": 1, "subscriberUri": "http://a.example"}
+    ch["status"] = {"conditions": [cond("Ready", "True" if ready else "False")], "subscribers": [entry]}
+    if dead_letter:
+        ch["status"]["deadLetterSinkUri"] = dead_letter
+    return ch
+
+
+@pytest.mark.parametrize(
+    ("channel_ready", "listed", "dead_letter", "reflects"),
+    [
+        (True, True, "", True),  # nothing the subscription shows would change
+        (False, True, "", False),  # ChannelReady moves
+        (True, False, "", False),  # AddedToChannel moves
+        (True, True, "http://dead.example", False),  # the channel's dead-letter sink stands in
+    ],
+)
+def test_a_channel_event_reconciles_a_subscription_only_when_its_status_would_change(
+    channel_ready: bool, listed: bool, dead_letter: str, reflects: bool
+) -> None:
+    sub = served(make_subscription("s", "ns", "orders", subscriber={"uri": "http://a.example"}))
+    resolved = {"subscriber": Resolution(uri="http://a.example")}
+    sub["status"] = subscription.make_status(sub, _listed_channel(sub), resolved, NOW)
+    ch = _listed_channel(sub, channel_ready, dead_letter)
+    if not listed:
+        ch["status"]["subscribers"] = []
+    assert subscription.reflects_channel(sub, ch) is reflects
+    assert subscription.reflects_channel(sub, None) is False  # the channel went
+    # What the check predicts is what a reconcile writes.
+    after = subscription.make_status(sub, ch, resolved, NOW)
+    assert (after == sub["status"]) is reflects

@@ -10,9 +10,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from eventwire_runtime.controller.context import Context, instrumented
-from eventwire_runtime.controller.kube import KubeClient, KubeError
 from eventwire_runtime.controller.metrics import ControllerMetrics, ready_status, serve
 from eventwire_runtime.controller.settings import ControllerSettings
+from eventwire_runtime.kube import KubeClient, KubeError
 from tests.support.kube import KubeApiFake
 from tests.support.processes import free_port
 
@@ -65,7 +65,7 @@ async def test_instrumented_reconcile_counts_its_outcome_and_time(
         assert returned is not None
         return returned
 
-    ctx = Context(ControllerSettings(), KubeClient("http://127.0.0.1:1"))
+    ctx = Context(ControllerSettings(), KubeClient.for_url("http://127.0.0.1:1"))
     channel = {"kind": "Channel", "metadata": {"name": "c"}}
     if raises:
         with pytest.raises(KubeError):
@@ -101,7 +101,7 @@ async def test_api_errors_are_counted_by_the_client_except_not_found() -> None:
     metrics = ControllerMetrics()
     kube = KubeApiFake()
     await kube.start()
-    client = KubeClient(kube.url, on_error=metrics.api_error)
+    client = KubeClient.for_url(kube.url, on_error=metrics.api_error)
     try:
         assert await client.get("v1", "Service", "absent", "ns") is None  # 404: not an error
         kube.fail("POST", "/services", status=503)
@@ -112,7 +112,7 @@ async def test_api_errors_are_counted_by_the_client_except_not_found() -> None:
     finally:
         await client.close()
         await kube.stop()
-    unreachable = KubeClient(f"http://127.0.0.1:{free_port()}", on_error=metrics.api_error)
+    unreachable = KubeClient.for_url(f"http://127.0.0.1:{free_port()}", on_error=metrics.api_error)
     with pytest.raises(KubeError):
         await unreachable.request("GET", "/api/v1")
     await unreachable.close()

@@ -17,6 +17,7 @@ from tests.controller.factories import (
     service_ref,
 )
 from tests.support.kube import KNATIVE_SERVICE, KubeApiFake
+from tests.support.waiting import eventually
 
 TIMEOUT = 10.0
 
@@ -53,7 +54,7 @@ def test_channel_lists_its_subscriptions_and_becomes_ready(cluster: KubeApiFake,
             subscribers if len(subscribers) == 2 and all(s["ready"] == "True" for s in subscribers) else None
         )
 
-    subscribers = kube.wait_for(routed, TIMEOUT, "both subscribers in the channel's routing table")
+    subscribers = eventually(routed, TIMEOUT, "both subscribers in the channel's routing table")
     uids = {
         name: get(kube, "Subscription", name, namespace)["metadata"]["uid"]  # type: ignore[index]
         for name in ("to-audit", "to-billing")
@@ -85,9 +86,9 @@ def test_channel_lists_its_subscriptions_and_becomes_ready(cluster: KubeApiFake,
         f"http://eventwire-dispatcher-default.eventwire-system.svc.cluster.local/{namespace}/orders"
     )
     assert channel["status"]["provisioner"] == "default"
-    kube.wait_for(lambda: ready(kube, "Channel", "orders", namespace) == "True", TIMEOUT, "channel Ready")
+    eventually(lambda: ready(kube, "Channel", "orders", namespace) == "True", TIMEOUT, "channel Ready")
     for name in uids:
-        kube.wait_for(lambda name=name: ready(kube, "Subscription", name, namespace) == "True", TIMEOUT, name)
+        eventually(lambda name=name: ready(kube, "Subscription", name, namespace) == "True", TIMEOUT, name)
     sub = get(kube, "Subscription", "to-audit", namespace)
     assert sub is not None
     assert sub["status"]["physicalSubscription"] == {
@@ -104,7 +105,7 @@ def test_subscription_to_missing_subscriber_becomes_ready_when_it_appears(
     kube = cluster
     apply(kube, make_channel("orders", namespace))
     apply(kube, make_subscription("late", namespace, "orders", subscriber=service_ref("not-yet")))
-    kube.wait_for(lambda: ready(kube, "Subscription", "late", namespace) == "False", TIMEOUT, "Ready=False")
+    eventually(lambda: ready(kube, "Subscription", "late", namespace) == "False", TIMEOUT, "Ready=False")
     cond = condition(get(kube, "Subscription", "late", namespace), "ReferencesResolved")
     assert cond["reason"] == "SubscriberResolveFailed"
     assert "does not exist" in cond["message"]
@@ -118,10 +119,10 @@ def test_subscription_to_missing_subscriber_becomes_ready_when_it_appears(
             for e in events
         )
 
-    kube.wait_for(warned, TIMEOUT, "a Warning event on the subscription")
+    eventually(warned, TIMEOUT, "a Warning event on the subscription")
 
     apply(kube, make_service("not-yet", namespace))  # no operator restart: the watch on Services reacts
-    kube.wait_for(lambda: ready(kube, "Subscription", "late", namespace) == "True", TIMEOUT, "Ready=True")
+    eventually(lambda: ready(kube, "Subscription", "late", namespace) == "True", TIMEOUT, "Ready=True")
     channel = get(kube, "Channel", "orders", namespace)
     assert channel is not None
     assert [s["subscriberUri"] for s in channel["status"]["subscribers"]] == [
@@ -132,7 +133,7 @@ def test_subscription_to_missing_subscriber_becomes_ready_when_it_appears(
 def test_subscription_created_before_its_channel(cluster: KubeApiFake, namespace: str) -> None:
     kube = cluster
     apply(kube, make_subscription("early", namespace, "later", subscriber={"uri": "http://x.example/"}))
-    kube.wait_for(
+    eventually(
         lambda: (
             condition(get(kube, "Subscription", "early", namespace), "ChannelReady").get("reason")
             == "ChannelNotFound"
@@ -141,7 +142,7 @@ def test_subscription_created_before_its_channel(cluster: KubeApiFake, namespace
         "ChannelNotFound",
     )
     apply(kube, make_channel("later", namespace))
-    kube.wait_for(lambda: ready(kube, "Subscription", "early", namespace) == "True", TIMEOUT, "Ready=True")
+    eventually(lambda: ready(kube, "Subscription", "early", namespace) == "True", TIMEOUT, "Ready=True")
 
 
 def test_knative_service_subscriber_resolves_to_its_address(cluster: KubeApiFake, namespace: str) -> None:
@@ -152,7 +153,7 @@ def test_knative_service_subscriber_resolves_to_its_address(cluster: KubeApiFake
         "uri": "/hook",
     }
     apply(kube, make_subscription("to-fn", namespace, "orders", subscriber=ksvc_ref))
-    kube.wait_for(lambda: ready(kube, "Subscription", "to-fn", namespace) == "False", TIMEOUT, "Ready=False")
+    eventually(lambda: ready(kube, "Subscription", "to-fn", namespace) == "False", TIMEOUT, "Ready=False")
     kube.create(
         {
             "apiVersion": KNATIVE_SERVICE.api_version,
@@ -160,7 +161,7 @@ def test_knative_service_subscriber_resolves_to_its_address(cluster: KubeApiFake
             "metadata": {"name": "fn", "namespace": namespace},
         }
     )
-    kube.wait_for(
+    eventually(
         lambda: (
             "no status.address.url"
             in condition(get(kube, "Subscription", "to-fn", namespace), "ReferencesResolved").get(
@@ -178,7 +179,7 @@ def test_knative_service_subscriber_resolves_to_its_address(cluster: KubeApiFake
         namespace,
         subresource="status",
     )
-    kube.wait_for(lambda: ready(kube, "Subscription", "to-fn", namespace) == "True", TIMEOUT, "Ready=True")
+    eventually(lambda: ready(kube, "Subscription", "to-fn", namespace) == "True", TIMEOUT, "Ready=True")
     sub = get(kube, "Subscription", "to-fn", namespace)
     assert sub is not None
     assert (
@@ -199,22 +200,27 @@ def test_deleting_a_subscription_removes_it_from_the_channel(cluster: KubeApiFak
         status = (get(kube, "Channel", "orders", namespace) or {}).get("status") or {}
         return [s["name"] for s in status.get("subscribers") or []]
 
-    kube.wait_for(lambda: names() == ["a", "b"], TIMEOUT, "both listed")
+    eventually(lambda: names() == ["a", "b"], TIMEOUT, "both listed")
+    uid = (get(kube, "Subscription", "a", namespace) or {})["metadata"]["uid"]
     kube.delete(MESSAGING, "Subscription", "a", namespace)
-    kube.wait_for(lambda: get(kube, "Subscription", "a", namespace) is None, TIMEOUT, "subscription gone")
-    kube.wait_for(lambda: names() == ["b"], TIMEOUT, "only b listed")
+    eventually(lambda: get(kube, "Subscription", "a", namespace) is None, TIMEOUT, "subscription gone")
+    eventually(lambda: names() == ["b"], TIMEOUT, "only b listed")
+    # The Channel's reconciler says so explicitly: the tombstone the dispatcher deletes durable
+    # state for (from the index of the Channel's Subscriptions, which no longer holds it).
+    status = (get(kube, "Channel", "orders", namespace) or {}).get("status") or {}
+    assert [(t["uid"], t["name"]) for t in status.get("deletedSubscribers") or []] == [(uid, "a")]
 
 
 def test_channel_without_a_ready_provisioner_is_not_ready(cluster: KubeApiFake, namespace: str) -> None:
     kube = cluster
     apply(kube, make_provisioner("redis-main", type="redis", redis={"url": "redis://redis.example:6379/0"}))
     apply(kube, make_channel("orders", namespace, provisioner="redis-main"))
-    kube.wait_for(lambda: ready(kube, "Channel", "orders", namespace) == "False", TIMEOUT, "Ready=False")
+    eventually(lambda: ready(kube, "Channel", "orders", namespace) == "False", TIMEOUT, "Ready=False")
     assert (
         condition(get(kube, "Channel", "orders", namespace), "ProvisionerReady")["reason"]
         == "ProvisionerNotReady"
     )
-    kube.wait_for(
+    eventually(
         lambda: (
             condition(get(kube, "ClusterChannelProvisioner", "redis-main"), "DispatcherReady").get("reason")
             == "DispatcherServiceMissing"
@@ -224,7 +230,7 @@ def test_channel_without_a_ready_provisioner_is_not_ready(cluster: KubeApiFake, 
     )
     # The install creates the dispatcher Service: provisioner, then channel become Ready.
     kube.create(make_service("eventwire-dispatcher-redis-main", "eventwire-system"))
-    kube.wait_for(lambda: ready(kube, "Channel", "orders", namespace) == "True", TIMEOUT, "Ready=True")
+    eventually(lambda: ready(kube, "Channel", "orders", namespace) == "True", TIMEOUT, "Ready=True")
     channel = get(kube, "Channel", "orders", namespace)
     assert channel is not None
     assert channel["status"]["provisioner"] == "redis-main"
@@ -246,24 +252,24 @@ def test_channel_address_follows_the_provisioners_host_suffix(cluster: KubeApiFa
         return str((status.get("address") or {}).get("url", ""))
 
     host_style = f"http://orders.{namespace}.channels.example.com"
-    kube.wait_for(lambda: url() == host_style, TIMEOUT, host_style)
+    eventually(lambda: url() == host_style, TIMEOUT, host_style)
 
     def status_suffix() -> object:
         return ((get(kube, "ClusterChannelProvisioner", name) or {}).get("status") or {}).get("hostSuffix")
 
-    kube.wait_for(lambda: status_suffix() == "channels.example.com", TIMEOUT, "status.hostSuffix")
+    eventually(lambda: status_suffix() == "channels.example.com", TIMEOUT, "status.hostSuffix")
     # The operator drops the suffix: the channel moves to the dispatcher Service's path.
     kube.patch(MESSAGING, "ClusterChannelProvisioner", name, {"spec": {"dispatcher": {"hostSuffix": None}}})
     path_style = f"http://eventwire-dispatcher-{name}.eventwire-system.svc.cluster.local/{namespace}/orders"
-    kube.wait_for(lambda: url() == path_style, TIMEOUT, path_style)
-    kube.wait_for(lambda: status_suffix() is None, TIMEOUT, "the provisioner's status without hostSuffix")
+    eventually(lambda: url() == path_style, TIMEOUT, path_style)
+    eventually(lambda: status_suffix() is None, TIMEOUT, "the provisioner's status without hostSuffix")
 
 
 def test_channel_dead_letter_sink_resolves_when_it_appears(cluster: KubeApiFake, namespace: str) -> None:
     kube = cluster
     apply(kube, make_channel("orders", namespace, delivery={"deadLetterSink": service_ref("dead")}))
     apply(kube, make_subscription("s", namespace, "orders", subscriber={"uri": "http://s.example/"}))
-    kube.wait_for(
+    eventually(
         lambda: (
             condition(get(kube, "Channel", "orders", namespace), "DeadLetterSinkResolved").get("status")
             == "False"
@@ -272,14 +278,14 @@ def test_channel_dead_letter_sink_resolves_when_it_appears(cluster: KubeApiFake,
         "DeadLetterSinkResolved=False",
     )
     apply(kube, make_service("dead", namespace))
-    kube.wait_for(lambda: ready(kube, "Channel", "orders", namespace) == "True", TIMEOUT, "channel Ready")
+    eventually(lambda: ready(kube, "Channel", "orders", namespace) == "True", TIMEOUT, "channel Ready")
     dead = f"http://dead.{namespace}.svc.cluster.local"
 
     def entry() -> dict[str, Any]:
         status = (get(kube, "Channel", "orders", namespace) or {}).get("status") or {}
         return dict((status.get("subscribers") or [{}])[0])
 
-    kube.wait_for(lambda: entry().get("deadLetterSinkUri") == dead, TIMEOUT, "the channel's DLS in the entry")
+    eventually(lambda: entry().get("deadLetterSinkUri") == dead, TIMEOUT, "the channel's DLS in the entry")
 
 
 def test_subscriber_in_another_namespace(cluster: KubeApiFake, namespace: str) -> None:
@@ -288,9 +294,56 @@ def test_subscriber_in_another_namespace(cluster: KubeApiFake, namespace: str) -
     apply(kube, make_channel("orders", namespace))
     ref = {"ref": {"apiVersion": "v1", "kind": "Service", "name": "handler", "namespace": other}}
     apply(kube, make_subscription("cross", namespace, "orders", subscriber=ref))
-    kube.wait_for(lambda: ready(kube, "Subscription", "cross", namespace) == "False", TIMEOUT, "Ready=False")
+    eventually(lambda: ready(kube, "Subscription", "cross", namespace) == "False", TIMEOUT, "Ready=False")
     apply(kube, make_service("handler", other))
-    kube.wait_for(lambda: ready(kube, "Subscription", "cross", namespace) == "True", TIMEOUT, "Ready=True")
+    eventually(lambda: ready(kube, "Subscription", "cross", namespace) == "True", TIMEOUT, "Ready=True")
+
+
+def test_a_finalizer_left_by_an_earlier_version_does_not_block_deletion(
+    cluster: KubeApiFake, namespace: str
+) -> None:
+    kube = cluster
+    channel = make_channel("old", namespace)
+    channel["metadata"]["finalizers"] = ["eventwire.dev/finalizer"]
+    apply(kube, channel)
+    kube.delete(MESSAGING, "Channel", "old", namespace)
+    eventually(lambda: get(kube, "Channel", "old", namespace) is None, TIMEOUT, "the channel gone")
+
+
+def test_a_converged_channel_and_its_subscriptions_are_quiet(cluster: KubeApiFake, namespace: str) -> None:
+    kube = cluster
+    apply(kube, make_channel("orders", namespace))
+    for name in ("a", "b", "c"):
+        apply(
+            kube, make_subscription(name, namespace, "orders", subscriber={"uri": f"http://{name}.example/"})
+        )
+    for name in ("a", "b", "c"):
+        eventually(lambda name=name: ready(kube, "Subscription", name, namespace) == "True", TIMEOUT, name)
+    eventually(lambda: ready(kube, "Channel", "orders", namespace) == "True", TIMEOUT, "channel Ready")
+    mark = len(kube.requests)
+    # A barrier instead of a pause: the operator must notice and converge another Channel; what it
+    # did meanwhile is all it did, and none of it touched the converged namespace.
+    other = f"{namespace}-barrier"
+    apply(kube, make_channel("barrier", other))
+    apply(kube, make_subscription("s", other, "barrier", subscriber={"uri": "http://s.example/"}))
+    eventually(lambda: ready(kube, "Subscription", "s", other) == "True", TIMEOUT, "the barrier converged")
+    touched = [path for _, path in kube.requests[mark:] if f"/namespaces/{namespace}/" in path]
+    assert touched == []
+
+
+def test_the_messaging_reconcilers_read_only_from_their_watches(cluster: KubeApiFake) -> None:
+    """Runs after the tests above: provisioners, Channels, Subscriptions and the Services they
+    point at were read through watches (kopf's indexes) only, never by GET or LIST."""
+    plurals = ("clusterchannelprovisioners", "channels", "subscriptions", "services")
+    reads = [
+        path.split("?")[0]
+        for method, path in list(cluster.requests)
+        if method == "GET" and "watch=true" not in path and any(f"/{p}" in path for p in plurals)
+    ]
+    # What remains is each watch's initial list (kopf lists, then watches from that version),
+    # once per kind: no reconcile read a single object or listed a namespace.
+    assert len(reads) == len(set(reads))
+    assert all(path.endswith(plurals) for path in reads)
 
 
 def test_every_request_of_the_controller_is_allowed_by_its_cluster_role(cluster: KubeApiFake) -> None:

@@ -24,6 +24,7 @@ from tests.controller.factories import (
 )
 from tests.support.kube import KubeApiFake
 from tests.support.processes import ManagedProcess, free_port
+from tests.support.waiting import eventually
 
 TIMEOUT = 10.0
 
@@ -94,7 +95,7 @@ def test_metrics_after_reconciles(cluster: KubeApiFake, namespace: str, scrape: 
             and ping is not None
         )
 
-    kube.wait_for(reconciled, TIMEOUT, "the reconciles")
+    eventually(reconciled, TIMEOUT, "the reconciles")
 
     def scraped() -> Samples | None:
         _, samples = scrape()
@@ -106,7 +107,7 @@ def test_metrics_after_reconciles(cluster: KubeApiFake, namespace: str, scrape: 
         )
         return samples if done else None
 
-    samples = kube.wait_for(scraped, TIMEOUT, "the resources gauge to follow the watch")
+    samples = eventually(scraped, TIMEOUT, "the resources gauge to follow the watch")
     content_type, _ = scrape()
     assert content_type.startswith("text/plain")
 
@@ -136,7 +137,7 @@ def test_metrics_after_reconciles(cluster: KubeApiFake, namespace: str, scrape: 
 
     # Deleted objects drop out of the gauge.
     kube.delete(MESSAGING, "Subscription", "to-nowhere", namespace)
-    kube.wait_for(
+    eventually(
         lambda: grew(scrape()[1], "eventwire_controller_resources", kind="Subscription", ready="False") == 0,
         TIMEOUT,
         "the deleted Subscription to leave the gauge",
@@ -152,7 +153,7 @@ def test_a_failed_status_write_counts_as_an_error_and_is_retried(
     )
     kube.fail("PATCH", f"/namespaces/{namespace}/pingsources/again/status", status=500, times=1)
     apply(kube, make_source("PingSource", "again", namespace, sink={"uri": "http://sink.example/"}))
-    kube.wait_for(
+    eventually(
         lambda: (kube.get(SOURCES, "PingSource", "again", namespace) or {}).get("status"),
         TIMEOUT,
         "the status written on a retry",

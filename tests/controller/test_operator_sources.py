@@ -22,6 +22,7 @@ from tests.controller.factories import (
 )
 from tests.controller.github_fake import running_github
 from tests.support.kube import KubeApiFake
+from tests.support.waiting import eventually
 
 TIMEOUT = 10.0
 IMAGE = "registry.example/eventwire/runtime:test"
@@ -101,7 +102,7 @@ def test_source_gets_its_adapter_and_becomes_ready(
     apply(kube, make_service("display", namespace))
     apply(kube, make_source(kind, "src", namespace, sink=service_ref("display"), **spec))
     name = f"src-{kind.lower()}"
-    dep = kube.wait_for(lambda: deployment(kube, name, namespace), TIMEOUT, f"{kind} adapter Deployment")
+    dep = eventually(lambda: deployment(kube, name, namespace), TIMEOUT, f"{kind} adapter Deployment")
     container = dep["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == IMAGE
     assert container["args"] == ["adapter", kind.lower()]
@@ -134,12 +135,12 @@ def test_source_gets_its_adapter_and_becomes_ready(
         config = json.loads(got["K_SOURCE_CONFIG"])
         assert config["namespaces"] == [namespace]
     # Not Ready until the adapter is available; then Ready with the sink in the status.
-    kube.wait_for(
+    eventually(
         lambda: condition({"status": source_status(kube, kind, "src", namespace)}, "SinkProvided"), TIMEOUT
     )
     assert condition({"status": source_status(kube, kind, "src", namespace)})["status"] == "Unknown"
     mark_available(kube, name, namespace)
-    kube.wait_for(
+    eventually(
         lambda: condition({"status": source_status(kube, kind, "src", namespace)}).get("status") == "True",
         TIMEOUT,
         f"{kind} Ready",
@@ -170,7 +171,7 @@ def test_container_source_runs_the_users_template_with_the_sink_injected(
             "ContainerSource", "beats", namespace, template=template, sink={"uri": "http://sink.example/"}
         ),
     )
-    dep = kube.wait_for(lambda: deployment(kube, "beats-containersource", namespace), TIMEOUT, "Deployment")
+    dep = eventually(lambda: deployment(kube, "beats-containersource", namespace), TIMEOUT, "Deployment")
     pod = dep["spec"]["template"]["spec"]
     assert pod["containers"][0]["image"] == "example.com/heartbeats:1"
     assert env_of(dep) == {
@@ -186,7 +187,7 @@ def test_container_source_runs_the_users_template_with_the_sink_injected(
 def test_sink_change_rolls_the_adapter(cluster: KubeApiFake, namespace: str) -> None:
     kube = cluster
     apply(kube, make_source("PingSource", "tick", namespace, sink={"uri": "http://one.example/"}))
-    dep = kube.wait_for(lambda: deployment(kube, "tick-pingsource", namespace), TIMEOUT, "Deployment")
+    dep = eventually(lambda: deployment(kube, "tick-pingsource", namespace), TIMEOUT, "Deployment")
     annotation = "sources.eventwire.dev/spec-hash"
     first_hash = dep["spec"]["template"]["metadata"]["annotations"][annotation]
     kube.patch(SOURCES, "PingSource", "tick", {"spec": {"sink": {"uri": "http://two.example/"}}}, namespace)
@@ -195,9 +196,9 @@ def test_sink_change_rolls_the_adapter(cluster: KubeApiFake, namespace: str) -> 
         dep = deployment(kube, "tick-pingsource", namespace)
         return dep if dep and env_of(dep)["K_SINK"] == "http://two.example/" else None
 
-    dep = kube.wait_for(rolled, TIMEOUT, "the new sink in the Deployment")
+    dep = eventually(rolled, TIMEOUT, "the new sink in the Deployment")
     assert dep["spec"]["template"]["metadata"]["annotations"][annotation] != first_hash
-    kube.wait_for(
+    eventually(
         lambda: source_status(kube, "PingSource", "tick", namespace).get("sinkUri") == "http://two.example/",
         TIMEOUT,
         "sinkUri updated",
@@ -210,7 +211,7 @@ def test_unresolvable_sink_sets_sink_provided_false_then_recovers(
 ) -> None:
     kube = cluster
     apply(kube, make_source("PingSource", "tick", namespace, sink=service_ref("later")))
-    kube.wait_for(
+    eventually(
         lambda: (
             condition({"status": source_status(kube, "PingSource", "tick", namespace)}, "SinkProvided").get(
                 "status"
@@ -222,7 +223,7 @@ def test_unresolvable_sink_sets_sink_provided_false_then_recovers(
     )
     assert deployment(kube, "tick-pingsource", namespace) is None
     apply(kube, make_service("later", namespace))
-    kube.wait_for(
+    eventually(
         lambda: deployment(kube, "tick-pingsource", namespace), TIMEOUT, "Deployment once the sink exists"
     )
 
@@ -233,12 +234,10 @@ def test_deleting_a_source_collects_its_children(cluster: KubeApiFake, namespace
         kube,
         make_source("GitHubSource", "hooks", namespace, ownerAndRepository="acme/shop", eventTypes=["push"]),
     )
-    kube.wait_for(lambda: deployment(kube, "hooks-githubsource", namespace), TIMEOUT, "Deployment")
-    kube.wait_for(lambda: kube.get("v1", "Service", "hooks-githubsource", namespace), TIMEOUT, "Service")
+    eventually(lambda: deployment(kube, "hooks-githubsource", namespace), TIMEOUT, "Deployment")
+    eventually(lambda: kube.get("v1", "Service", "hooks-githubsource", namespace), TIMEOUT, "Service")
     kube.delete(SOURCES, "GitHubSource", "hooks", namespace)
-    kube.wait_for(
-        lambda: kube.get(SOURCES, "GitHubSource", "hooks", namespace) is None, TIMEOUT, "source gone"
-    )
+    eventually(lambda: kube.get(SOURCES, "GitHubSource", "hooks", namespace) is None, TIMEOUT, "source gone")
     for api_version, kind in (("apps/v1", "Deployment"), ("v1", "Service"), ("v1", "ServiceAccount")):
         assert kube.get(api_version, kind, "hooks-githubsource", namespace) is None, kind
 
@@ -258,7 +257,7 @@ def test_api_server_source_with_namespace_selector_follows_namespaces_and_cleans
     }
     apply(kube, make_source("ApiServerSource", "events", namespace, **spec))
     name = f"eventwire-{namespace}-events-apiserversource"
-    role = kube.wait_for(lambda: kube.get(RBAC, "ClusterRole", name), TIMEOUT, "ClusterRole")
+    role = eventually(lambda: kube.get(RBAC, "ClusterRole", name), TIMEOUT, "ClusterRole")
     assert role["rules"] == [{"apiGroups": [""], "resources": ["events"], "verbs": ["get", "list", "watch"]}]
     assert kube.get(RBAC, "ClusterRoleBinding", name) is None  # bound per namespace only
 
@@ -273,20 +272,18 @@ def test_api_server_source_with_namespace_selector_follows_namespaces_and_cleans
             if b["metadata"]["name"] == name
         )
 
-    kube.wait_for(lambda: watched() == [first] and bound() == [first], TIMEOUT, "the selected namespace")
+    eventually(lambda: watched() == [first] and bound() == [first], TIMEOUT, "the selected namespace")
     # A new matching namespace is picked up through the watch on namespaces; one that stops
     # matching loses its binding.
     kube.create(
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": second, "labels": {"team": team}}}
     )
-    kube.wait_for(lambda: watched() == [first, second] and bound() == [first, second], TIMEOUT, "both")
+    eventually(lambda: watched() == [first, second] and bound() == [first, second], TIMEOUT, "both")
     kube.patch("v1", "Namespace", first, {"metadata": {"labels": {"team": "other"}}})
-    kube.wait_for(lambda: watched() == [second] and bound() == [second], TIMEOUT, "only the second")
+    eventually(lambda: watched() == [second] and bound() == [second], TIMEOUT, "only the second")
 
     kube.delete(SOURCES, "ApiServerSource", "events", namespace)
-    kube.wait_for(
-        lambda: kube.get(SOURCES, "ApiServerSource", "events", namespace) is None, TIMEOUT, "deleted"
-    )
+    eventually(lambda: kube.get(SOURCES, "ApiServerSource", "events", namespace) is None, TIMEOUT, "deleted")
     assert kube.get(RBAC, "ClusterRole", name) is None
     assert bound() == []
 
@@ -301,7 +298,7 @@ def test_api_server_source_watching_an_unknown_kind_lacks_permissions(
             "ApiServerSource", "odd", namespace, resources=[{"apiVersion": "example.com/v1", "kind": "Gizmo"}]
         ),
     )
-    kube.wait_for(
+    eventually(
         lambda: (
             condition(
                 {"status": source_status(kube, "ApiServerSource", "odd", namespace)}, "SufficientPermissions"
@@ -332,7 +329,7 @@ def test_github_source_with_token_registers_and_removes_its_webhook(
                 githubAPIURL=github.url,
             ),
         )
-        hook_id = kube.wait_for(
+        hook_id = eventually(
             lambda: source_status(kube, "GitHubSource", "repo", namespace).get("webhookIDKey"),
             TIMEOUT,
             "webhook id",
@@ -352,7 +349,7 @@ def test_github_source_with_token_registers_and_removes_its_webhook(
         # Reconciles that change nothing do not call GitHub again.
         calls = len(github.requests)
         mark_available(kube, "repo-githubsource", namespace)
-        kube.wait_for(
+        eventually(
             lambda: (
                 condition({"status": source_status(kube, "GitHubSource", "repo", namespace)}).get("status")
                 == "True"
@@ -363,13 +360,11 @@ def test_github_source_with_token_registers_and_removes_its_webhook(
         assert len(github.requests) == calls
         # A changed event list updates the same hook.
         kube.patch(SOURCES, "GitHubSource", "repo", {"spec": {"eventTypes": ["push"]}}, namespace)
-        kube.wait_for(lambda: github.hooks[hook_id]["events"] == ["push"], TIMEOUT, "hook updated")
+        eventually(lambda: github.hooks[hook_id]["events"] == ["push"], TIMEOUT, "hook updated")
         assert ("PATCH", f"/api/v3/repos/acme/shop/hooks/{hook_id}") in github.requests
 
         kube.delete(SOURCES, "GitHubSource", "repo", namespace)
-        kube.wait_for(
-            lambda: kube.get(SOURCES, "GitHubSource", "repo", namespace) is None, TIMEOUT, "deleted"
-        )
+        eventually(lambda: kube.get(SOURCES, "GitHubSource", "repo", namespace) is None, TIMEOUT, "deleted")
         assert github.hooks == {}
         assert github.requests[-1] == ("DELETE", f"/api/v3/repos/acme/shop/hooks/{hook_id}")
 
@@ -387,7 +382,7 @@ def test_github_source_with_a_missing_token_secret(cluster: KubeApiFake, namespa
             accessToken={"secretKeyRef": {"name": "absent", "key": "token"}},
         ),
     )
-    kube.wait_for(
+    eventually(
         lambda: (
             condition(
                 {"status": source_status(kube, "GitHubSource", "repo", namespace)}, "WebhookRegistered"
@@ -402,9 +397,9 @@ def test_github_source_with_a_missing_token_secret(cluster: KubeApiFake, namespa
 def test_a_deleted_adapter_deployment_comes_back(cluster: KubeApiFake, namespace: str) -> None:
     kube = cluster
     apply(kube, make_source("PingSource", "tick", namespace, sink={"uri": "http://one.example/"}))
-    first = kube.wait_for(lambda: deployment(kube, "tick-pingsource", namespace), TIMEOUT, "Deployment")
+    first = eventually(lambda: deployment(kube, "tick-pingsource", namespace), TIMEOUT, "Deployment")
     kube.delete("apps/v1", "Deployment", "tick-pingsource", namespace)
-    again = kube.wait_for(
+    again = eventually(
         lambda: (
             (dep := deployment(kube, "tick-pingsource", namespace))
             and dep["metadata"]["uid"] != first["metadata"]["uid"]

@@ -23,6 +23,7 @@ from tests.controller.factories import (
 from tests.controller.github_fake import running_github
 from tests.support.kube import KubeApiFake
 from tests.support.processes import ManagedProcess
+from tests.support.waiting import eventually
 
 TIMEOUT = 10.0
 DOMAIN = "hooks.example.test"
@@ -59,7 +60,7 @@ def test_webhook_is_routed_published_registered_and_removed(cluster: KubeApiFake
                 secure=True,
             ),
         )
-        route = kube.wait_for(
+        route = eventually(
             lambda: kube.get(VS, "VirtualService", "repo-githubsource", namespace), TIMEOUT, "VirtualService"
         )
         assert route["spec"] == {
@@ -86,14 +87,12 @@ def test_webhook_is_routed_published_registered_and_removed(cluster: KubeApiFake
             True,
         )
         # The route's destination is the Service the controller created for the adapter.
-        service = kube.wait_for(
+        service = eventually(
             lambda: kube.get("v1", "Service", "repo-githubsource", namespace), TIMEOUT, "Service"
         )
         assert service["spec"]["ports"][0]["port"] == 80
 
-        hook_id = kube.wait_for(
-            lambda: status_of(kube, "repo", namespace).get("webhookIDKey"), TIMEOUT, "hook"
-        )
+        hook_id = eventually(lambda: status_of(kube, "repo", namespace).get("webhookIDKey"), TIMEOUT, "hook")
         status = status_of(kube, "repo", namespace)
         url = f"https://repo.{namespace}.{DOMAIN}"
         assert status["url"] == url
@@ -105,7 +104,7 @@ def test_webhook_is_routed_published_registered_and_removed(cluster: KubeApiFake
         # A route edited by hand is put back.
         kube.patch(VS, "VirtualService", "repo-githubsource", {"spec": {"gateways": ["mesh"]}}, namespace)
         kube.patch(SOURCES, "GitHubSource", "repo", {"spec": {"eventTypes": ["push", "issues"]}}, namespace)
-        kube.wait_for(
+        eventually(
             lambda: (
                 (kube.get(VS, "VirtualService", "repo-githubsource", namespace) or {})["spec"]["gateways"]
                 == [GATEWAY]
@@ -115,10 +114,8 @@ def test_webhook_is_routed_published_registered_and_removed(cluster: KubeApiFake
         )
 
         kube.delete(SOURCES, "GitHubSource", "repo", namespace)
-        kube.wait_for(
-            lambda: kube.get(SOURCES, "GitHubSource", "repo", namespace) is None, TIMEOUT, "deleted"
-        )
-        kube.wait_for(
+        eventually(lambda: kube.get(SOURCES, "GitHubSource", "repo", namespace) is None, TIMEOUT, "deleted")
+        eventually(
             lambda: kube.get(VS, "VirtualService", "repo-githubsource", namespace) is None,
             TIMEOUT,
             "the VirtualService collected",
@@ -133,8 +130,8 @@ def test_webhook_is_routed_published_registered_and_removed(cluster: KubeApiFake
 def test_a_source_without_a_token_still_gets_its_route_and_url(cluster: KubeApiFake, namespace: str) -> None:
     kube = cluster
     apply(kube, make_source("GitHubSource", "org", namespace, ownerAndRepository="acme", eventTypes=["push"]))
-    kube.wait_for(lambda: kube.get(VS, "VirtualService", "org-githubsource", namespace), TIMEOUT, "route")
-    kube.wait_for(lambda: status_of(kube, "org", namespace).get("url"), TIMEOUT, "status.url")
+    eventually(lambda: kube.get(VS, "VirtualService", "org-githubsource", namespace), TIMEOUT, "route")
+    eventually(lambda: status_of(kube, "org", namespace).get("url"), TIMEOUT, "status.url")
     status = status_of(kube, "org", namespace)
     assert status["url"] == f"http://org.{namespace}.{DOMAIN}"
     registered = condition({"status": status}, "WebhookRegistered")

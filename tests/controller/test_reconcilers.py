@@ -12,11 +12,13 @@ from typing import Any
 import pytest
 
 from eventwire.api import render_crds
+from eventwire_runtime.controller.cache import Cache
+from eventwire_runtime.controller.channel import handlers as channels
 from eventwire_runtime.controller.context import Context
-from eventwire_runtime.controller.kube import KubeClient
 from eventwire_runtime.controller.settings import ControllerSettings
 from eventwire_runtime.controller.sources import handlers as sources
 from eventwire_runtime.controller.subscription import handlers as subscriptions
+from eventwire_runtime.kube import KubeClient
 from tests.controller.factories import (
     MESSAGING,
     SOURCES,
@@ -37,6 +39,16 @@ class Harness:
     ctx: Context
     events: list[tuple[str, str, str]] = field(default_factory=list)  # (object name, reason, message)
 
+    def cache_now(self) -> None:
+        """Fill the context's cache with the fake's current messaging objects, as kopf's indexes
+        would hold them once the watch events arrived."""
+        objects = [
+            obj
+            for kind in ("ClusterChannelProvisioner", "Channel", "Subscription")
+            for obj in self.kube.list(MESSAGING, kind)
+        ]
+        self.ctx.cache = Cache.from_objects(objects + self.kube.list("v1", "Service"))
+
     def writes(self) -> list[tuple[str, str]]:
         """Mutating requests since the last call (method, path without query)."""
         found = [
@@ -51,7 +63,7 @@ async def harness() -> AsyncIterator[Harness]:
     kube = KubeApiFake()
     await kube.start()
     kube.install_crds(render_crds())
-    client = KubeClient(kube.url)
+    client = KubeClient.for_url(kube.url)
     events: list[tuple[str, str, str]] = []
     ctx = Context(
         SETTINGS,
@@ -199,9 +211,15 @@ async def test_a_repeated_failure_posts_one_event(harness: Harness) -> None:
     assert [reason for _, reason, _ in harness.events] == ["NotFound"]
 
 
-async def test_subscription_reconcile_adds_itself_to_the_channel_in_one_pass(harness: Harness) -> None:
+CHANNEL_STATUS = "/apis/messaging.eventwire.dev/v1/namespaces/ns/channels/orders/status"
+SUBSCRIPTION_STATUS = "/apis/messaging.eventwire.dev/v1/namespaces/ns/subscriptions/s/status"
+
+
+async def test_each_messaging_reconciler_writes_only_its_own_status_and_reads_the_cache(
+    harness: Harness,
+) -> None:
     kube = harness.kube
-    channel = kube.create(make_channel("orders", "ns"))
+    kube.create(make_channel("orders", "ns"))
     kube.patch(
         MESSAGING,
         "Channel",
@@ -211,21 +229,61 @@ async def test_subscription_reconcile_adds_itself_to_the_channel_in_one_pass(har
         subresource="status",
     )
     sub = kube.create(make_subscription("s", "ns", "orders", subscriber={"uri": "http://a.example/"}))
-    harness.writes()
+    harness.cache_now()
+    await harness.ctx.client.path(MESSAGING, "Channel")  # discovery, cached for the process
+    kube.requests.clear()
+
+    # The Subscription resolves its subscriber and reports; the channel does not list it yet.
     await subscriptions.reconcile(harness.ctx, sub)
-    assert harness.writes() == [
-        ("PATCH", "/apis/messaging.eventwire.dev/v1/namespaces/ns/channels/orders/status"),
-        ("PATCH", "/apis/messaging.eventwire.dev/v1/namespaces/ns/subscriptions/s/status"),
-    ]
+    assert kube.requests == [("PATCH", SUBSCRIPTION_STATUS)]  # no GET, no LIST
+    after = kube.get(MESSAGING, "Subscription", "s", "ns")
+    assert condition(after, "ReferencesResolved")["status"] == "True"
+    assert condition(after, "AddedToChannel")["reason"] == "NotAddedYet"
+
+    # The Channel's reconciler builds its routing table from the cached Subscriptions.
+    harness.cache_now()
+    kube.requests.clear()
+    channel = harness.ctx.cache.channel("ns", "orders")
+    assert channel is not None
+    await channels.reconcile(harness.ctx, channel)
+    assert kube.requests == [("PATCH", CHANNEL_STATUS)]
     listed = kube.get(MESSAGING, "Channel", "orders", "ns")
     assert listed is not None
-    assert [e["uid"] for e in listed["status"]["subscribers"]] == [sub["metadata"]["uid"]]
-    after = kube.get(MESSAGING, "Subscription", "s", "ns")
-    assert condition(after, "AddedToChannel")["status"] == "True"
-    assert condition(after, "ReferencesResolved")["status"] == "True"
+    assert [(e["uid"], e["ready"]) for e in listed["status"]["subscribers"]] == [
+        (sub["metadata"]["uid"], "True")
+    ]
     # The channel has no provisioner here, so it is not Ready (no default is installed).
     assert condition(listed, "ProvisionerReady")["reason"] == "NoDefaultProvisioner"
-    assert channel["metadata"]["uid"] == listed["metadata"]["uid"]
+
+    # The Subscription sees itself listed; then nothing is left to write.
+    harness.cache_now()
+    kube.requests.clear()
+    await subscriptions.reconcile(harness.ctx, harness.ctx.cache.subscription("ns", "s") or {})
+    assert condition(kube.get(MESSAGING, "Subscription", "s", "ns"), "AddedToChannel")["status"] == "True"
+    harness.cache_now()
+    kube.requests.clear()
+    await subscriptions.reconcile(harness.ctx, harness.ctx.cache.subscription("ns", "s") or {})
+    await channels.reconcile(harness.ctx, harness.ctx.cache.channel("ns", "orders") or {})
+    assert kube.requests == []
+
+
+async def test_a_subscription_that_is_not_ready_keeps_its_entry(harness: Harness) -> None:
+    kube = harness.kube
+    kube.create(make_channel("orders", "ns"))
+    sub = kube.create(
+        make_subscription(
+            "s", "ns", "orders", subscriber={"ref": {"apiVersion": "v1", "kind": "Service", "name": "gone"}}
+        )
+    )
+    harness.cache_now()
+    await subscriptions.reconcile(harness.ctx, sub)
+    harness.cache_now()
+    await channels.reconcile(harness.ctx, harness.ctx.cache.channel("ns", "orders") or {})
+    listed = kube.get(MESSAGING, "Channel", "orders", "ns")
+    assert listed is not None
+    [entry] = listed["status"]["subscribers"]
+    assert (entry["uid"], entry["ready"]) == (sub["metadata"]["uid"], "False")
+    assert "does not exist" in entry["message"]
 
 
 async def test_subscription_to_a_missing_channel(harness: Harness) -> None:
@@ -352,3 +410,21 @@ async def test_github_source_webhook_route(harness: Harness, case: RouteCase) ->
         # Nothing drifted: a second reconcile writes nothing.
         await sources.reconcile(harness.ctx, after)
         assert harness.writes() == []
+
+
+async def test_the_context_knows_its_own_writes_until_the_cache_catches_up(harness: Harness) -> None:
+    kube, ctx = harness.kube, harness.ctx
+    stale = kube.create(make_channel("orders", "ns"))
+    await ctx.write_status(stale, {"observedGeneration": 1})
+    written = kube.get(MESSAGING, "Channel", "orders", "ns")
+    assert written is not None
+    # The cache still holds the copy from before the write: our write is the fresher one, and
+    # its watch event (the echo) tells the reconciler nothing new.
+    assert ctx.fresher(stale)["status"] == {"observedGeneration": 1}
+    assert ctx.is_own_write(written)
+    assert not ctx.is_own_write(stale)
+    # Someone else changes the object: the cache is the fresher one, the write is forgotten.
+    newer = kube.patch(MESSAGING, "Channel", "orders", {"metadata": {"labels": {"x": "y"}}}, "ns")
+    assert ctx.fresher(newer) is newer
+    assert not ctx.is_own_write(newer)
+    assert ctx.fresher(stale) is stale

@@ -495,8 +495,20 @@ def test_api_server_source_config(selector: Any, selected: list[str] | None, whe
         ),
     ],
 )
-def test_label_selector_string(selector: dict[str, Any], query: str) -> None:
-    assert kinds.label_selector_string(selector) == query
+def test_selector_matches_as_the_api_server_matches_its_query(selector: dict[str, Any], query: str) -> None:
+    """The controller matches namespaces in its cache as a labelSelector query would."""
+    from tests.support.kube import label_selector_matches
+
+    label_sets: list[dict[str, str]] = [
+        {},
+        {"t": "x"},
+        {"t": "y", "v": "1"},
+        {"t": "z", "u": "1"},
+        {"t": "x", "u": "1", "v": "2"},
+        {"team": "shop", "t": "x"},
+    ]
+    for labels in label_sets:
+        assert kinds.selector_matches(selector, labels) == label_selector_matches(query, labels), labels
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,6 @@ from eventwire_runtime.delivery import DeliverySpec, parse_duration
         ("PT1M30.5S", 90.5),
         ("P1W", 7 * 86400.0),
         ("PT0,5S", 0.5),
-        ("pt2s", 2.0),
         ("PT0S", 0.0),
     ],
 )
@@ -30,7 +29,7 @@ def test_parse_duration(text: str, seconds: float) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "P", "PT", "1S", "PT-1S", "-PT1S", "PT1", "P1H", "PT1S1M", "soon", "PT1.S"]
+    "text", ["", "P", "PT", "1S", "PT-1S", "-PT1S", "PT1", "P1H", "PT1S1M", "soon", "PT1.S", "pt2s", "P1.5D"]
 )
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="duration") as info:

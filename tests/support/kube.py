@@ -17,7 +17,7 @@ Use:
 
     with running_kube() as kube:          # a server on a free 127.0.0.1 port, in its own thread
         kube.install_crds(render_crds())   # or kube.create(crd) to have watchers see it
-        kube.write_kubeconfig(path)        # for kopf / the kubernetes client
+        kube.write_kubeconfig(path)        # for kopf / the runtime's client (eventwire_runtime.kube)
         kube.create({"apiVersion": "v1", "kind": "Service", ...})
         kube.wait_for(lambda: kube.get("v1", "Service", "svc", "ns") is not None, timeout=5)
 
@@ -25,9 +25,16 @@ Use:
 watch stream is woken with `call_soon_threadsafe`, so tests may call the sync helpers from any
 thread; `await fake.start()` runs it in the current loop instead of a thread.
 
+Our custom resources are validated like an API server validates them, on create, on update and
+on status writes: their CRD's OpenAPI schema and CEL rules (transition rules against the old
+object), through `eventwire.api.resource_errors`; an invalid object is answered 422 Invalid with
+every field error. Stricter than an API server in one way: an unknown field is rejected rather
+than pruned, so a controller writing a field the CRD lacks fails instead of losing it silently.
+
 Simplifications (deliberate): strategic-merge patches are applied as JSON merge patches (lists
-are replaced, not merged); no admission, defaulting or schema validation; `limit` is ignored
-(lists come in one page); namespaces need not exist before objects are created in them.
+are replaced, not merged); no admission webhooks or defaulting, and no schema validation of
+built-in kinds; `limit` is ignored (lists come in one page); namespaces need not exist before
+objects are created in them.
 """
 
 from __future__ import annotations
@@ -39,7 +46,6 @@ import datetime
 import json
 import re
 import threading
-import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -48,6 +54,8 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+
+from tests.support.waiting import eventually
 
 Obj = dict[str, Any]
 
@@ -288,9 +296,12 @@ class KubeApiFake:
     Args:
         history: how many change events are kept for watches that resume from a resourceVersion;
             a watch from an older version gets 410 Gone (also forced by `compact()`).
+        validate: whether our custom resources are validated against their CRDs (see the module
+            docstring); benchmarks may turn it off to measure the client, not the fake.
     """
 
-    def __init__(self, history: int = 10_000):
+    def __init__(self, history: int = 10_000, validate: bool = True):
+        self._validate = validate
         self._lock = threading.RLock()
         self._types: dict[tuple[str, str, str], ResourceType] = {}
         self._objects: dict[Key, Obj] = {}
@@ -363,6 +374,20 @@ class KubeApiFake:
             if watcher.rtype == rtype and watcher.wants(snapshot):
                 watcher.loop.call_soon_threadsafe(watcher.queue.put_nowait, event)
 
+    def _check_valid(self, obj: Obj, old: Obj | None) -> None:
+        """422 Invalid, naming every field error, when `obj` is one of our kinds and breaks its
+        CRD's schema or CEL rules (`old`: the stored object, for transition rules)."""
+        from eventwire.api import kind_for, resource_errors
+
+        if not self._validate or kind_for(obj["apiVersion"], obj["kind"]) is None:
+            return
+        errors = resource_errors(obj, old)
+        if errors:
+            details = "; ".join(str(error) for error in errors)
+            raise ApiError(
+                422, "Invalid", f'{obj["kind"]} "{obj["metadata"].get("name", "")}" is invalid: {details}'
+            )
+
     def _bump(self, obj: Obj) -> None:
         self._rv += 1
         obj["metadata"]["resourceVersion"] = str(self._rv)
@@ -392,6 +417,7 @@ class KubeApiFake:
                 raise ApiError(409, "AlreadyExists", f"{rtype.plural} {meta['name']!r} already exists")
             meta.update(uid=str(uuid.uuid4()), creationTimestamp=_now(), generation=1)
             meta.pop("deletionTimestamp", None)
+            self._check_valid(obj, None)
             self._bump(obj)
             self._objects[key] = obj
             self._emit("ADDED", rtype, obj)
@@ -492,6 +518,7 @@ class KubeApiFake:
                         new["status"] = copy.deepcopy(old["status"])
             if new == old:
                 return copy.deepcopy(old)  # a no-op: no new resourceVersion, no event
+            self._check_valid(new, old)
             if _spec_of(new) != _spec_of(old):
                 new_meta["generation"] = old["metadata"].get("generation", 1) + 1
             self._bump(new)
@@ -570,18 +597,11 @@ class KubeApiFake:
     # -- waiting, for tests -----------------------------------------------------------------------
 
     def wait_for(self, predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-        """Poll `predicate` every 20 ms until it returns something truthy; TimeoutError after `timeout` s."""
-        deadline = time.monotonic() + timeout
-        while True:
-            result = predicate()
-            if result:
-                return result
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out after {timeout}s waiting for {what or predicate}")
-            time.sleep(0.02)
+        """`tests.support.waiting.eventually` (kept for the test folders not moved to it yet)."""
+        return eventually(predicate, timeout, what)
 
     def write_kubeconfig(self, path: Path, namespace: str = "default") -> Path:
-        """A kubeconfig (JSON is valid YAML) that points the kubernetes client and kopf here."""
+        """A kubeconfig (JSON is valid YAML) that points kopf and the runtime's client here."""
         config = {
             "apiVersion": "v1",
             "kind": "Config",

@@ -13,9 +13,10 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+
+from tests.support.waiting import eventually
 
 
 def free_port() -> int:
@@ -32,13 +33,8 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.02, what: str = "") -> None:
-    """Poll `predicate` until it is true; raise TimeoutError naming `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(interval)
-    raise TimeoutError(f"timed out after {timeout}s waiting for {what or predicate}")
+    """`eventually` with this module's older signature (kept for the test folders not moved yet)."""
+    eventually(predicate, timeout, what, interval)
 
 
 class ManagedProcess:

@@ -17,6 +17,7 @@ import yaml
 
 from eventwire.api.github_events import GITHUB_EVENTS
 from eventwire.api.kinds import KINDS, MESSAGING_GROUP, SOURCES_GROUP, VERSION, Kind, kind_for
+from eventwire_spec import durations
 
 DEFAULT_LABELS: Mapping[str, str] = {
     "app.kubernetes.io/name": "eventwire",
@@ -30,6 +31,8 @@ _environment = jinja2.Environment(
     keep_trailing_newline=True,
     autoescape=False,  # YAML, not HTML
 )
+# One duration grammar for the CRDs, the validator (which reads the CRDs) and the runtime.
+_environment.globals["durations"] = durations
 
 
 def render_crd_yaml(kind: Kind, labels: Mapping[str, str] | None = None) -> str:

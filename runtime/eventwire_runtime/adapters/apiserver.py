@@ -37,15 +37,9 @@ Events: see `apiserver_events` (Knative's types, subject and source conventions)
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlencode
-
-import aiohttp
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from eventwire_runtime.adapters.apiserver_events import (
     Obj,
@@ -61,58 +55,12 @@ from eventwire_runtime.adapters.sender import EventSender
 from eventwire_runtime.delivery.backoff import retry_delay
 from eventwire_runtime.delivery.errors import ConfigError
 from eventwire_runtime.delivery.spec import DeliverySpec
+from eventwire_runtime.kube import Change, KubeClient, KubeError, ListWatch, Observe
 
 log = logging.getLogger(__name__)
 
 # Reconnect waits after API errors, by the shared formula: 0.5 s doubling, capped at 30 s.
 RECONNECT = DeliverySpec(backoff_delay=0.5, backoff_max=30.0)
-
-
-class GoneError(Exception):
-    """The watch's resourceVersion is too old (410): re-list."""
-
-
-@dataclass(slots=True)
-class ApiConnection:
-    """Where the API server is and how to authenticate to it."""
-
-    host: str
-    authorization: Callable[[], str | None]
-    ssl_context: ssl.SSLContext | bool = True
-
-    @classmethod
-    def load(cls, kubeconfig: str | None, in_cluster: bool) -> ApiConnection:
-        """From the pod's service account (`in_cluster`) or a kubeconfig file.
-
-        Raises:
-            ConfigError: when neither yields a configuration.
-        """
-        from kubernetes import client, config
-
-        cfg = client.Configuration()
-        try:
-            if in_cluster:
-                config.load_incluster_config(client_configuration=cfg)
-            else:
-                config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
-        except Exception as exc:
-            raise ConfigError(f"cannot load Kubernetes credentials: {exc}") from None
-        context: ssl.SSLContext | bool = True
-        if str(cfg.host).startswith("https"):
-            if cfg.verify_ssl:
-                context = ssl.create_default_context(cafile=cfg.ssl_ca_cert)
-            else:
-                context = ssl.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            if cfg.cert_file:
-                context.load_cert_chain(cfg.cert_file, cfg.key_file)
-
-        def authorization() -> str | None:
-            value = cfg.get_api_key_with_prefix("authorization")  # refreshes rotated tokens
-            return str(value) if value else None
-
-        return cls(str(cfg.host).rstrip("/"), authorization, context)
 
 
 @dataclass(slots=True)
@@ -131,17 +79,6 @@ class WatchedType:
         return f"{base}/{self.plural}"
 
 
-@dataclass(slots=True)
-class _Known:
-    """Objects this watch has reported, by uid: resourceVersion and last object."""
-
-    objects: dict[str, tuple[str, Obj]] = field(default_factory=dict)
-
-
-# Handles one change seen by a list or watch: (watched type, known objects, ADDED|MODIFIED|DELETED, object).
-Observer = Callable[[WatchedType, _Known, str, Obj], Awaitable[None]]
-
-
 class ApiServerAdapter(BaseAdapter):
     """Watches the configured resources and sends their changes (see the module docstring)."""
 
@@ -151,7 +88,6 @@ class ApiServerAdapter(BaseAdapter):
         self.config = parse_source_config(environ.get("K_SOURCE_CONFIG"))
         self.watch_timeout = env_int(environ, "APISERVER_WATCH_TIMEOUT", 300, minimum=1)
         self.kubeconfig = environ.get("KUBECONFIG") or None
-        self.in_cluster = bool(environ.get("KUBERNETES_SERVICE_HOST")) and self.kubeconfig is None
         if self.config.all_namespaces:
             self.namespaces: list[str | None] = [None]
         else:
@@ -166,16 +102,14 @@ class ApiServerAdapter(BaseAdapter):
             where = ", ".join(str(n) for n in self.namespaces) or "no namespace (none matched)"
         self.mode = f"{self.config.mode} mode, resilient watch of {kinds} in {where}"
         self._lists_pending = 0
-        self.api: ApiConnection | None = None
+        self.api: KubeClient | None = None
         # namespace -> its watch tasks, when following a namespaceSelector
         self._namespace_tasks: dict[str, list[asyncio.Task[None]]] = {}
 
     async def run(self) -> None:
-        self.api = await asyncio.to_thread(ApiConnection.load, self.kubeconfig, self.in_cluster)
-        timeout = aiohttp.ClientTimeout(total=None, connect=10, sock_read=self.watch_timeout + 30)
-        connector = aiohttp.TCPConnector(ssl=self.api.ssl_context)
-        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            types = [await self._discover(session, spec) for spec in self.config.resources]
+        self.api = await KubeClient.connect(self.kubeconfig)  # KubeConfigError is a ConfigError
+        try:
+            types = [await self._discover(spec) for spec in self.config.resources]
             pairs: list[tuple[WatchedType, str | None]] = []
             tasks: list[asyncio.Task[None]] = []
             if self.config.namespace_selector is not None:
@@ -183,14 +117,14 @@ class ApiServerAdapter(BaseAdapter):
                 namespaced = [w for w in types if w.namespaced]
                 selector = ResourceSpec("v1", "Namespace", self.config.namespace_selector)
                 namespaces = WatchedType(selector, "namespaces", namespaced=False)
-                follow = self._namespace_follower(session, namespaced)
-                tasks.append(asyncio.create_task(self._watch_forever(session, namespaces, None, follow)))
+                follow = self._namespace_follower(namespaced)
+                tasks.append(asyncio.create_task(self._watch_forever(namespaces, None, lambda _: follow)))
             else:
                 for watched in types:
                     scopes = self.namespaces if watched.namespaced else [None]
                     pairs.extend((watched, ns) for ns in dict.fromkeys(scopes))
             self._lists_pending = len(pairs) + len(tasks)
-            tasks.extend(asyncio.create_task(self._watch_forever(session, w, ns)) for w, ns in pairs)
+            tasks.extend(asyncio.create_task(self._watch_forever(w, ns)) for w, ns in pairs)
             if not tasks:  # nothing to watch (no namespace matched): idle until stopped
                 self._ready = True
                 tasks.append(asyncio.create_task(self._idle()))
@@ -207,203 +141,98 @@ class ApiServerAdapter(BaseAdapter):
                     await asyncio.gather(*namespace_tasks, return_exceptions=True)
                 self._namespace_tasks.clear()
                 self._ready = False
+        finally:
+            await self.api.close()
 
     async def _idle(self) -> None:
         await self.stopping.wait()
 
-    def _namespace_follower(self, session: aiohttp.ClientSession, namespaced: list[WatchedType]) -> Observer:
+    def _namespace_follower(self, namespaced: list[WatchedType]) -> Observe:
         """An observer of the Namespace watch that starts and stops per-namespace watches."""
 
-        async def follow(_: WatchedType, known: _Known, change: str, obj: Obj) -> None:
-            meta = obj.get("metadata") or {}
-            name = str(meta.get("name", ""))
-            uid = str(meta.get("uid", ""))
+        async def follow(change: Change, obj: Obj) -> None:
+            name = str((obj.get("metadata") or {}).get("name", ""))
             if change == "DELETED":
-                known.objects.pop(uid, None)
                 for task in self._namespace_tasks.pop(name, []):
                     task.cancel()
                 log.info("namespace %s no longer watched", name)
                 return
-            known.objects[uid] = (str(meta.get("resourceVersion", "")), obj)
             if name and name not in self._namespace_tasks:
                 log.info("namespace %s matches; watching it", name)
                 self._namespace_tasks[name] = [
-                    asyncio.create_task(self._watch_forever(session, w, name, counts_for_ready=False))
+                    asyncio.create_task(self._watch_forever(w, name, counts_for_ready=False))
                     for w in namespaced
                 ]
 
         return follow
 
-    # -- HTTP -----------------------------------------------------------------------------------
+    # -- discovery ----------------------------------------------------------------------------
 
-    def _headers(self) -> dict[str, str]:
+    async def _discover(self, spec: ResourceSpec) -> WatchedType:
         assert self.api is not None
-        headers = {"Accept": "application/json"}
-        token = self.api.authorization()
-        if token:
-            headers["Authorization"] = token
-        return headers
-
-    async def _get_json(self, session: aiohttp.ClientSession, path: str) -> Any:
-        assert self.api is not None
-        async with session.get(self.api.host + path, headers=self._headers()) as response:
-            if response.status == 410:
-                raise GoneError(path)
-            if response.status >= 400:
-                text = await response.text()
-                raise aiohttp.ClientResponseError(
-                    response.request_info, (), status=response.status, message=text[:300]
-                )
-            return await response.json(content_type=None)
-
-    async def _discover(self, session: aiohttp.ClientSession, spec: ResourceSpec) -> WatchedType:
-        path = f"/api/{spec.api_version}" if "/" not in spec.api_version else f"/apis/{spec.api_version}"
         try:
-            listing = await self._get_json(session, path)
-        except aiohttp.ClientResponseError as exc:
+            found = await self.api.resource(spec.api_version, spec.kind)
+        except KubeError as exc:
             raise ConfigError(f"apiVersion {spec.api_version!r} is not served ({exc.status})") from None
-        for resource in listing.get("resources", []):
-            if resource.get("kind") == spec.kind and "/" not in resource.get("name", ""):
-                return WatchedType(spec, resource["name"], bool(resource.get("namespaced")))
-        raise ConfigError(f"kind {spec.kind!r} is not served in {spec.api_version!r}")
+        if found is None:
+            raise ConfigError(f"kind {spec.kind!r} is not served in {spec.api_version!r}")
+        return WatchedType(spec, found[0], found[1])
 
     # -- list and watch -------------------------------------------------------------------------
 
     async def _watch_forever(
         self,
-        session: aiohttp.ClientSession,
         watched: WatchedType,
         namespace: str | None,
-        observe: Observer | None = None,
+        observer: Callable[[WatchedType], Observe] | None = None,
         counts_for_ready: bool = True,
     ) -> None:
-        observe = observe or self._observe
-        known = _Known()
-        resource_version: str | None = None
-        failures = 0
-        first = True
-        while not self.stopping.is_set():
-            try:
-                if resource_version is None:
-                    resource_version = await self._relist(session, watched, namespace, known, observe)
-                    if first and counts_for_ready:
-                        first = False
-                        self._lists_pending -= 1
-                        self._ready = self._lists_pending == 0
-                resource_version = await self._watch_once(
-                    session, watched, namespace, known, resource_version, observe
-                )
-                failures = 0
-            except GoneError:
-                log.info("watch of %s in %s expired (410 Gone); re-listing", watched.plural, namespace or "*")
-                resource_version = None
-            except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                failures += 1
-                delay = retry_delay(RECONNECT, failures)
-                log.warning("watch of %s failed (%s); retrying in %.1fs", watched.plural, exc, delay)
-                if await self.sleep_or_stop(delay):
-                    return
-
-    async def _relist(
-        self,
-        session: aiohttp.ClientSession,
-        watched: WatchedType,
-        namespace: str | None,
-        known: _Known,
-        observe: Observer,
-    ) -> str:
-        query = {"labelSelector": watched.spec.selector} if watched.spec.selector else {}
-        path = watched.path(namespace) + (f"?{urlencode(query)}" if query else "")
-        listing = await self._get_json(session, path)
-        seen: set[str] = set()
-        for obj in listing.get("items") or []:
-            obj.setdefault("apiVersion", watched.spec.api_version)
-            obj.setdefault("kind", watched.spec.kind)
-            uid = str(obj.get("metadata", {}).get("uid", ""))
-            seen.add(uid)
-            await observe(watched, known, "ADDED", obj)
-        for uid in [u for u in known.objects if u not in seen]:
-            _, last = known.objects[uid]
-            await observe(watched, known, "DELETED", last)
-        return str((listing.get("metadata") or {}).get("resourceVersion", "0"))
-
-    async def _watch_once(
-        self,
-        session: aiohttp.ClientSession,
-        watched: WatchedType,
-        namespace: str | None,
-        known: _Known,
-        resource_version: str,
-        observe: Observer,
-    ) -> str:
+        """List and watch `watched` in `namespace` until stopped (see `kube.ListWatch`)."""
         assert self.api is not None
-        query = {
-            "watch": "1",
-            "resourceVersion": resource_version,
-            "allowWatchBookmarks": "true",
-            "timeoutSeconds": str(self.watch_timeout),
-        }
-        if watched.spec.selector:
-            query["labelSelector"] = watched.spec.selector
-        url = f"{self.api.host}{watched.path(namespace)}?{urlencode(query)}"
-        async with session.get(url, headers=self._headers()) as response:
-            if response.status == 410:
-                raise GoneError(url)
-            response.raise_for_status()
-            async for line in self._lines(response):
-                event = json.loads(line)
-                kind = event.get("type")
-                obj = event.get("object") or {}
-                if kind == "ERROR":
-                    if obj.get("code") == 410:
-                        raise GoneError(obj.get("message", ""))
-                    raise ValueError(f"watch error: {obj.get('message', obj)}")
-                version = (obj.get("metadata") or {}).get("resourceVersion")
-                if kind in ("ADDED", "MODIFIED", "DELETED"):
-                    await observe(watched, known, kind, obj)
-                if version:
-                    resource_version = str(version)
-        return resource_version
+        first = [counts_for_ready]
 
-    async def _lines(self, response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
-        """Newline-delimited watch events of any size, until the stream ends or `stop()`."""
-        buffer = b""
-        chunks = response.content.iter_any().__aiter__()
-        while True:
-            read = asyncio.ensure_future(chunks.__anext__())
-            if not await self.wait_unless_stopped(read):
-                read.cancel()
-                return
-            try:
-                chunk = read.result()
-            except StopAsyncIteration:
-                return
-            buffer += chunk
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                if line.strip():
-                    yield line
+        def listed() -> None:
+            if first[0]:
+                first[0] = False
+                self._lists_pending -= 1
+                self._ready = self._lists_pending == 0
 
-    async def _observe(self, watched: WatchedType, known: _Known, change: str, obj: Obj) -> None:
-        """Update `known` with one change and send its event unless it repeats what we sent."""
-        meta = obj.get("metadata") or {}
-        uid = str(meta.get("uid", ""))
-        version = str(meta.get("resourceVersion", ""))
-        owner = self.config.owner
-        if owner is not None and not owner.matches(obj):
-            known.objects.pop(uid, None)
-            return
-        operation: Operation
-        if change == "DELETED":
-            if known.objects.pop(uid, None) is None and uid:
-                return  # never reported, nothing to retract
-            operation = "delete"
-        else:
-            previous = known.objects.get(uid)
-            if previous is not None and previous[0] == version:
-                return  # a re-list or resumed watch repeating what we already sent
-            operation = "add" if previous is None else "update"
-            known.objects[uid] = (version, obj)
+        await ListWatch(
+            self.api,
+            watched.path(namespace),
+            (observer or self._observer)(watched),
+            stopping=self.stopping,
+            reconnect=lambda attempt: retry_delay(RECONNECT, attempt),
+            label_selector=watched.spec.selector or "",
+            timeout_seconds=self.watch_timeout,
+            on_listed=listed,
+            logger=log,
+        ).run()
+
+    def _observer(self, watched: WatchedType) -> Observe:
+        """Sends an event per change of a watched object that passes the owner filter."""
+        reported: set[str] = set()  # uids whose add was sent (and not retracted)
+
+        async def observe(change: Change, obj: Obj) -> None:
+            uid = str((obj.get("metadata") or {}).get("uid", ""))
+            owner = self.config.owner
+            operation: Operation
+            if change == "DELETED":
+                if uid not in reported:
+                    return  # never reported, nothing to retract
+                reported.discard(uid)
+                operation = "delete"
+            elif owner is not None and not owner.matches(obj):
+                reported.discard(uid)  # reported as an add again once it matches
+                return
+            else:
+                operation = "update" if uid in reported else "add"
+                reported.add(uid)
+            await self._send(watched, operation, obj)
+
+        return observe
+
+    async def _send(self, watched: WatchedType, operation: Operation, obj: Obj) -> None:
         obj.setdefault("apiVersion", watched.spec.api_version)
         obj.setdefault("kind", watched.spec.kind)
         assert self.api is not None

@@ -3,21 +3,24 @@ so `kopf run -m eventwire_runtime.controller` and `eventwire-runtime controller`
 
 One reconciler per kind: `provisioner`, `channel`, `subscription` and `sources` (all six source
 kinds), each split into handlers (kopf glue), resources (pure builders), names and conditions.
-`targets` re-runs dependents when a destination appears or moves; `operator` holds the
-operator-wide hooks (startup, metrics endpoint, cleanup).
+Each writes only its own kind's status and children and reads other kinds from `cache` (kopf's
+indexes); watch events reach dependents through each kind's work queue (`workqueue`) and, for
+destinations, `tracking`. `operator` holds the operator-wide hooks (startup, metrics endpoint,
+cleanup).
 """
 
 from eventwire_runtime.api import SOURCES_GROUP
-from eventwire_runtime.controller import operator, targets
+from eventwire_runtime.controller import cache, operator
 from eventwire_runtime.controller.channel import handlers as channel_handlers
 from eventwire_runtime.controller.context import load_settings
 from eventwire_runtime.controller.provisioner import handlers as provisioner_handlers
 from eventwire_runtime.controller.sources import handlers as source_handlers
 from eventwire_runtime.controller.subscription import handlers as subscription_handlers
 
-for kind_handlers in (provisioner_handlers, channel_handlers, subscription_handlers, source_handlers):
-    kind_handlers.register(load_settings().resync_seconds)
-targets.register()
+cache.register()
+for kind_handlers in (provisioner_handlers, channel_handlers, subscription_handlers):
+    kind_handlers.register()
+source_handlers.register(load_settings().resync_seconds)
 operator.register_ready_tracking(
     {
         provisioner_handlers.KIND: provisioner_handlers.PROVISIONERS,
@@ -33,5 +36,4 @@ __all__ = [
     "provisioner_handlers",
     "source_handlers",
     "subscription_handlers",
-    "targets",
 ]

@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from eventwire_runtime.controller.kube import KubeClient, KubeError, Obj
+from eventwire_runtime.delivery.errors import EventwireError
+from eventwire_runtime.kube import KubeClient, KubeError, Obj
 
 
-class NotOwnedError(Exception):
+class NotOwnedError(EventwireError):
     """A child with the desired name exists but is not controlled by the reconciled object."""
 
 

@@ -1,4 +1,5 @@
-"""What every reconciler shares: settings, the API client, per-object locks, status writing.
+"""What every reconciler shares: settings, the API client, the informer cache, the work queues,
+per-object locks, status writing.
 
 One `Context` is built in the startup handler and kept in kopf's `memo` (`memo.ctx`).
 """
@@ -14,10 +15,12 @@ from typing import Any, Concatenate, ParamSpec, cast
 
 import kopf
 
+from eventwire_runtime.controller.cache import Cache
 from eventwire_runtime.controller.conditions import condition, status_changed
-from eventwire_runtime.controller.kube import KubeClient, Obj
 from eventwire_runtime.controller.metrics import ControllerMetrics
 from eventwire_runtime.controller.settings import ControllerSettings
+from eventwire_runtime.controller.workqueue import WorkQueue
+from eventwire_runtime.kube import KubeClient, Obj
 
 Body = Obj
 P = ParamSpec("P")
@@ -41,18 +44,61 @@ class Context:
     Attributes:
         settings: the controller settings.
         client: the API client.
+        cache: the informer cache (kopf's indexes), read instead of the API.
         warn: posts a Warning Event about an object (reason, message); tests record them.
-        pending_subscriptions: Subscriptions by uid whose reconcile computed a status that is not
-            written yet; channel reconciles use it instead of the API server's older copy.
         metrics: the operator's Prometheus metrics (a fresh set unless given).
     """
 
     settings: ControllerSettings
     client: KubeClient
+    cache: Cache = field(default_factory=lambda: Cache({}))
     warn: Callable[[Mapping[str, Any], str, str], None] = post_warning
     metrics: ControllerMetrics = field(default_factory=ControllerMetrics)
-    pending_subscriptions: dict[str, Body] = field(default_factory=dict)
     _locks: dict[tuple[str, str, str], asyncio.Lock] = field(default_factory=dict)
+    _queues: dict[str, WorkQueue[Any]] = field(default_factory=dict)
+    # uid -> the object as our last status write returned it (see `fresher`).
+    _written: dict[str, Body] = field(default_factory=dict)
+
+    def queue(self, kind: str, process: Callable[[Any], Awaitable[float | None]]) -> WorkQueue[Any]:
+        """The work queue of `kind`'s reconciler, created on first use."""
+        if kind not in self._queues:
+            self._queues[kind] = WorkQueue(kind, process)
+        return self._queues[kind]
+
+    async def close(self) -> None:
+        for queue in self._queues.values():
+            await queue.close()
+        await self.client.close()
+
+    def fresher(self, obj: Body) -> Body:
+        """`obj` as the cache holds it, or the copy our last status write of it returned when that
+        is newer: the cache lags behind our own writes until their watch events arrive, and
+        comparing against the older copy would write the same status again."""
+        meta = obj["metadata"]
+        written = self._written.get(str(meta.get("uid")))
+        if written is None:
+            return obj
+        try:
+            newer = int(written["metadata"]["resourceVersion"]) > int(meta.get("resourceVersion") or 0)
+        except (KeyError, TypeError, ValueError):  # resourceVersions are opaque outside etcd
+            newer = False
+        if newer:
+            return written
+        self._written.pop(str(meta.get("uid")), None)  # the cache caught up
+        return obj
+
+    def is_own_write(self, obj: Mapping[str, Any]) -> bool:
+        """Whether `obj` (a watch event's object) is exactly what our last status write of it
+        returned: the echo of that write, which tells its reconciler nothing new."""
+        meta = obj.get("metadata") or {}
+        written = self._written.get(str(meta.get("uid")))
+        return written is not None and written["metadata"].get("resourceVersion") == meta.get(
+            "resourceVersion"
+        )
+
+    def forget(self, uid: str) -> None:
+        """The object is gone: drop what `fresher` kept of it."""
+        self._written.pop(uid, None)
 
     def warn_on_failure(self, obj: Mapping[str, Any], status: Mapping[str, Any]) -> None:
         """A Warning Event when `status` turns Ready False, or changes why it is False.
@@ -81,7 +127,7 @@ class Context:
         if not status_changed(current, status):
             return False
         meta = obj["metadata"]
-        await self.client.patch(
+        written = await self.client.patch(
             obj["apiVersion"],
             obj["kind"],
             meta["name"],
@@ -89,6 +135,8 @@ class Context:
             meta.get("namespace"),
             sub="status",
         )
+        if isinstance(written, dict) and written.get("metadata", {}).get("uid") == meta.get("uid"):
+            self._written[str(meta["uid"])] = written
         return True
 
 

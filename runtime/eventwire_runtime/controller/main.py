@@ -54,6 +54,9 @@ def main(argv: list[str]) -> int:
     kopf.configure(verbose=args.verbose, debug=args.debug, log_prefix=True)
     if not (args.verbose or args.debug):
         logging.getLogger().setLevel(logging.INFO)
+        # kopf logs every handler call at INFO ("Handler ... succeeded"): per watch event, at scale
+        # most of the operator's output and a tenth of its CPU. --verbose shows them.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     if settings.peering:
         own_priority = peering.priority(time.time(), random.randrange(peering.TIEBREAK_SPAN))
         logging.getLogger(__name__).info(

@@ -10,16 +10,18 @@ from typing import Any
 import kopf
 
 from eventwire_runtime.controller import metrics as metrics_server
+from eventwire_runtime.controller.cache import Cache, is_cache_index
 from eventwire_runtime.controller.context import Context, ctx_of, load_settings
-from eventwire_runtime.controller.kube import KubeClient
 from eventwire_runtime.controller.metrics import ControllerMetrics
+from eventwire_runtime.kube import KubeClient, KubeConfigError
 
 FINALIZER = "eventwire.dev/finalizer"
 
 
 @kopf.on.startup()
-async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: Any) -> None:
-    """Parse the settings once, log in like kopf does, and keep both in `memo.ctx`."""
+async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **kwargs: Any) -> None:
+    """Parse the settings once, connect the API client, and keep both in `memo.ctx` with the
+    cache over kopf's indexes (live objects, passed as kwargs named by index id)."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="eventwire.dev")
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
@@ -32,14 +34,13 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **_: 
     # Used only with peering (EVENTWIRE_PEERING): keep-alives are not logged, pauses and resumes are.
     settings.peering.lifetime = controller_settings.peering_lifetime
     settings.peering.stealth = True
-    info = kopf.login_via_client(logger=logger, settings=settings)
-    if info is None:
-        raise kopf.PermanentError(
-            "cannot log in to the Kubernetes API (no in-cluster account, no kubeconfig)"
-        )
     metrics = ControllerMetrics()
-    client = KubeClient.from_connection_info(info, on_error=metrics.api_error)
-    memo.ctx = Context(controller_settings, client, metrics=metrics)
+    try:  # the credentials kopf logs in with: KUBECONFIG, else the pod's service account
+        client = await KubeClient.connect(on_error=metrics.api_error)
+    except KubeConfigError as exc:
+        raise kopf.PermanentError(str(exc)) from None
+    indexes = {name: index for name, index in kwargs.items() if is_cache_index(name)}
+    memo.ctx = Context(controller_settings, client, cache=Cache(indexes, client), metrics=metrics)
     logger.info(f"eventwire controller settings: {controller_settings}")
     if controller_settings.metrics_port:
         address, port = controller_settings.metrics_address, controller_settings.metrics_port
@@ -55,14 +56,18 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     if hasattr(memo, "metrics_runner"):
         await memo.metrics_runner.cleanup()
     if hasattr(memo, "ctx"):
-        await ctx_of(memo).client.close()
+        await ctx_of(memo).close()
 
 
 async def track_ready(body: kopf.Body, type: str | None, memo: Any, **_: Any) -> None:
-    """Keep the resources gauge on the Ready status every watch event carries."""
+    """Keep the resources gauge on the Ready status every watch event carries; forget the
+    objects that went."""
     meta = body["metadata"]
     obj = None if type == "DELETED" else dict(body)
-    ctx_of(memo).metrics.track(str(body.get("kind")), meta.get("namespace"), meta["name"], obj)
+    ctx = ctx_of(memo)
+    ctx.metrics.track(str(body.get("kind")), meta.get("namespace"), meta["name"], obj)
+    if obj is None:
+        ctx.forget(str(meta.get("uid")))  # what `Context.fresher` kept of it
 
 
 def register_ready_tracking(resources: Mapping[str, tuple[str, str]]) -> None:

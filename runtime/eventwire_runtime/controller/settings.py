@@ -46,10 +46,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from eventwire_runtime.delivery.errors import ConfigError
+
 DEFAULT_IMAGE = "ghcr.io/eventwire/runtime:latest"
 
 
-class SettingsError(ValueError):
+class SettingsError(ConfigError):
     """An environment variable of the controller is invalid; the message names it."""
 
 

@@ -4,7 +4,13 @@ EventwireError
 ├── TransportError        an HTTP exchange failed below the status line (connect, reset,
 │                         malformed response, timeout)
 ├── EventFormatError      a request is not a valid CloudEvent (ingress answers 400)
-└── ConfigError           settings or a routing table are invalid (named field in message)
+├── ConfigError           settings or a routing table are invalid (named field in message)
+│   ├── SettingsError     a controller environment variable is invalid (controller.settings)
+│   └── KubeConfigError   no Kubernetes credentials (also a KubeError)
+├── KubeError             a Kubernetes API request failed, with its HTTP status (kube)
+│   └── GoneError         a watch's resourceVersion expired (410): re-list (kube)
+├── NotOwnedError         a child with the desired name belongs to someone else (controller.children)
+└── GitHubError           a GitHub API request failed (controller.sources.github)
 """
 
 from __future__ import annotations

@@ -7,10 +7,11 @@ the resolved `status.subscribers[].delivery`); `parse_duration` reads its ISO-86
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from eventwire_spec.durations import parse_duration as parse_duration  # the one grammar (re-exported)
 
 BackoffPolicy = Literal["linear", "exponential"]
 
@@ -19,52 +20,6 @@ BackoffPolicy = Literal["linear", "exponential"]
 DEFAULT_BACKOFF_MAX = 60.0
 DEFAULT_RETRY_WINDOW = 600.0
 EventFormat = Literal["binary", "structured"]
-
-# PnYnMnWnDTnHnMnS with optional fractions; years and months are taken as 365 and 30 days.
-_DURATION = re.compile(
-    r"^(?P<sign>-)?P(?!$)"
-    r"(?:(?P<years>\d+(?:[.,]\d+)?)Y)?"
-    r"(?:(?P<months>\d+(?:[.,]\d+)?)M)?"
-    r"(?:(?P<weeks>\d+(?:[.,]\d+)?)W)?"
-    r"(?:(?P<days>\d+(?:[.,]\d+)?)D)?"
-    r"(?:T(?=\d)"
-    r"(?:(?P<hours>\d+(?:[.,]\d+)?)H)?"
-    r"(?:(?P<minutes>\d+(?:[.,]\d+)?)M)?"
-    r"(?:(?P<seconds>\d+(?:[.,]\d+)?)S)?"
-    r")?$"
-)
-_UNIT_SECONDS = {
-    "years": 365 * 86400.0,
-    "months": 30 * 86400.0,
-    "weeks": 7 * 86400.0,
-    "days": 86400.0,
-    "hours": 3600.0,
-    "minutes": 60.0,
-    "seconds": 1.0,
-}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in an ISO-8601 duration such as `PT0.2S`, `PT1M`, `P1DT2H` or `P1W`.
-
-    Years count as 365 days and months as 30 days. Negative durations are rejected.
-
-    Raises:
-        ValueError: naming `text` when it is not an ISO-8601 duration.
-    """
-    if not isinstance(text, str):
-        raise ValueError(f"duration must be an ISO-8601 string such as 'PT0.2S', got {text!r}")
-    match = _DURATION.match(text.strip().upper())
-    if match is None or match.group("sign"):
-        raise ValueError(f"invalid ISO-8601 duration {text!r} (expected e.g. 'PT0.2S', 'PT1M', 'P1DT2H')")
-    total = 0.0
-    for unit, factor in _UNIT_SECONDS.items():
-        value = match.group(unit)
-        if value is not None:
-            total += float(value.replace(",", ".")) * factor
-    if not math.isfinite(total):
-        raise ValueError(f"invalid ISO-8601 duration {text!r}: too large")
-    return total
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,10 +12,12 @@ from typing import Any
 
 import aiohttp
 
+from eventwire_runtime.delivery.errors import EventwireError
+
 DEFAULT_API_URL = "https://api.github.com/"
 
 
-class GitHubError(Exception):
+class GitHubError(EventwireError):
     """A GitHub API request failed; the message names the request and GitHub's answer."""
 
     def __init__(self, status: int, message: str):

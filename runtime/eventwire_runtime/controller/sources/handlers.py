@@ -1,7 +1,15 @@
 """kopf glue for every source kind: one reconcile that resolves the sink, applies the children
 (ServiceAccount, RBAC, adapter Deployment, webhook Service and VirtualService), manages the GitHub webhook and
 writes the status; finalizers clean up what owner references cannot (cluster-scoped RBAC, the
-GitHub webhook)."""
+GitHub webhook).
+
+It runs on the source's own changes (kopf's change handlers), and through the kind's work queue
+when its sink or dead-letter sink changes (`tracking`), its adapter Deployment changes, or a
+namespace its namespaceSelector may match changes. Sinks, namespaces and the source itself come
+from the cache. Its own children and the GitHub token Secret are read by GET while reconciling:
+caching them would mean watching every ServiceAccount, Role, RoleBinding and Secret of the
+cluster (kopf filters labels on its side, and Secrets are granted `get` only), which costs more
+than the few reads of a source's rare reconciles; a converged source makes no requests."""
 
 from __future__ import annotations
 
@@ -14,15 +22,16 @@ from typing import Any
 
 import kopf
 
-from eventwire_runtime.api import SOURCES_API_VERSION, SOURCES_GROUP
+from eventwire_runtime.api import SOURCES_GROUP
 from eventwire_runtime.controller.children import NotOwnedError, apply_child
 from eventwire_runtime.controller.conditions import Conditions, is_ready, now_rfc3339
 from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented
 from eventwire_runtime.controller.destinations import Resolution, resolve
-from eventwire_runtime.controller.kube import KubeError
 from eventwire_runtime.controller.sources import apiserver, kinds, names, resources
 from eventwire_runtime.controller.sources import conditions as cond
 from eventwire_runtime.controller.sources.github import GitHubError, GitHubHooks, hook_payload
+from eventwire_runtime.controller.tracking import track_targets
+from eventwire_runtime.kube import KubeError
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +55,17 @@ async def secret_value(ctx: Context, namespace: str, selector: Mapping[str, Any]
     return base64.b64decode(raw).decode() if raw is not None else None
 
 
-async def _selected_namespaces(ctx: Context, source: Body) -> list[str] | None:
-    """The namespaces an ApiServerSource's non-empty namespaceSelector matches, else None."""
+def _selected_namespaces(ctx: Context, source: Body) -> list[str] | None:
+    """The namespaces an ApiServerSource's non-empty namespaceSelector matches (from the cache),
+    else None."""
     selector = (source.get("spec") or {}).get("namespaceSelector")
     if selector is None or kinds.selects_all(selector):
         return None
-    found = await ctx.client.list("v1", "Namespace", label_selector=kinds.label_selector_string(selector))
-    return sorted(ns["metadata"]["name"] for ns in found)
+    return sorted(
+        ns["metadata"]["name"]
+        for ns in ctx.cache.namespaces()
+        if kinds.selector_matches(selector, ns["metadata"]["labels"])
+    )
 
 
 async def _apiserver_rbac(
@@ -168,7 +181,7 @@ async def _desired(
         children.append(resources.make_service_account(source))
     namespaces = None
     if kind == "ApiServerSource":
-        namespaces = await _selected_namespaces(ctx, source)
+        namespaces = _selected_namespaces(ctx, source)
         children.extend(await _apiserver_rbac(ctx, source, conds, namespaces))
     if kind == "GitHubSource":
         children.append(resources.make_webhook_service(source))
@@ -217,17 +230,17 @@ async def reconcile(ctx: Context, source: Body) -> Body:
     kind, meta = source["kind"], source["metadata"]
     namespace = meta["namespace"]
     async with ctx.lock(kind, namespace, meta["name"]):
-        current = await ctx.client.get(SOURCES_API_VERSION, kind, meta["name"], namespace)
-        if current is None or current["metadata"].get("deletionTimestamp"):
+        current = ctx.fresher(source)
+        if current["metadata"].get("deletionTimestamp"):
             return source
         spec = current.get("spec") or {}
         generation = int(current["metadata"].get("generation", 1))
         old_conditions = (current.get("status") or {}).get("conditions")
         conds = cond.condition_set(kind).manage(old_conditions, generation, now_rfc3339())
         domain = ctx.settings.cluster_domain
-        sink = await resolve(spec.get("sink"), namespace, ctx.client, domain)
+        sink = await resolve(spec.get("sink"), namespace, ctx.cache, domain)
         dls_ref = (spec.get("delivery") or {}).get("deadLetterSink")
-        dead_letter = await resolve(dls_ref, namespace, ctx.client, domain) if dls_ref else None
+        dead_letter = await resolve(dls_ref, namespace, ctx.cache, domain) if dls_ref else None
         if not sink.ok:
             conds.mark_false(cond.SINK_PROVIDED, sink.reason, f"sink: {sink.message}")
         elif dead_letter is not None and not dead_letter.ok:
@@ -254,6 +267,34 @@ async def source_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     await reconcile(ctx_of(memo), dict(body))
 
 
+Key = tuple[str, str, str]  # (kind, namespace, name)
+
+
+async def process(ctx: Context, key: Key) -> float | None:
+    """Reconcile the cached source `key` (enqueued by a change of its sink or its adapter)."""
+    cached = ctx.cache.source(*key)
+    if cached is None:
+        return None
+    await reconcile(ctx, cached)
+    return None  # sources that are not Ready have kopf's resync timer
+
+
+def enqueue(memo: Any, kind: str, namespace: str, name: str) -> None:
+    ctx = ctx_of(memo)
+    ctx.queue("source", lambda key: process(ctx, key)).add((kind, namespace, name))
+
+
+_KIND_BY_LABEL = {kind.lower(): kind for kind in SOURCE_KINDS}
+
+
+async def adapter_deployment_event(labels: kopf.Labels, namespace: str | None, memo: Any, **_: Any) -> None:
+    """An adapter Deployment changed: its source's Deployed condition follows."""
+    kind = _KIND_BY_LABEL.get(str(labels.get(names.SOURCE_KIND_LABEL, "")))
+    name = labels.get(names.SOURCE_NAME_LABEL)
+    if kind is not None and name and namespace:
+        enqueue(memo, kind, namespace, str(name))
+
+
 async def api_server_rbac_cleanup(ctx: Context, uid: str, keep: Sequence[Mapping[str, Any]] = ()) -> None:
     """Delete the label-tracked RBAC of the ApiServerSource with this uid that is not in `keep`
     (a namespace that stopped matching, a removed selector, or everything on deletion)."""
@@ -267,13 +308,22 @@ async def api_server_rbac_cleanup(ctx: Context, uid: str, keep: Sequence[Mapping
 
 
 async def api_server_source_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    """Delete the cluster-scoped RBAC of a namespaceSelector source (owner refs cannot)."""
-    await api_server_rbac_cleanup(ctx_of(memo), body["metadata"]["uid"])
+    """Delete the cluster-scoped RBAC of a namespaceSelector source (owner refs cannot), after
+    a reconcile in flight (which may still apply it) ended; later ones see the deletion."""
+    ctx, meta = ctx_of(memo), body["metadata"]
+    async with ctx.lock("ApiServerSource", meta["namespace"], meta["name"]):
+        await api_server_rbac_cleanup(ctx, meta["uid"])
 
 
 async def github_source_deleted(body: kopf.Body, memo: Any, logger: Any, **_: Any) -> None:
-    """Remove the webhook the controller registered."""
-    ctx = ctx_of(memo)
+    """Remove the webhook the controller registered, after a reconcile in flight (which may still
+    register it or apply children) ended; later ones see the deletion."""
+    ctx, meta = ctx_of(memo), body["metadata"]
+    async with ctx.lock("GitHubSource", meta["namespace"], meta["name"]):
+        await _remove_github_webhook(ctx, ctx.fresher(dict(body)), logger)  # its latest hook id
+
+
+async def _remove_github_webhook(ctx: Context, body: Body, logger: Any) -> None:
     spec, status = body.get("spec") or {}, body.get("status") or {}
     hook_id = status.get("webhookIDKey")
     token_ref = (spec.get("accessToken") or {}).get("secretKeyRef")
@@ -293,10 +343,10 @@ async def github_source_deleted(body: kopf.Body, memo: Any, logger: Any, **_: An
 
 async def namespace_event(memo: Any, **_: Any) -> None:
     """Namespaces came, went or were relabelled: selector-based ApiServerSources follow."""
-    ctx = ctx_of(memo)
-    for source in await ctx.client.list(SOURCES_API_VERSION, "ApiServerSource"):
+    for source in ctx_of(memo).cache.sources_of_kind("ApiServerSource"):
         if (source.get("spec") or {}).get("namespaceSelector") is not None:
-            await reconcile(ctx, source)
+            meta = source["metadata"]
+            enqueue(memo, "ApiServerSource", meta["namespace"], meta["name"])
 
 
 def _not_ready(body: kopf.Body, **_: Any) -> bool:
@@ -321,3 +371,7 @@ def register(resync_seconds: float) -> None:
         github_source_deleted
     )
     kopf.on.event("", "v1", "namespaces", id="namespace_selector")(namespace_event)
+    kopf.on.event(
+        "apps", "v1", "deployments", id="adapter_deployment", labels={names.SOURCE_KIND_LABEL: kopf.PRESENT}
+    )(adapter_deployment_event)
+    track_targets("source_target", set(SOURCE_KINDS), enqueue)

@@ -167,14 +167,23 @@ def selects_all(selector: Mapping[str, Any] | None) -> bool:
     return selector is not None and not selector.get("matchLabels") and not selector.get("matchExpressions")
 
 
-def label_selector_string(selector: Mapping[str, Any]) -> str:
-    """A LabelSelector object as the `labelSelector` query string of a list request."""
-    terms = [f"{key}={value}" for key, value in sorted((selector.get("matchLabels") or {}).items())]
+def selector_matches(selector: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Whether `labels` satisfy a LabelSelector object (matchLabels and matchExpressions with
+    In, NotIn, Exists, DoesNotExist), as the API server evaluates it."""
+    if any(labels.get(key) != value for key, value in (selector.get("matchLabels") or {}).items()):
+        return False
     for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], ",".join(expr.get("values") or [])
-        by_operator = {"In": f"{key} in ({values})", "NotIn": f"{key} notin ({values})", "Exists": key}
-        terms.append(by_operator.get(op, f"!{key}"))
-    return ",".join(terms)
+        key, op, values = expr["key"], expr["operator"], set(expr.get("values") or [])
+        present = key in labels
+        matched = {
+            "In": present and labels[key] in values,
+            "NotIn": not present or labels[key] not in values,
+            "Exists": present,
+            "DoesNotExist": not present,
+        }.get(op, False)
+        if not matched:
+            return False
+    return True
 
 
 def api_server(spec: Mapping[str, Any], namespace: str, selected: list[str] | None = None) -> AdapterSettings:

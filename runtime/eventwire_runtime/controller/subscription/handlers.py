@@ -1,8 +1,10 @@
-"""kopf glue for Subscriptions: resolve, add to the channel's routing table, report.
+"""kopf glue for Subscriptions: resolve the destinations and report, from the cache.
 
-A reconcile resolves the subscriber, reply and dead-letter sink, has the Channel rewrite its
-routing table with the fresh result, then writes the Subscription's status once. Deleting a
-Subscription re-runs its Channel's reconcile, which drops the entry.
+A reconcile writes only the Subscription's status: its resolved addresses
+(`status.physicalSubscription`, which the Channel's reconciler copies into the routing table)
+and its conditions, AddedToChannel following what the Channel's `status.subscribers` lists.
+It runs, through the kind's work queue, on every watch event of the Subscription itself, of its
+Channel, and of a destination it references.
 """
 
 from __future__ import annotations
@@ -11,84 +13,72 @@ from typing import Any
 
 import kopf
 
-from eventwire_runtime.api import MESSAGING_API_VERSION, MESSAGING_GROUP
-from eventwire_runtime.controller.conditions import is_ready
+from eventwire_runtime.api import MESSAGING_GROUP
 from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented
 from eventwire_runtime.controller.destinations import Resolution, resolve
-from eventwire_runtime.controller.subscription.resources import destinations, make_status
+from eventwire_runtime.controller.reconciler import Reconciler
+from eventwire_runtime.controller.subscription.resources import (
+    destinations,
+    listed_entries,
+    make_status,
+    reflects_channel,
+)
+from eventwire_runtime.controller.tracking import track_targets
+from eventwire_runtime.controller.workqueue import WorkQueue
 
 SUBSCRIPTIONS = (MESSAGING_GROUP, "subscriptions")
+CHANNELS = (MESSAGING_GROUP, "channels")
 KIND = "Subscription"
+Key = tuple[str, str]  # (namespace, name)
 
 
 @instrumented
-async def reconcile(ctx: Context, subscription: Body, sync_channel: bool = True) -> Body:
+async def reconcile(ctx: Context, subscription: Body) -> Body:
     """Compute and write the subscription's status; returns the subscription with it."""
-    from eventwire_runtime.controller.channel.handlers import reconcile as reconcile_channel
-
     meta = subscription["metadata"]
     namespace = meta["namespace"]
-    async with ctx.lock(KIND, namespace, meta["name"]):
-        current = await ctx.client.get(MESSAGING_API_VERSION, KIND, meta["name"], namespace)
-        if current is None or current["metadata"].get("deletionTimestamp"):
-            return subscription
-        spec = current.get("spec") or {}
-        channel_name = (spec.get("channel") or {}).get("name", "")
-        channel = await ctx.client.get(MESSAGING_API_VERSION, "Channel", channel_name, namespace)
-        resolved: dict[str, Resolution] = {
-            key: await resolve(dest, namespace, ctx.client, ctx.settings.cluster_domain)
-            for key, dest in destinations(spec).items()
-        }
-        status = make_status(current, channel, resolved)
-        uid = current["metadata"]["uid"]
-        try:
-            if channel is not None and sync_channel:
-                # Until our status is written, every channel reconcile uses it instead of the
-                # API server's older copy, so the routing table never steps back.
-                ctx.pending_subscriptions[uid] = {**current, "status": status}
-                channel = await reconcile_channel(ctx, channel)
-                status = make_status({**current, "status": status}, channel, resolved)
-            await ctx.write_status(current, status)
-        finally:
-            ctx.pending_subscriptions.pop(uid, None)
-        ctx.warn_on_failure(current, status)
-        return {**current, "status": status}
+    spec = subscription.get("spec") or {}
+    channel = ctx.cache.channel(namespace, (spec.get("channel") or {}).get("name", ""))
+    resolved: dict[str, Resolution] = {
+        key: await resolve(dest, namespace, ctx.cache, ctx.settings.cluster_domain)
+        for key, dest in destinations(spec).items()
+    }
+    status = make_status(subscription, channel, resolved)
+    await ctx.write_status(subscription, status)
+    ctx.warn_on_failure(subscription, status)
+    return {**subscription, "status": status}
 
 
-@kopf.on.create(*SUBSCRIPTIONS)
-@kopf.on.update(*SUBSCRIPTIONS)
-@kopf.on.resume(*SUBSCRIPTIONS)
-async def subscription_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    await reconcile(ctx_of(memo), dict(body))
+RECONCILER: Reconciler[Key] = Reconciler(KIND, lambda cache, key: cache.subscription(*key), reconcile)
 
 
-@kopf.on.event(*SUBSCRIPTIONS)
+def queue_of(memo: Any) -> WorkQueue[Key]:
+    return RECONCILER.queue(memo)
+
+
 async def subscription_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
-    """A Subscription went away or its status moved: its Channel rewrites the routing table."""
-    from eventwire_runtime.controller.channel.handlers import reconcile as reconcile_channel
-
-    if type is None:
-        return  # the initial listing; resume handlers cover it
-    ctx = ctx_of(memo)
     meta = body["metadata"]
-    name = (body.get("spec") or {}).get("channel", {}).get("name")
-    if not name:
-        return
-    channel = await ctx.client.get(MESSAGING_API_VERSION, "Channel", name, meta["namespace"])
-    if channel is not None:
-        await reconcile_channel(ctx, channel)
+    RECONCILER.own_event(memo, (meta["namespace"], meta["name"]), type, body)
 
 
-async def subscription_resync(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    await reconcile(ctx_of(memo), dict(body))
+async def channel_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """A Channel changed (its routing table, readiness) or went: its Subscriptions whose status
+    does not say so yet follow."""
+    meta = body["metadata"]
+    ctx, queue = ctx_of(memo), queue_of(memo)
+    channel = None if type == "DELETED" else dict(body)
+    listed = listed_entries(channel)
+    for subscription in ctx.cache.subscriptions_of(meta["namespace"], meta["name"]):
+        if not reflects_channel(ctx.fresher(subscription), channel, listed):
+            queue.add((subscription["metadata"]["namespace"], subscription["metadata"]["name"]))
 
 
-def _not_ready(body: kopf.Body, **_: Any) -> bool:
-    return not is_ready(dict(body))
+def enqueue(memo: Any, kind: str, namespace: str, name: str) -> None:
+    queue_of(memo).add((namespace, name))
 
 
-def register(resync_seconds: float) -> None:
-    """The resync timer of Subscriptions that are not Ready (targets the controller cannot watch)."""
-    kopf.timer(*SUBSCRIPTIONS, id="subscription_resync", interval=resync_seconds, when=_not_ready)(
-        subscription_resync
-    )
+def register() -> None:
+    """The Subscription reconciler's triggers (its `Reconciler` requeues those not Ready)."""
+    kopf.on.event(*SUBSCRIPTIONS, id="subscription")(subscription_event)
+    kopf.on.event(*CHANNELS, id="subscription_channel")(channel_event)
+    track_targets("subscription_target", {KIND}, enqueue)

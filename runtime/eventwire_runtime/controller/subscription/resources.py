@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from eventwire_runtime.controller.conditions import is_ready, now_rfc3339
+from eventwire_runtime.controller.conditions import TRUE, UNKNOWN, condition, is_ready, now_rfc3339
 from eventwire_runtime.controller.destinations import Resolution
 from eventwire_runtime.controller.subscription import conditions as cond
 
@@ -28,16 +28,53 @@ _FAILED_REASONS = {
 }
 
 
+def listed_entries(channel: Mapping[str, Any] | None) -> dict[str, Mapping[str, Any]]:
+    """The channel's routing table by Subscription uid."""
+    entries = ((channel or {}).get("status") or {}).get("subscribers") or []
+    return {str(entry.get("uid")): entry for entry in entries}
+
+
 def in_channel(
-    channel: Mapping[str, Any] | None, subscription: Mapping[str, Any], physical: Mapping[str, Any]
+    channel: Mapping[str, Any] | None,
+    subscription: Mapping[str, Any],
+    physical: Mapping[str, Any],
+    listed: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> bool:
     """Whether the channel's routing table lists this generation of the subscription with the
-    addresses just resolved (`physical`), so AddedToChannel never claims a stale entry."""
+    addresses just resolved (`physical`), so AddedToChannel never claims a stale entry.
+
+    Args:
+        listed: `listed_entries(channel)`, when the caller checks many subscriptions.
+    """
     meta = subscription["metadata"]
-    for entry in ((channel or {}).get("status") or {}).get("subscribers") or []:
-        if entry.get("uid") == meta["uid"] and entry.get("generation") == meta.get("generation", 1):
-            return all(entry.get(key) == physical.get(key) for key in ("subscriberUri", "replyUri"))
-    return False
+    entry = (listed if listed is not None else listed_entries(channel)).get(str(meta["uid"]))
+    if entry is None or entry.get("generation") != meta.get("generation", 1):
+        return False
+    return all(entry.get(key) == physical.get(key) for key in ("subscriberUri", "replyUri"))
+
+
+def reflects_channel(
+    subscription: Mapping[str, Any],
+    channel: Mapping[str, Any] | None,
+    listed: Mapping[str, Mapping[str, Any]] | None = None,
+) -> bool:
+    """Whether the subscription's status already says what `channel` implies (ChannelReady,
+    AddedToChannel, the channel's dead-letter sink standing in): a channel event that changes
+    none of it need not reconcile the subscription. `listed` as for `in_channel`."""
+    meta, spec = subscription["metadata"], subscription.get("spec") or {}
+    status = subscription.get("status") or {}
+    if channel is None or status.get("observedGeneration") != meta.get("generation", 1):
+        return False
+    physical = status.get("physicalSubscription") or {}
+    if "deadLetterSink" not in destinations(spec):
+        channel_dls = (channel.get("status") or {}).get("deadLetterSinkUri")
+        if physical.get("deadLetterSinkUri") != (channel_dls or None):
+            return False
+    wanted = {
+        cond.CHANNEL_READY: TRUE if is_ready(channel) else UNKNOWN,
+        cond.ADDED_TO_CHANNEL: TRUE if in_channel(channel, subscription, physical, listed) else UNKNOWN,
+    }
+    return all((condition(status, type_) or {}).get("status") == value for type_, value in wanted.items())
 
 
 def make_status(

@@ -1,0 +1,270 @@
+"""The informer cache: kopf indexes of every object the reconcilers read, and lookups over them.
+
+kopf keeps each index current from its watch streams (an index is updated before any handler
+sees the event) and starts handlers only once every index holds its initial listing, so an
+object missing from an index does not exist. Reconcilers read other kinds only from here, never
+by GET/LIST; the one exception is a destination `ref` to a kind the controller does not watch
+(anything with `status.address.url`), which `Cache.get_object` fetches from the API.
+
+The index functions are pure: `Cache.from_objects` runs them over plain objects, which is how
+tests build a cache without kopf.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import kopf
+
+from eventwire_runtime.api import MESSAGING_GROUP, SOURCES_GROUP
+from eventwire_runtime.controller.destinations import TargetKey, ref_target
+
+Body = dict[str, Any]
+ObjectKey = tuple[str, str]  # (namespace, name)
+
+PROVISIONERS = "provisioner_cache"
+CHANNELS = "channel_cache"
+SUBSCRIPTIONS = "subscription_cache"
+SERVICES = "service_cache"
+KNATIVE_SERVICES = "knative_service_cache"
+SOURCES = "source_cache"
+NAMESPACES = "namespace_cache"
+REFERRERS = "referrer_cache"  # target -> (kind, namespace, name) of every object referencing it
+INDEX_NAMES = (
+    PROVISIONERS,
+    CHANNELS,
+    SUBSCRIPTIONS,
+    SERVICES,
+    KNATIVE_SERVICES,
+    SOURCES,
+    NAMESPACES,
+    REFERRERS,
+)
+
+ALL = ("*",)  # the key under which an index also stores every object of its kind
+
+
+class Fetcher(Protocol):
+    async def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> Mapping[str, Any] | None: ...
+
+
+def is_cache_index(name: str) -> bool:
+    """Whether a kopf index id is one of ours."""
+    return name.startswith(INDEX_NAMES)
+
+
+def snapshot(body: Mapping[str, Any]) -> Body:
+    """What the cache keeps of an object: apiVersion, kind, metadata, spec and status."""
+    return {k: body[k] for k in ("apiVersion", "kind", "metadata", "spec", "status") if k in body}
+
+
+def referenced_targets(spec: Mapping[str, Any], namespace: str) -> set[TargetKey]:
+    """Every ref among subscriber, reply, sink and the dead-letter sink of a spec."""
+    candidates = [
+        spec.get("subscriber"),
+        spec.get("reply"),
+        spec.get("sink"),
+        (spec.get("delivery") or {}).get("deadLetterSink"),
+    ]
+    return {ref_target(dest["ref"], namespace) for dest in candidates if dest and dest.get("ref")}
+
+
+# -- the index functions (pure: an object in, its index entries out) ---------------------------
+
+
+def index_provisioner(body: Mapping[str, Any]) -> dict[Any, Any]:
+    return {body["metadata"]["name"]: snapshot(body), ALL: snapshot(body)}
+
+
+def index_channel(body: Mapping[str, Any]) -> dict[Any, Any]:
+    meta = body["metadata"]
+    provisioner = (body.get("spec") or {}).get("provisioner") or ""
+    key = (meta["namespace"], meta["name"])
+    # ("provisioner", "") holds the channels served by whichever provisioner is the default.
+    return {key: snapshot(body), ("provisioner", provisioner): key}
+
+
+def index_subscription(body: Mapping[str, Any]) -> dict[Any, Any]:
+    meta = body["metadata"]
+    channel = ((body.get("spec") or {}).get("channel") or {}).get("name", "")
+    return {
+        (meta["namespace"], meta["name"]): snapshot(body),
+        ("channel", meta["namespace"], channel): snapshot(body),
+    }
+
+
+def index_service(body: Mapping[str, Any]) -> dict[Any, Any]:
+    meta = body["metadata"]
+    return {
+        (meta["namespace"], meta["name"]): {
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"]}
+        }
+    }
+
+
+def index_knative_service(body: Mapping[str, Any]) -> dict[Any, Any]:
+    meta = body["metadata"]
+    address = (body.get("status") or {}).get("address")
+    return {(meta["namespace"], meta["name"]): {"metadata": dict(meta), "status": {"address": address}}}
+
+
+def index_namespace(body: Mapping[str, Any]) -> dict[Any, Any]:
+    meta = body["metadata"]
+    return {ALL: {"metadata": {"name": meta["name"], "labels": dict(meta.get("labels") or {})}}}
+
+
+def index_source(body: Mapping[str, Any]) -> dict[Any, Any]:
+    meta = body["metadata"]
+    return {
+        (body["kind"], meta["namespace"], meta["name"]): snapshot(body),
+        ("kind", body["kind"]): snapshot(body),
+    }
+
+
+def index_referrer(body: Mapping[str, Any]) -> dict[Any, Any]:
+    meta = body["metadata"]
+    who = (str(body.get("kind")), meta["namespace"], meta["name"])
+    return dict.fromkeys(referenced_targets(body.get("spec") or {}, meta["namespace"]), who)
+
+
+SOURCE_PLURALS = (
+    "pingsources",
+    "containersources",
+    "apiserversources",
+    "githubsources",
+    "awssqssources",
+    "gcppubsubsources",
+)
+
+
+def _kopf(fn: Callable[[Mapping[str, Any]], dict[Any, Any]]) -> Callable[..., dict[Any, Any]]:
+    def handler(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        return fn(body)
+
+    return handler
+
+
+def register() -> None:
+    """Declare the indexes with kopf (once, on import of the controller package)."""
+    kopf.index(MESSAGING_GROUP, "clusterchannelprovisioners", id=PROVISIONERS)(_kopf(index_provisioner))
+    kopf.index(MESSAGING_GROUP, "channels", id=CHANNELS)(_kopf(index_channel))
+    kopf.index(MESSAGING_GROUP, "subscriptions", id=SUBSCRIPTIONS)(_kopf(index_subscription))
+    kopf.index("", "v1", "services", id=SERVICES)(_kopf(index_service))
+    kopf.index("serving.knative.dev", "v1", "services", id=KNATIVE_SERVICES)(_kopf(index_knative_service))
+    kopf.index("", "v1", "namespaces", id=NAMESPACES)(_kopf(index_namespace))
+    for plural in ("subscriptions", "channels"):
+        kopf.index(MESSAGING_GROUP, plural, id=f"{REFERRERS}_{plural}")(_kopf(index_referrer))
+    for plural in SOURCE_PLURALS:
+        kopf.index(SOURCES_GROUP, plural, id=f"{SOURCES}_{plural}")(_kopf(index_source))
+        kopf.index(SOURCES_GROUP, plural, id=f"{REFERRERS}_{plural}")(_kopf(index_referrer))
+
+
+Index = Mapping[Any, Iterable[Any]]
+
+
+@dataclass(frozen=True)
+class Cache:
+    """Lookups over the indexes (index name -> key -> values); `indexes` are kopf's live ones.
+
+    Args:
+        indexes: kopf's indexes by id (handler kwargs), or plain mappings in tests.
+        fetcher: reads targets of kinds no index holds (see the module docstring).
+    """
+
+    indexes: Mapping[str, Index]
+    fetcher: Fetcher | None = None
+
+    def _values(self, prefix: str, key: Any) -> list[Any]:
+        found: list[Any] = []
+        for name, index in self.indexes.items():
+            if name.startswith(prefix) and key in index:
+                found.extend(index[key])
+        return found
+
+    def _one(self, prefix: str, key: Any) -> Body | None:
+        values = self._values(prefix, key)
+        return dict(values[0]) if values else None
+
+    def provisioner(self, name: str) -> Body | None:
+        return self._one(PROVISIONERS, name)
+
+    def provisioners(self) -> list[Body]:
+        return self._values(PROVISIONERS, ALL)
+
+    def channel(self, namespace: str, name: str) -> Body | None:
+        return self._one(CHANNELS, (namespace, name))
+
+    def channels_served_by(self, provisioner: str) -> list[ObjectKey]:
+        """Channels naming `provisioner`; `""` gives those served by the default provisioner."""
+        return list(self._values(CHANNELS, ("provisioner", provisioner)))
+
+    def subscription(self, namespace: str, name: str) -> Body | None:
+        return self._one(SUBSCRIPTIONS, (namespace, name))
+
+    def subscriptions_of(self, namespace: str, channel: str) -> list[Body]:
+        return self._values(SUBSCRIPTIONS, ("channel", namespace, channel))
+
+    def service_exists(self, namespace: str, name: str) -> bool:
+        return bool(self._values(SERVICES, (namespace, name)))
+
+    def source(self, kind: str, namespace: str, name: str) -> Body | None:
+        return self._one(SOURCES, (kind, namespace, name))
+
+    def sources_of_kind(self, kind: str) -> list[Body]:
+        return self._values(SOURCES, ("kind", kind))
+
+    def namespaces(self) -> list[Body]:
+        """Every Namespace: its name and labels."""
+        return self._values(NAMESPACES, ALL)
+
+    def referrers(self, target: TargetKey) -> list[tuple[str, str, str]]:
+        """(kind, namespace, name) of every Subscription, Channel and source referencing `target`."""
+        return list(self._values(REFERRERS, target))
+
+    async def get_object(
+        self, api_version: str, kind: str, name: str, namespace: str | None
+    ) -> Mapping[str, Any] | None:
+        """`ObjectLookup` for destination resolution: from the indexes where the kind has one."""
+        group = api_version.rpartition("/")[0]
+        ns = namespace or ""
+        if (group, kind) == ("", "Service"):
+            return self._one(SERVICES, (ns, name))
+        if (group, kind) == (MESSAGING_GROUP, "Channel"):
+            return self.channel(ns, name)
+        if (group, kind) == ("serving.knative.dev", "Service"):
+            return self._one(KNATIVE_SERVICES, (ns, name))
+        if self.fetcher is None:
+            return None
+        return await self.fetcher.get(api_version, kind, name, namespace)
+
+    @classmethod
+    def from_objects(cls, objects: Iterable[Mapping[str, Any]], fetcher: Fetcher | None = None) -> Cache:
+        """A cache holding `objects`, indexed by the same functions kopf runs."""
+        by_kind: dict[tuple[str, str], list[tuple[str, Callable[[Mapping[str, Any]], dict[Any, Any]]]]] = {
+            (MESSAGING_GROUP, "ClusterChannelProvisioner"): [(PROVISIONERS, index_provisioner)],
+            (MESSAGING_GROUP, "Channel"): [
+                (CHANNELS, index_channel),
+                (f"{REFERRERS}_channels", index_referrer),
+            ],
+            (MESSAGING_GROUP, "Subscription"): [
+                (SUBSCRIPTIONS, index_subscription),
+                (f"{REFERRERS}_subscriptions", index_referrer),
+            ],
+            ("", "Service"): [(SERVICES, index_service)],
+            ("", "Namespace"): [(NAMESPACES, index_namespace)],
+            ("serving.knative.dev", "Service"): [(KNATIVE_SERVICES, index_knative_service)],
+        }
+        indexes: dict[str, dict[Any, list[Any]]] = {}
+        for obj in objects:
+            group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+            functions = by_kind.get((group, str(obj.get("kind"))))
+            if functions is None and group == SOURCES_GROUP:
+                functions = [(SOURCES, index_source), (f"{REFERRERS}_sources", index_referrer)]
+            for name, fn in functions or []:
+                for key, value in fn(obj).items():
+                    indexes.setdefault(name, {}).setdefault(key, []).append(value)
+        return cls(indexes, fetcher)
