@@ -16,6 +16,7 @@ import pytest
 
 from tests.adapters import github_payloads as gh
 from tests.dispatcher import rawhttp
+from tests.dispatcher.test_hostile import _stream_until_answered, _trickled
 from tests.support.processes import ManagedProcess, free_port, port_open
 from tests.support.sink import Sink
 
@@ -74,49 +75,6 @@ async def _closed_within(reader: asyncio.StreamReader, within: float) -> bytes:
             while chunk := await reader.read(65536):
                 data += chunk
     return data
-
-
-async def _trickled(port: int, start: bytes, piece: bytes) -> bytes:
-    """Send `start`, then `piece` every 0.1 s without finishing; what comes back until the close."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(start)
-
-    async def trickle() -> None:
-        with contextlib.suppress(ConnectionError):
-            for _ in range(200):
-                writer.write(piece)
-                await writer.drain()
-                await asyncio.sleep(0.1)
-
-    trickler = asyncio.create_task(trickle())
-    try:
-        return await _closed_within(reader, 15)
-    finally:
-        trickler.cancel()
-        await rawhttp.close(writer)
-
-
-async def _stream_until_answered(
-    port: int, head: bytes, chunk: bytes, most: int
-) -> tuple[rawhttp.Answer, int]:
-    """Send `head`, then `chunk` repeatedly (up to `most` bytes) until the server answers."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    answer_task = asyncio.create_task(rawhttp.read_answer(reader, within=60))
-    sent = 0
-    try:
-        writer.write(head)
-        while not answer_task.done() and sent < most:
-            writer.write(chunk)
-            sent += len(chunk)
-            try:
-                await writer.drain()
-            except ConnectionError:
-                break
-            await asyncio.sleep(0)
-        return await answer_task, sent
-    finally:
-        answer_task.cancel()
-        await rawhttp.close(writer)
 
 
 async def test_slow_headers_get_408_and_close() -> None:
