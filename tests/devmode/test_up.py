@@ -134,6 +134,15 @@ async def test_channel_fanout_example_sends_and_signed_webhooks_reach_the_servic
         await audit.wait_for(3)
         assert len(audit.received) == 3
 
+        # The webhook receiver and the adapter's metrics listen on loopback only: checked on the
+        # bound sockets (no traffic sent to the machine's other addresses).
+        webhook_port = int(hook["url"].rsplit(":", 1)[1].strip("/"))
+        (adapter,) = dev.children()
+        bound = dev.listening(adapter)
+        assert webhook_port in {port for _, port in bound}
+        assert len(bound) == 2, bound  # the webhook and the admin (metrics) port
+        assert {address for address, _ in bound} == {"127.0.0.1"}, bound
+
         # Clear errors for what cannot be sent.
         code, out = await dev.send("nope", "--data", "{}")
         assert code == 1

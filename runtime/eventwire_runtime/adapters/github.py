@@ -33,6 +33,7 @@ from eventwire_runtime.adapters.base import BaseAdapter
 from eventwire_runtime.adapters.env import AdapterEnv, env_int, env_str
 from eventwire_runtime.adapters.events import binary_message
 from eventwire_runtime.adapters.github_events import WebhookError, payload_json, to_event, verify_signature
+from eventwire_runtime.adapters.listen import listen_address
 from eventwire_runtime.adapters.sender import EventSender
 from eventwire_runtime.delivery.errors import ConfigError
 
@@ -56,6 +57,7 @@ class GitHubAdapter(BaseAdapter):
         secret = environ.get("GITHUB_SECRET_TOKEN", "")
         self.secret = secret.encode("utf-8") if secret else None
         self.port = env_int(environ, "PORT", 8080, minimum=0, maximum=65535)
+        self.host = listen_address(environ)
         self.max_payload = env_int(environ, "GITHUB_MAX_PAYLOAD_BYTES", MAX_PAYLOAD_BYTES, minimum=1024)
         self.mode = "secured" if self.secret else "unsecured"
         self.bound_port = self.port
@@ -72,7 +74,7 @@ class GitHubAdapter(BaseAdapter):
         runner = web.AppRunner(self.create_app(), access_log=None, shutdown_timeout=self.env.shutdown_timeout)
         await runner.setup()
         try:
-            site = web.TCPSite(runner, "0.0.0.0", self.port)
+            site = web.TCPSite(runner, self.host, self.port)
             await site.start()
             for address in runner.addresses:
                 self.bound_port = int(address[1])
