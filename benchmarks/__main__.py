@@ -14,7 +14,12 @@ import sys
 
 def main() -> int:
     code = 0
-    for name in ("benchmarks.dispatcher", "benchmarks.adapters", "benchmarks.controller"):
+    for name in (
+        "benchmarks.dispatcher",
+        "benchmarks.broker",
+        "benchmarks.adapters",
+        "benchmarks.controller",
+    ):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError:

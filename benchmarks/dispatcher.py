@@ -33,6 +33,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from tests.support.nats import nats_server
@@ -107,11 +108,18 @@ def _ms(text: str) -> float:
 
 
 def wrk(
-    url: str, seconds: float, connections: int, channels: int = 1, pause_ms: int = 0, structured: bool = False
+    url: str,
+    seconds: float,
+    connections: int,
+    channels: int = 1,
+    pause_ms: int = 0,
+    structured: bool = False,
+    script_text: str = WRK_SCRIPT,
 ) -> Result:
+    """wrk's figures for `script_text` (formatted with `channels`, `pause` and `event`) against `url`."""
     event = STRUCTURED_EVENT if structured else BINARY_EVENT
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(WRK_SCRIPT.format(channels=channels, pause=pause_ms, event=event))
+        script.write(script_text.format(channels=channels, pause=pause_ms, event=event))
     try:
         out = subprocess.run(
             [
@@ -167,8 +175,15 @@ def _ready(port: int) -> bool:
 
 @contextlib.contextmanager
 def dispatcher(
-    sink_port: int, channels: int = 1, subscribers: int = 1, pythonpath: str | None = None, **settings: str
+    sink_port: int,
+    channels: int = 1,
+    subscribers: int = 1,
+    pythonpath: str | None = None,
+    routes_doc: dict[str, Any] | None = None,
+    **settings: str,
 ) -> Iterator[ManagedProcess]:
+    """A dispatcher whose routes are `channels` channels of `subscribers` subscribers each, or
+    `routes_doc` when given."""
     workdir = Path(tempfile.mkdtemp(prefix="ew-bench-disp-"))
     table = [
         {
@@ -182,7 +197,7 @@ def dispatcher(
         for c in range(channels)
     ]
     routes = workdir / "routes.yaml"
-    routes.write_text(yaml.safe_dump({"channels": table}, sort_keys=False))
+    routes.write_text(yaml.safe_dump(routes_doc or {"channels": table}, sort_keys=False))
     port = free_port()
     env = {
         "EVENTWIRE_ROUTES_FILE": str(routes),
@@ -352,6 +367,15 @@ def run(
     return 0
 
 
+def tools_installed() -> bool:
+    """True when the load generator, nginx and the brokers are installed; else says which is not."""
+    for tool in ("wrk", "nginx", "nats-server", "redis-server"):
+        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
+            print(f"{tool} not found: run scripts/setup-services.sh", file=sys.stderr)
+            return False
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.dispatcher", description=__doc__.split("\n\n")[0]
@@ -368,10 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     args = parser.parse_args(argv)
-    for tool in ("wrk", "nginx", "nats-server", "redis-server"):
-        if not shutil.which(tool) and not Path(f"/usr/sbin/{tool}").exists():
-            print(f"{tool} not found: run scripts/setup-services.sh", file=sys.stderr)
-            return 2
+    if not tools_installed():
+        return 2
     started = time.monotonic()
     code = run(args.scenarios, args.duration, args.connections, args.compare, args.repeat)
     print(f"total {time.monotonic() - started:.0f}s")

@@ -8,6 +8,7 @@ import logging
 
 from eventwire_runtime.delivery.http_client import HttpClient
 from eventwire_runtime.delivery.sender import Sender
+from eventwire_runtime.dispatcher import broker
 from eventwire_runtime.dispatcher.backends import Backend
 from eventwire_runtime.dispatcher.fanout import Fanout
 from eventwire_runtime.dispatcher.ingress import Ingress
@@ -49,6 +50,8 @@ class Dispatcher:
         self.sender = Sender(self.client, default_timeout=s.delivery_timeout)
         self.fanout = Fanout(self.sender, self.metrics, s.subscriber_concurrency)
         self.backend = make_backend(s, self.fanout, self.table)
+        self.fanout.reenter = self.backend.accept  # a Trigger's reply re-enters its Broker
+        self.metrics.registry.register(broker.TriggerCollector())
         self.metrics.watch_depth(self.backend.depths)
         self.metrics.watch_routes(self.table)
         await self.backend.start()

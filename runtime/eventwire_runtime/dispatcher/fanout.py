@@ -12,6 +12,11 @@ Two paths deliver the same way: `deliver` (a coroutine: retries, dead letters, r
 when that attempt simply succeeds, the common case. Only an attempt that fails, times out or
 carries a reply continues in a task through `deliver`'s code (the attempt counts as the first).
 A task plus its coroutine chain per event was the largest cost left in profiles.
+
+On a Broker's route the subscribers are Triggers (broker.py): each one's filter runs before any
+attempt (an event that does not match costs no request and counts as finished, so persistent
+backends ack it for that Trigger), and a reply re-enters the Broker through `reenter` (the
+backend's accept) rather than going to a reply URI.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from eventwire_runtime.cloudevents.http import Event, event_from_response, to_structured
@@ -28,8 +33,10 @@ from eventwire_runtime.delivery.errors import EventFormatError, TransportError
 from eventwire_runtime.delivery.http_client import Response, header_block
 from eventwire_runtime.delivery.retry import is_success
 from eventwire_runtime.delivery.sender import DeliveryResult, Sender
+from eventwire_runtime.dispatcher import broker
+from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.metrics import DispatcherMetrics
-from eventwire_runtime.dispatcher.routing import ChannelRoute, Subscriber
+from eventwire_runtime.dispatcher.routing import BROKER, ChannelRoute, Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +46,8 @@ PREFER_REPLY_LINE = b"prefer: reply\r\n"
 # Called once when one subscriber's delivery is over: True when it finished (delivered, dead
 # lettered or failed for good: ack it), False after an internal error (leave it for redelivery).
 Done = Callable[[bool], None]
+# Hands events to the backend as ingress does (Backend.accept): how replies re-enter a Broker.
+Reenter = Callable[[ChannelRoute, list[Event]], "int | Deferred[int] | Awaitable[int]"]
 
 
 class DeliveryObserver(Protocol):
@@ -146,6 +155,10 @@ class Fanout:
         self.concurrency = concurrency
         self._limits: dict[str, _Limiter] = {}
         self.tasks: set[asyncio.Task[None]] = set()  # deliveries that left the callback path
+        self.reenter: Reenter | None = None  # set once the backend exists
+        # The attributes of the event last filtered: a Broker's Triggers see the same event in a
+        # row on the in-memory backend, so they are read once.
+        self._filtered: tuple[Event | None, dict[str, object]] = (None, {})
         self.observer: DeliveryObserver | None = None
 
     def _limit(self, uid: str) -> _Limiter:
@@ -162,12 +175,18 @@ class Fanout:
         accepted_at: float,
         done: Done,
         block: bytes | None = None,
+        selected: bool = False,
     ) -> None:
         """Deliver to one subscriber like `deliver`, reporting the end to `done` (see `Done`).
 
         `block` is `header_block(event.headers)` when the caller fans one event out to several
-        subscribers (encoded once). Never raises; `done` runs in a later loop iteration.
+        subscribers (encoded once); `selected` when the caller already applied Trigger filters
+        (broker.select). Never raises; `done` runs in a later loop iteration, except for a Trigger
+        whose filter the event does not match: then at once, with True.
         """
+        if sub.filter is not None and not selected and not self._matches(sub, event):
+            done(True)
+            return
         limit = self._limit(sub.uid)
         if self.observer is not None:
             self.observer.delivery_started(channel, sub, event)
@@ -179,6 +198,20 @@ class Fanout:
             self._attempt(channel, sub, event, accepted_at, done, lines, limit)
         else:  # the subscriber's limit is reached: wait in line, still without a task
             limit.queue(lambda: self._attempt(channel, sub, event, accepted_at, done, lines, limit))
+
+    def _matches(self, sub: Subscriber, event: Event) -> bool:
+        assert sub.filter is not None
+        last, attrs = self._filtered
+        if last is not event:
+            attrs = broker.attributes(event)
+            self._filtered = (event, attrs)
+        matched = sub.filter(attrs)
+        if sub.stats is not None:
+            if matched:
+                sub.stats.matched += 1
+            else:
+                sub.stats.filtered_out += 1
+        return matched
 
     def _attempt(
         self,
@@ -307,6 +340,8 @@ class Fanout:
         self, channel: ChannelRoute, sub: Subscriber, outcome: str, attempts: int, accepted_at: float
     ) -> None:
         self.metrics.deliveries.add((channel.namespace, channel.name, sub.uid, outcome))
+        if sub.stats is not None:
+            _count(sub.stats, outcome)
         if attempts > 1:
             self.metrics.retries.labels(channel.namespace, channel.name, sub.uid).inc(attempts - 1)
         self.metrics.latency.observe(outcome, time.monotonic() - accepted_at)
@@ -321,6 +356,11 @@ class Fanout:
         except EventFormatError as exc:
             log.warning("discarding invalid reply from %s: %s", sub.subscriber_uri, exc)
             return None
+        if reply is not None and channel.kind == BROKER:
+            problem = await self._reenter(channel, sub, event, reply)
+            if self.observer is not None:
+                self.observer.reply_forwarded(channel, sub, event, reply, problem)
+            return problem
         if reply is None or sub.reply_uri is None:
             return None
         try:
@@ -336,6 +376,39 @@ class Fanout:
         if self.observer is not None:
             self.observer.reply_forwarded(channel, sub, event, reply, error)
         return error
+
+    async def _reenter(
+        self, channel: ChannelRoute, sub: Subscriber, event: Event, reply: Event
+    ) -> str | None:
+        """Send a Trigger's reply back into its Broker; the problem (the attempt fails) or None."""
+        again = broker.reply_event(event, reply)
+        if again is None:
+            log.warning(
+                "dropping a reply: hop limit reached",
+                extra={"broker": f"{channel.namespace}/{channel.title}", "trigger": sub.name or sub.uid},
+            )
+            if sub.stats is not None:
+                _count(sub.stats, "hop_limit")
+            return None
+        if self.reenter is None:
+            return "the broker cannot take replies yet"
+        try:
+            pending = self.reenter(channel, [again])
+            if isinstance(pending, Deferred):
+                status = await pending.wait()
+            elif isinstance(pending, int):
+                status = pending
+            else:
+                status = await pending
+        except Exception as exc:  # EventTooLarge or a backend failure: the attempt fails
+            return f"reply re-entry into broker {channel.namespace}/{channel.title} failed: {exc}"
+        if status != 202:
+            return f"reply re-entry into broker {channel.namespace}/{channel.title} answered {status}"
+        return None
+
+
+def _count(stats: broker.TriggerStats, outcome: str) -> None:
+    stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
 
 
 def _may_reply(response: Response) -> bool:

@@ -16,10 +16,11 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from eventwire_runtime.cloudevents.http import events_from_request
 from eventwire_runtime.delivery.errors import EventFormatError
+from eventwire_runtime.dispatcher import broker
 from eventwire_runtime.dispatcher.backends import Backend, EventTooLarge
 from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.metrics import DispatcherMetrics
-from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable
+from eventwire_runtime.dispatcher.routing import BROKER, ChannelRoute, RoutingTable
 from eventwire_runtime.dispatcher.server import Request, response, text_response
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,11 @@ class Ingress:
         except EventFormatError as exc:
             self.metrics.count_received(channel.namespace, channel.name, 400)
             return text_response(400, f"invalid CloudEvent: {exc}")
+        if channel.kind == BROKER:
+            problem = broker.admit(events)  # Knative's hop counting
+            if problem is not None:
+                self.metrics.count_received(channel.namespace, channel.name, 400)
+                return text_response(400, problem)
         try:
             status = self.backend.accept(channel, events)
         except EventTooLarge as exc:

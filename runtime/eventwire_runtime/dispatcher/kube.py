@@ -1,4 +1,8 @@
-"""Routing table from the Kubernetes API: list Channels, then watch them.
+"""Routing table from the Kubernetes API: list Channels and Brokers, then watch them.
+
+Brokers (`eventing.eventwire.dev/v1`, routed from `status.triggers`, see broker.py) are watched
+the same way as Channels, by a second watcher over the same table; everything below holds for
+both kinds.
 
 Reads `messaging.eventwire.dev/v1` Channels (all namespaces, or `EVENTWIRE_KUBE_NAMESPACE`) and
 their `status.subscribers` (the controller's resolved routing entries). With
@@ -29,10 +33,20 @@ import aiohttp
 
 from eventwire_runtime.api import MESSAGING_GROUP, VERSION
 from eventwire_runtime.delivery.errors import ConfigError
-from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, channel_from_object
+from eventwire_runtime.dispatcher.broker import broker_from_object
+from eventwire_runtime.dispatcher.routing import (
+    BROKER,
+    BROKER_PREFIX,
+    CHANNEL,
+    ChannelRoute,
+    RoutingTable,
+    channel_from_object,
+)
 from eventwire_runtime.dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
+
+EVENTING_GROUP = "eventing.eventwire.dev"  # Broker and Trigger (eventwire_runtime.api has no name for it yet)
 
 
 def serving_provisioner(channel: dict[str, Any]) -> str | None:
@@ -46,17 +60,26 @@ class _Gone(Exception):
 
 
 class ChannelWatcher:
-    """List+watch loop; `run()` until cancelled."""
+    """List+watch loop over Channels (or, with `kind=BROKER`, Brokers); `run()` until cancelled."""
 
-    def __init__(self, settings: Settings, table: RoutingTable) -> None:
+    def __init__(self, settings: Settings, table: RoutingTable, kind: str = CHANNEL) -> None:
         assert settings.kube_api_url is not None
         self.settings = settings
         self.table = table
+        self.kind = kind
+        self.what = "Brokers" if kind == BROKER else "Channels"
         base = settings.kube_api_url.rstrip("/")
         ns = settings.kube_namespace
         scope = f"/namespaces/{ns}" if ns else ""
-        self.url = f"{base}/apis/{MESSAGING_GROUP}/{VERSION}{scope}/channels"
+        if kind == BROKER:
+            self.url = f"{base}/apis/{EVENTING_GROUP}/{VERSION}{scope}/brokers"
+        else:
+            self.url = f"{base}/apis/{MESSAGING_GROUP}/{VERSION}{scope}/channels"
         self.resource_version = ""
+
+    def _key(self, meta: dict[str, Any]) -> tuple[str, str]:
+        namespace, name = _key(meta)
+        return (namespace, BROKER_PREFIX + name) if self.kind == BROKER else (namespace, name)
 
     def _headers(self) -> dict[str, str]:
         try:
@@ -80,11 +103,14 @@ class ChannelWatcher:
         if wanted is not None:
             serving = serving_provisioner(obj)
             if serving is None:  # unresolved for now: not a reason to drop anything
-                return self.table.channels.get(_key(meta))
+                return self.table.channels.get(self._key(meta))
             if serving != wanted:
                 return None
         try:
-            return channel_from_object(obj, where=f"Channel {meta.get('namespace')}/{meta.get('name')}")
+            where = f"{self.what[:-1]} {meta.get('namespace')}/{meta.get('name')}"
+            if self.kind == BROKER:
+                return broker_from_object(obj, where=where)
+            return channel_from_object(obj, where=where)
         except ConfigError as exc:
             log.error("ignoring invalid routing entries: %s", exc)
             raise
@@ -101,18 +127,18 @@ class ChannelWatcher:
                     await self._watch(session)
                     delay = 0.5
                 except _Gone:
-                    log.info("watch expired (410); listing Channels again")
+                    log.info("watch expired (410); listing %s again", self.what)
                     self.resource_version = ""
                 except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                    log.warning("Channel watch failed: %s; retrying in %.1fs", exc, delay)
+                    log.warning("%s watch failed: %s; retrying in %.1fs", self.what, exc, delay)
                     if not self.table.loaded:
-                        self.table.report_problem("kubernetes", f"cannot list Channels: {exc}")
+                        self.table.report_problem("kubernetes", f"cannot list {self.what}: {exc}")
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 10.0)
                 except Exception as exc:  # an answer of an unexpected shape: the watch goes on
-                    log.exception("Channel watch failed; retrying in %.1fs", delay)
+                    log.exception("%s watch failed; retrying in %.1fs", self.what, delay)
                     self.table.report_problem(
-                        "kubernetes", f"Channel watch failed: {type(exc).__name__}: {exc}"
+                        "kubernetes", f"{self.what} watch failed: {type(exc).__name__}: {exc}"
                     )
                     self.resource_version = ""
                     await asyncio.sleep(delay)
@@ -126,19 +152,19 @@ class ChannelWatcher:
                 )
             body = await resp.json()
         if not isinstance(body, dict) or not isinstance(body.get("items") or [], list):
-            raise ValueError("the Channel list is not a Kubernetes List")
+            raise ValueError(f"the {self.what} list is not a Kubernetes List")
         routes = []
         previous = self.table.channels
         for obj in body.get("items") or []:
             try:
                 route = self._route(obj)
             except ConfigError:
-                route = previous.get(_key(obj.get("metadata") or {}))
+                route = previous.get(self._key(obj.get("metadata") or {}))
             if route is not None:
                 routes.append(route)
-        self.table.replace_all(routes)
+        self.table.replace_all(routes, self.kind)
         self.resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "")
-        log.info("routing table loaded from Kubernetes", extra={"channels": len(routes)})
+        log.info("routing table loaded from Kubernetes", extra={self.what.lower(): len(routes)})
 
     async def _watch(self, session: aiohttp.ClientSession) -> None:
         params = {"watch": "1", "allowWatchBookmarks": "true", "timeoutSeconds": "300"}
@@ -166,7 +192,7 @@ class ChannelWatcher:
             self.resource_version = str(meta["resourceVersion"])
         if kind == "BOOKMARK":
             return
-        namespace, name = _key(meta)
+        namespace, name = self._key(meta)
         if kind == "DELETED":
             self.table.remove(namespace, name, deleted=True)
             return
@@ -185,5 +211,7 @@ def _key(meta: dict[str, Any]) -> tuple[str, str]:
 
 
 async def watch_channels(settings: Settings, table: RoutingTable) -> None:
-    """Keep `table` in step with the cluster's Channels until cancelled."""
-    await ChannelWatcher(settings, table).run()
+    """Keep `table` in step with the cluster's Channels and Brokers until cancelled."""
+    async with asyncio.TaskGroup() as group:
+        group.create_task(ChannelWatcher(settings, table).run(), name="watch-channels")
+        group.create_task(ChannelWatcher(settings, table, BROKER).run(), name="watch-brokers")

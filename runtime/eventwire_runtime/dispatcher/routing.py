@@ -26,6 +26,16 @@ from typing import Any
 from eventwire_runtime.delivery.errors import ConfigError
 from eventwire_runtime.delivery.spec import DeliverySpec
 
+CHANNEL = "channel"
+BROKER = "broker"
+# A Broker's route is stored under `broker:<name>`: ':' is not allowed in Kubernetes names, so it
+# never collides with a Channel of the same name (table key, stream subject, metrics label).
+BROKER_PREFIX = "broker:"
+BROKERS_PATH = "brokers"  # Broker addresses are `/brokers/<namespace>/<broker>`
+
+# A compiled Trigger filter over an event's attributes (eventwire_spec.filters).
+EventFilter = Callable[[Mapping[str, object]], bool]
+
 log = logging.getLogger(__name__)
 
 
@@ -38,6 +48,8 @@ class Subscriber:
     reply_uri: str | None = None
     spec: DeliverySpec = field(default_factory=DeliverySpec)
     name: str = ""
+    filter: EventFilter | None = None  # a Trigger's filter; None delivers every event
+    stats: Any = field(default=None, compare=False)  # a Trigger's broker.TriggerStats
 
 
 @dataclass(eq=False, slots=True)
@@ -50,6 +62,10 @@ class ChannelRoute:
     paused: tuple[str, ...] = ()  # uids of subscriptions that exist but are not ready
     deleted: tuple[str, ...] = ()  # uids of subscriptions the control plane says were deleted
     in_flight: int = 0  # in-memory backend: accepted events not yet fully delivered
+    kind: str = CHANNEL  # BROKER: `name` is `broker:<name>` and the subscribers are its Triggers
+    # BROKER: per Trigger uid (ready or paused), the `type` its filter requires, None if any;
+    # the jetstream backend gives such a Trigger's consumer a subject of that type only.
+    type_keys: Mapping[str, str | None] = field(default_factory=dict)
 
     @property
     def key(self) -> tuple[str, str]:
@@ -60,9 +76,15 @@ class ChannelRoute:
         """Every subscription whose durable state this channel keeps (ready or paused)."""
         return (*(s.uid for s in self.subscribers), *self.paused)
 
+    @property
+    def title(self) -> str:
+        """The Channel's or Broker's own name (without the `broker:` prefix)."""
+        return self.name[len(BROKER_PREFIX) :] if self.kind == BROKER else self.name
+
     def take_entries(self, other: ChannelRoute) -> None:
         """Adopt `other`'s entries (subscribers replaced in one assignment), keeping runtime state."""
         self.subscribers, self.paused, self.deleted = other.subscribers, other.paused, other.deleted
+        self.type_keys = other.type_keys
 
 
 def _uid(entry: Mapping[str, Any], where: str) -> str:
@@ -72,7 +94,7 @@ def _uid(entry: Mapping[str, Any], where: str) -> str:
     return uid
 
 
-def _subscriber(entry: Any, where: str, channel_delivery: Mapping[str, Any] | None) -> Subscriber | str:
+def subscriber_entry(entry: Any, where: str, channel_delivery: Mapping[str, Any] | None) -> Subscriber | str:
     """The ready entry as a Subscriber, or the uid of a paused one."""
     if not isinstance(entry, Mapping):
         raise ConfigError(f"{where} must be a mapping")
@@ -96,7 +118,7 @@ def _subscriber(entry: Any, where: str, channel_delivery: Mapping[str, Any] | No
     return Subscriber(uid, uri, entry.get("replyUri") or None, spec, str(entry.get("name") or ""))
 
 
-def _tombstones(entries: Any, where: str) -> tuple[str, ...]:
+def tombstone_uids(entries: Any, where: str) -> tuple[str, ...]:
     if entries is None:
         return ()
     if not isinstance(entries, list):
@@ -109,6 +131,33 @@ def _tombstones(entries: Any, where: str) -> tuple[str, ...]:
     return tuple(uids)
 
 
+def object_parts(obj: Any, where: str) -> tuple[str, str, Any, Mapping[str, Any]]:
+    """(name, namespace, default delivery, the mapping holding the routing entries) of a Channel
+    or Broker object (metadata/spec/status) or of a routes-file entry (the short form).
+
+    Raises:
+        ConfigError: naming the bad field.
+    """
+    if not isinstance(obj, Mapping):
+        raise ConfigError(f"{where} must be a mapping")
+    if "metadata" in obj:
+        meta = obj.get("metadata") or {}
+        name, namespace = meta.get("name"), meta.get("namespace") or "default"
+        delivery = (obj.get("spec") or {}).get("delivery")
+        holder = obj.get("status") or {}
+    else:
+        name, namespace = obj.get("name"), obj.get("namespace") or "default"
+        delivery = obj.get("delivery")
+        holder = obj
+    if not isinstance(holder, Mapping):
+        raise ConfigError(f"{where}.status must be a mapping")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"{where}.name must be a non-empty string")
+    if not isinstance(namespace, str):
+        raise ConfigError(f"{where}.namespace must be a string")
+    return name, namespace, delivery, holder
+
+
 def channel_from_object(obj: Mapping[str, Any], where: str = "channel") -> ChannelRoute:
     """A ChannelRoute from a Channel object or a routes-file entry.
 
@@ -119,36 +168,22 @@ def channel_from_object(obj: Mapping[str, Any], where: str = "channel") -> Chann
     Raises:
         ConfigError: naming the bad field.
     """
-    if not isinstance(obj, Mapping):
-        raise ConfigError(f"{where} must be a mapping")
-    if "metadata" in obj:
-        meta = obj.get("metadata") or {}
-        name, namespace = meta.get("name"), meta.get("namespace") or "default"
-        channel_delivery = (obj.get("spec") or {}).get("delivery")
-        holder = obj.get("status") or {}
-    else:
-        name, namespace = obj.get("name"), obj.get("namespace") or "default"
-        channel_delivery = obj.get("delivery")
-        holder = obj
-    if not isinstance(holder, Mapping):
-        raise ConfigError(f"{where}.status must be a mapping")
+    name, namespace, channel_delivery, holder = object_parts(obj, where)
     entries = holder.get("subscribers") or []
-    if not isinstance(name, str) or not name:
-        raise ConfigError(f"{where}.name must be a non-empty string")
-    if not isinstance(namespace, str):
-        raise ConfigError(f"{where}.namespace must be a string")
     if not isinstance(entries, list):
         raise ConfigError(f"{where}.subscribers must be a list")
     subs: list[Subscriber] = []
     paused: list[str] = []
     for i, entry in enumerate(entries):
-        sub = _subscriber(entry, f"{where}({namespace}/{name}).subscribers[{i}]", channel_delivery)
+        sub = subscriber_entry(entry, f"{where}({namespace}/{name}).subscribers[{i}]", channel_delivery)
         if isinstance(sub, str):
             paused.append(sub)
         else:
             subs.append(sub)
     live = {s.uid for s in subs} | set(paused)
-    deleted = _tombstones(holder.get("deletedSubscribers"), f"{where}({namespace}/{name}).deletedSubscribers")
+    deleted = tombstone_uids(
+        holder.get("deletedSubscribers"), f"{where}({namespace}/{name}).deletedSubscribers"
+    )
     return ChannelRoute(
         namespace, name, tuple(subs), tuple(paused), tuple(u for u in deleted if u not in live)
     )
@@ -178,13 +213,16 @@ class RoutingTable:
         self.problem = message
         self.errors[source] = self.errors.get(source, 0) + 1
 
-    def replace_all(self, routes: Iterable[ChannelRoute]) -> None:
+    def replace_all(self, routes: Iterable[ChannelRoute], kind: str | None = None) -> None:
         """Make the table exactly `routes`, keeping runtime state of channels that stay.
 
         Channels left out are no longer routed; their durable state is kept (absence is not a
-        deletion, see the module docstring).
+        deletion, see the module docstring). With `kind` (CHANNEL or BROKER), only routes of that
+        kind are replaced: each Kubernetes watch lists one kind.
         """
-        fresh: dict[tuple[str, str], ChannelRoute] = {}
+        fresh: dict[tuple[str, str], ChannelRoute] = {
+            key: route for key, route in self.channels.items() if kind is not None and route.kind != kind
+        }
         for route in routes:
             old = self.channels.get(route.key)
             if old is not None:
@@ -221,12 +259,15 @@ class RoutingTable:
                 log.exception("routing listener failed")
 
     def lookup(self, host: str, path: str) -> ChannelRoute | None:
-        """The channel a request addresses: by path `/<namespace>/<channel>`, else by Host."""
+        """The channel a request addresses: by path `/<namespace>/<channel>` (a Broker:
+        `/brokers/<namespace>/<broker>`), else by Host."""
         trimmed = path.split("?", 1)[0].strip("/")
         if trimmed:
             parts = trimmed.split("/")
             if len(parts) == 2:
                 return self.channels.get((parts[0], parts[1]))
+            if len(parts) == 3 and parts[0] == BROKERS_PATH:
+                return self.channels.get((parts[1], BROKER_PREFIX + parts[2]))
             return None
         key = self.key_from_host(host)
         return self.channels.get(key) if key else None

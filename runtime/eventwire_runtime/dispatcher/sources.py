@@ -10,7 +10,8 @@ File format (any of):
       - {uid: s1, subscriberUri: "http://...", replyUri: ..., deadLetterSinkUri: ..., delivery: {...}}
 
 or a list of Channel objects (`kind: Channel`, read from `status.subscribers`), bare or as a
-`kind: List` with `items:`. Each channel may list tombstones, `deletedSubscribers: [{uid}]`:
+`kind: List` with `items:`. Brokers go in a `brokers:` list (broker.py has their format) or as
+`kind: Broker` objects among the items. Each channel may list tombstones, `deletedSubscribers: [{uid}]`:
 the only way to delete a subscription's durable state (see routing.py).
 
 The previous table is kept, never replaced by an empty one, when the file is missing, empty or
@@ -31,6 +32,7 @@ from typing import Any
 import yaml
 
 from eventwire_runtime.delivery.errors import ConfigError
+from eventwire_runtime.dispatcher.broker import broker_from_object
 from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, channel_from_object
 
 log = logging.getLogger(__name__)
@@ -45,21 +47,31 @@ def parse_routes(document: Any, provisioner: str | None = None) -> list[ChannelR
     """
     if document is None:
         raise ConfigError("routes file is empty (write 'channels: []' for an empty table)")
+    brokers: Any = []
     if isinstance(document, dict):
+        brokers = document.get("brokers") or []
         items = document.get("channels", document.get("items"))
         if items is None and "metadata" in document:
             items = [document]
+        if items is None and "brokers" in document:
+            items = []
     else:
         items = document
     if not isinstance(items, list):
         raise ConfigError("routes file must hold a 'channels' list, a list of Channels or a List's 'items'")
+    if not isinstance(brokers, list):
+        raise ConfigError("routes file: 'brokers' must be a list")
     routes = []
     for i, item in enumerate(items):
         if provisioner is not None and isinstance(item, dict) and "metadata" in item:
             wanted = (item.get("spec") or {}).get("provisioner")
             if wanted is not None and wanted != provisioner:
                 continue
-        routes.append(channel_from_object(item, where=f"channels[{i}]"))
+        if isinstance(item, dict) and item.get("kind") == "Broker":
+            routes.append(broker_from_object(item, where=f"items[{i}]"))
+        else:
+            routes.append(channel_from_object(item, where=f"channels[{i}]"))
+    routes.extend(broker_from_object(item, where=f"brokers[{i}]") for i, item in enumerate(brokers))
     return routes
 
 

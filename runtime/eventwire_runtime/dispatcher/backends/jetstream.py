@@ -21,6 +21,12 @@
   redelivered after `EVENTWIRE_ACK_WAIT`: at-least-once. While a delivery is in progress (slow subscriber,
   retries waiting) its message is marked in progress (`+WPI`) every third of the ack wait, so a
   long retry sequence is not redelivered as a duplicate.
+- A Broker's events go to `<stream>.<namespace>.broker:<name>.<type>` (the type as one subject
+  token, percent-encoded). A Trigger whose filter requires one `type` gets a consumer filtered
+  on that subject: events of other types never reach it (no pull, decode or ack per Trigger);
+  other Triggers' consumers take `...broker:<name>.*` and filter in the dispatcher. When a
+  Trigger's required type changes, its consumer is recreated on the new subject (the old
+  backlog was selected by a filter the Trigger no longer has).
 - Flow control (flow.py): while any subscription of the channel has more than
   `EVENTWIRE_MAX_BACKLOG` undelivered events (consumer info polled every 0.1 s for channels with
   traffic), ingress holds requests until it drains, then answers 429 if it does not within 2 s.
@@ -60,7 +66,7 @@ from eventwire_runtime.dispatcher.backends.nats_io import (
 )
 from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.fanout import Fanout
-from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, Subscriber
+from eventwire_runtime.dispatcher.routing import BROKER, ChannelRoute, RoutingTable, Subscriber
 from eventwire_runtime.dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,6 +77,24 @@ PULL_EXPIRES_NS = 1_000_000_000  # a pull request lingers up to 1 s waiting for 
 
 def consumer_name(uid: str) -> str:
     return "sub-" + _UNSAFE.sub("_", uid)
+
+
+@functools.lru_cache(maxsize=4096)
+def subject_token(value: str) -> str:
+    """`value` as one NATS subject token: '.', '*', '>', '%', spaces, controls and non-ASCII
+    percent-encoded (UTF-8), so any event type fits in one token."""
+    return "".join(
+        c if 33 <= ord(c) < 127 and c not in ".*>%" else "".join(f"%{b:02X}" for b in c.encode())
+        for c in value
+    )
+
+
+def _count_filtered_by_subject(route: ChannelRoute, event_type: str) -> None:
+    """Count the event as filtered out for each Trigger whose consumer's subject excludes it."""
+    for sub in route.subscribers:
+        wanted = route.type_keys.get(sub.uid)
+        if wanted is not None and wanted != event_type and sub.stats is not None:
+            sub.stats.filtered_out += 1
 
 
 class JetStreamBackend:
@@ -93,9 +117,18 @@ class JetStreamBackend:
         self.durable = Lifecycle()  # whose consumers exist, are being created, were deleted
         self._in_progress: dict[int, Msg] = {}  # id(msg) -> message being delivered
         self._heartbeat: asyncio.Task[None] | None = None
+        self._filters: dict[str, str] = {}  # uid -> filter subject its consumer was ensured with
 
     def subject(self, namespace: str, channel: str) -> str:
         return f"{self.prefix}.{namespace}.{channel}"
+
+    def consumer_subject(self, route: ChannelRoute, uid: str) -> str:
+        """The filter subject of a subscription's consumer (a Trigger's: by its required type)."""
+        base = self.subject(route.namespace, route.name)
+        if route.kind != BROKER:
+            return base
+        wanted = route.type_keys.get(uid)
+        return f"{base}.{subject_token(wanted)}" if wanted else f"{base}.*"
 
     async def start(self) -> None:
         self.nc = await nats.connect(
@@ -145,11 +178,11 @@ class JetStreamBackend:
         self._check_size(payloads)
         if self.gate.blocked(channel.key):
             publish = self.gate.publish_when_open(
-                channel.key, len(payloads), lambda: self._publish(channel, payloads)
+                channel.key, len(payloads), lambda: self._publish(channel, payloads, events)
             )
             return asyncio.ensure_future(publish)
         self.gate.admit(channel.key, len(payloads))
-        return self._publish(channel, payloads)
+        return self._publish(channel, payloads, events)
 
     def _check_size(self, payloads: list[bytes]) -> None:
         assert self.nc is not None
@@ -161,11 +194,17 @@ class JetStreamBackend:
                 f"the NATS server's max_payload is {limit} bytes (raise max_payload in its configuration)"
             )
 
-    def _publish(self, channel: ChannelRoute, payloads: list[bytes]) -> Deferred[int]:
+    def _publish(self, channel: ChannelRoute, payloads: list[bytes], events: list[Event]) -> Deferred[int]:
         subject = self.subject(channel.namespace, channel.name)
         status, one_done = stored_status(len(payloads), "jetstream publish")
-        for payload in payloads:
-            self.publisher.publish(subject, payload, one_done)
+        broker_route = channel.kind == BROKER
+        for payload, event in zip(payloads, events, strict=True):
+            if broker_route:  # ingress validated the event: it has a type
+                event_type = event.attribute("type") or ""
+                _count_filtered_by_subject(channel, event_type)
+                self.publisher.publish(f"{subject}.{subject_token(event_type)}", payload, one_done)
+            else:
+                self.publisher.publish(subject, payload, one_done)
         return status
 
     # consumers
@@ -175,17 +214,18 @@ class JetStreamBackend:
         for uid in list(self._consumers):
             subject = self._consumers[uid][0]
             entry = todo.consume.get(uid)
-            if entry is None or self.subject(entry[0].namespace, entry[0].name) != subject:
+            if entry is None or self.consumer_subject(entry[0], uid) != subject:
                 self._consumers.pop(uid)[1].cancel()  # paused or gone: its consumer stays
         for uid, (route, _) in todo.consume.items():
             if uid not in self._consumers:
-                subject = self.subject(route.namespace, route.name)
+                subject = self.consumer_subject(route, uid)
                 task = asyncio.create_task(self._consume(route, uid, subject), name=f"consume-{uid}")
                 self._consumers[uid] = (subject, task)
         for uid, route in todo.keep.items():
-            subject = self.subject(route.namespace, route.name)
+            subject = self.consumer_subject(route, uid)
             self.durable.ensure_soon(uid, functools.partial(self._ensure, uid, route.key, subject))
         for uid, _ in self.durable.to_delete(todo, self._consumers):
+            self._filters.pop(uid, None)
             cleanup = asyncio.ensure_future(self._delete_consumer(uid))
             self._background.add(cleanup)
             cleanup.add_done_callback(self._background.discard)
@@ -211,12 +251,19 @@ class JetStreamBackend:
                     max_ack_pending=self.settings.subscriber_concurrency * 4,
                     max_deliver=-1,
                 )
-                with contextlib.suppress(nats.js.errors.BadRequestError):  # exists: keep its position
+                try:
                     await self.js.add_consumer(self.stream, config)
+                except nats.js.errors.BadRequestError:  # exists: keep its position...
+                    info = await self.js.consumer_info(self.stream, name)
+                    if info.config.filter_subject != subject:  # ...unless a Trigger's type changed
+                        log.info("recreating consumer %s on %s (its Trigger's filter changed)", name, subject)
+                        await self.js.delete_consumer(self.stream, name)
+                        await self.js.add_consumer(self.stream, config)
                 break
             except (nats.errors.Error, TimeoutError) as exc:
                 log.warning("cannot create consumer %s: %s; retrying", name, exc)
                 await asyncio.sleep(1)
+        self._filters[uid] = subject
         self.durable.created(uid, key)
 
     async def _mark_in_progress(self) -> None:
@@ -239,7 +286,7 @@ class JetStreamBackend:
         assert self.js is not None
         assert self.nc is not None
         name = consumer_name(uid)
-        if uid not in self.durable.provisioned.uids:
+        if self._filters.get(uid) != subject:
             await self._ensure(uid, route.key, subject)
         # Messages held at once: more than the deliveries in flight (Fanout's per-subscriber
         # limit), so events keep flowing while some deliveries wait for a retry.

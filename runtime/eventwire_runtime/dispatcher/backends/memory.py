@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from eventwire_runtime.cloudevents.http import Event
 from eventwire_runtime.delivery.http_client import header_block
+from eventwire_runtime.dispatcher import broker
 from eventwire_runtime.dispatcher.fanout import Fanout
-from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable
+from eventwire_runtime.dispatcher.routing import BROKER, ChannelRoute, RoutingTable, Subscriber
 
 log = logging.getLogger(__name__)
 
@@ -53,18 +54,25 @@ class MemoryBackend:
             return 503
         if channel.in_flight + len(events) > self.capacity:
             return 429
-        subscribers = channel.subscribers  # snapshot: a routing update replaces the tuple
+        subscribers: Sequence[Subscriber] = (
+            channel.subscribers
+        )  # snapshot: a routing update replaces the tuple
         if not subscribers:
             return 202
         now = time.monotonic()
+        broker_route = channel.kind == BROKER
         for event in events:
+            if broker_route:  # only the Triggers whose filters pass, decided in one pass
+                subscribers = broker.select(channel.subscribers, event)
+                if not subscribers:
+                    continue
             channel.in_flight += 1
             self._pending += 1
             self._idle.clear()
             done = _Countdown(len(subscribers), channel, self)
             block = header_block(event.headers) if len(subscribers) > 1 else None
             for sub in subscribers:
-                self.fanout.start(channel, sub, event, now, done, block)
+                self.fanout.start(channel, sub, event, now, done, block, broker_route)
         return 202
 
     def _event_done(self, channel: ChannelRoute) -> None:

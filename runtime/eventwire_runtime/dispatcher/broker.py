@@ -1,0 +1,221 @@
+"""Brokers in the dispatcher: their routes, Trigger filters, and hop counting for replies.
+
+A Broker is routed like a Channel whose subscribers are its Triggers (so every backend keeps one
+durable consumer or group per Trigger, with the same pause/tombstone rules, routing.py). The
+routing contract the controller writes on the Broker (controller/broker/resources.py builds it):
+
+    metadata: {namespace, name}
+    spec: {delivery: {...}}                   # the Triggers' default delivery parameters
+    status:
+      address: {url: http://<dispatcher svc>.<system ns>.svc.<domain>/brokers/<ns>/<broker>}
+      triggers:                               # one per live Trigger, ready or not
+      - {uid, name, generation, subscriberUri, deadLetterSinkUri, delivery,
+         filter: {attributes: {...}}, filters: [...], ready, message}
+      deletedTriggers: [{uid, name, deletedAt}]   # tombstones: delete that Trigger's state
+
+The routes file's short form is `brokers: [{namespace, name, delivery, triggers, deletedTriggers}]`.
+
+Each Trigger's filter is compiled once per routing update (eventwire_spec.filters) and applied
+before any delivery attempt (fanout.py). A Trigger whose filter does not compile (the controller
+refuses those, so only a hand-written routes file gets here) is paused: its durable state is kept
+and nothing is delivered until it is fixed.
+
+Hop counting is Knative's: the `knativebrokerttl` extension, set to 255 at ingress when absent;
+a subscriber's reply re-enters the Broker with the TTL of the event it answers minus one, and is
+dropped (counted) once that reaches 0. An event arriving with a TTL of 0 or less is refused (400).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from eventwire_runtime.cloudevents.http import Event, add_extensions, percent_decode
+from eventwire_runtime.delivery.errors import ConfigError
+from eventwire_runtime.dispatcher.routing import (
+    BROKER,
+    BROKER_PREFIX,
+    ChannelRoute,
+    Subscriber,
+    object_parts,
+    subscriber_entry,
+    tombstone_uids,
+)
+from eventwire_spec import cesql
+from eventwire_spec.filters import TriggerFilterError, compile_trigger_filter
+
+log = logging.getLogger(__name__)
+
+TTL_ATTRIBUTE = "knativebrokerttl"
+TTL_HEADER = "ce-" + TTL_ATTRIBUTE
+DEFAULT_TTL = 255
+DEFAULT_TTL_TEXT = str(DEFAULT_TTL)
+
+
+class TriggerStats:
+    """One Trigger's counts: plain attributes, bumped on the hot path without locks or tuples."""
+
+    __slots__ = ("filter_errors", "filtered_out", "matched", "outcomes")
+
+    def __init__(self) -> None:
+        self.matched = 0
+        self.filtered_out = 0
+        self.filter_errors = 0
+        self.outcomes: dict[str, int] = {}  # delivered, dead_lettered, failed, hop_limit
+
+
+# Counts by (namespace, broker, trigger). Process-wide so that they survive routing updates (each
+# builds new Subscribers); filters are compiled while routes are parsed, before any metrics
+# object exists. TriggerCollector exposes them.
+STATS: dict[tuple[str, str, str], TriggerStats] = {}
+
+
+class TriggerCollector(Collector):
+    """`eventwire_dispatcher_trigger_events_total` and `..._trigger_filter_errors_total`."""
+
+    def collect(self) -> Iterator[Metric]:
+        events = CounterMetricFamily(
+            "eventwire_dispatcher_trigger_events",
+            "Events per Broker Trigger by outcome: matched, filtered_out (no request made), then"
+            " delivered, dead_lettered, failed, hop_limit (a reply dropped by the hop limit)",
+            labels=["namespace", "broker", "trigger", "outcome"],
+        )
+        errors = CounterMetricFamily(
+            "eventwire_dispatcher_trigger_filter_errors",
+            "CESQL evaluation errors in Trigger filters (each counts as no match)",
+            labels=["namespace", "broker", "trigger"],
+        )
+        for key, stats in list(STATS.items()):
+            events.add_metric([*key, "matched"], stats.matched)
+            events.add_metric([*key, "filtered_out"], stats.filtered_out)
+            for outcome, count in list(stats.outcomes.items()):
+                events.add_metric([*key, outcome], count)
+            errors.add_metric(list(key), stats.filter_errors)
+        yield events
+        yield errors
+
+
+def attributes(event: Event) -> dict[str, object]:
+    """The event's context attributes and extensions by name (values as strings)."""
+    out: dict[str, object] = {}
+    for name, value in event.headers:
+        if name.startswith("ce-"):
+            out[name[3:]] = percent_decode(value) if "%" in value else value
+        elif name == "content-type":
+            out["datacontenttype"] = value
+    return out
+
+
+def admit(events: list[Event]) -> str | None:
+    """Stamp the default TTL on events arriving at a Broker; the problem when one is refused."""
+    for event in events:
+        ttl = next((value for name, value in event.headers if name == TTL_HEADER), None)
+        if ttl is None:
+            event.headers.append((TTL_HEADER, DEFAULT_TTL_TEXT))
+            continue
+        try:
+            value = int(ttl)
+        except ValueError:
+            return f"extension {TTL_ATTRIBUTE} must be an integer, got {ttl!r}"
+        if value <= 0:
+            return f"hop limit reached: {TTL_ATTRIBUTE} is {value} (the event went round a loop of Triggers)"
+    return None
+
+
+def select(triggers: Sequence[Subscriber], event: Event) -> list[Subscriber]:
+    """The Triggers whose filters `event` passes (the in-memory backend's one pass per event)."""
+    attrs = attributes(event)
+    selected = []
+    for trigger in triggers:
+        stats = trigger.stats
+        if trigger.filter is None or trigger.filter(attrs):
+            selected.append(trigger)
+            if stats is not None:
+                stats.matched += 1
+        elif stats is not None:
+            stats.filtered_out += 1
+    return selected
+
+
+def reply_event(answered: Event, reply: Event) -> Event | None:
+    """`reply` ready to re-enter the Broker: TTL one less than `answered`'s; None at the limit."""
+    try:
+        ttl = int(answered.attribute(TTL_ATTRIBUTE) or DEFAULT_TTL) - 1
+    except ValueError:
+        ttl = DEFAULT_TTL - 1
+    if ttl <= 0:
+        return None
+    return add_extensions(reply, {TTL_ATTRIBUTE: str(ttl)})
+
+
+def _trigger(entry: Any, where: str, namespace: str, broker: str, delivery: Any) -> Subscriber | str:
+    """The Trigger's entry with its compiled filter, or its uid when paused."""
+    sub = subscriber_entry(entry, where, delivery)
+    if isinstance(sub, str):
+        return sub
+    stats = STATS.setdefault((namespace, broker, sub.name or sub.uid), TriggerStats())
+
+    def count_error(_error: cesql.CesqlEvaluationError) -> None:
+        stats.filter_errors += 1
+
+    spec = {"filter": entry.get("filter"), "filters": entry.get("filters")}
+    try:
+        predicate = compile_trigger_filter(spec, count_error)
+    except TriggerFilterError as exc:
+        log.error("%s: invalid filter, Trigger paused until fixed: %s", where, exc)
+        return sub.uid
+    return Subscriber(sub.uid, sub.subscriber_uri, None, sub.spec, sub.name, predicate, stats)
+
+
+def required_type(spec: Mapping[str, Any]) -> str | None:
+    """The value `type` must have for the Trigger's filters to pass, when they require one at the
+    top level (`filter.attributes.type`, or an `exact` on `type` in `filters`); else None."""
+    filters = spec.get("filters")
+    if filters:  # a non-empty `filters` overrides `filter` (Knative's rule)
+        for entry in filters if isinstance(filters, list) else ():
+            exact = entry.get("exact") if isinstance(entry, Mapping) else None
+            wanted = exact.get("type") if isinstance(exact, Mapping) else None
+            if isinstance(wanted, str) and wanted:
+                return wanted
+        return None
+    legacy = spec.get("filter")
+    attributes = legacy.get("attributes") if isinstance(legacy, Mapping) else None
+    wanted = attributes.get("type") if isinstance(attributes, Mapping) else None
+    return wanted if isinstance(wanted, str) and wanted else None
+
+
+def broker_from_object(obj: Mapping[str, Any], where: str = "broker") -> ChannelRoute:
+    """A Broker's route from a Broker object or a routes-file entry (see the module docstring).
+
+    Raises:
+        ConfigError: naming the bad field.
+    """
+    name, namespace, delivery, holder = object_parts(obj, where)
+    entries = holder.get("triggers") or []
+    if not isinstance(entries, list):
+        raise ConfigError(f"{where}({namespace}/{name}).triggers must be a list")
+    triggers: list[Subscriber] = []
+    paused: list[str] = []
+    type_keys: dict[str, str | None] = {}
+    for i, entry in enumerate(entries):
+        trigger = _trigger(entry, f"{where}({namespace}/{name}).triggers[{i}]", namespace, name, delivery)
+        if isinstance(trigger, str):
+            paused.append(trigger)
+        else:
+            triggers.append(trigger)
+        type_keys[trigger if isinstance(trigger, str) else trigger.uid] = required_type(entry)
+    live = {t.uid for t in triggers} | set(paused)
+    deleted = tombstone_uids(holder.get("deletedTriggers"), f"{where}({namespace}/{name}).deletedTriggers")
+    return ChannelRoute(
+        namespace,
+        BROKER_PREFIX + name,
+        tuple(triggers),
+        tuple(paused),
+        tuple(u for u in deleted if u not in live),
+        kind=BROKER,
+        type_keys=type_keys,
+    )

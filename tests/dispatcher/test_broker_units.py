@@ -1,0 +1,120 @@
+"""Broker routing and hop counting as pure functions (dispatcher/broker.py, routing.py, sources.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from eventwire_runtime.cloudevents.http import Event
+from eventwire_runtime.delivery.errors import ConfigError
+from eventwire_runtime.dispatcher import broker
+from eventwire_runtime.dispatcher.routing import BROKER, RoutingTable
+from eventwire_runtime.dispatcher.sources import parse_routes
+
+
+def event(event_type: str = "t", **extensions: str) -> Event:
+    headers = [("ce-specversion", "1.0"), ("ce-id", "1"), ("ce-source", "/s"), ("ce-type", event_type)]
+    headers.extend(("ce-" + k, v) for k, v in extensions.items())
+    return Event(headers, b"")
+
+
+def test_ingress_stamps_the_default_ttl_and_refuses_an_exhausted_or_bad_one() -> None:
+    fresh = event()
+    assert broker.admit([fresh]) is None
+    assert fresh.attribute("knativebrokerttl") == "255"
+    kept = event(knativebrokerttl="7")
+    assert broker.admit([kept]) is None
+    assert kept.attribute("knativebrokerttl") == "7"
+    assert "hop limit" in (broker.admit([event(knativebrokerttl="0")]) or "")
+    assert "must be an integer" in (broker.admit([event(knativebrokerttl="many")]) or "")
+
+
+def test_a_reply_carries_one_hop_less_and_is_dropped_at_the_limit() -> None:
+    reply = broker.reply_event(event(knativebrokerttl="5"), event("r", knativebrokerttl="200"))
+    assert reply is not None
+    assert reply.attribute("knativebrokerttl") == "4"  # the answered event's count, not the reply's
+    assert broker.reply_event(event(knativebrokerttl="1"), event("r")) is None
+
+
+def test_attributes_are_decoded_and_include_the_content_type() -> None:
+    ev = Event([("ce-type", "a%20b"), ("ce-source", "/x"), ("content-type", "text/plain")], b"")
+    assert broker.attributes(ev) == {"type": "a b", "source": "/x", "datacontenttype": "text/plain"}
+
+
+def test_triggers_with_invalid_filters_are_paused_not_dropped() -> None:
+    route = broker.broker_from_object(
+        {
+            "name": "mesh",
+            "triggers": [
+                {"uid": "good", "subscriberUri": "http://a/", "filter": {"attributes": {"type": "x"}}},
+                {"uid": "bad", "subscriberUri": "http://b/", "filters": [{"cesql": "NOPE(type)"}]},
+                {"uid": "waiting"},
+            ],
+            "deletedTriggers": [{"uid": "gone"}, {"uid": "good"}],
+        }
+    )
+    assert route.kind == BROKER
+    assert route.key == ("default", "broker:mesh")
+    assert [s.uid for s in route.subscribers] == ["good"]
+    assert route.paused == ("bad", "waiting")
+    assert route.deleted == ("gone",)  # a tombstone of a live uid is ignored, as for channels
+
+
+@pytest.mark.parametrize(
+    ("obj", "problem"),
+    [
+        ({"triggers": []}, "name must be a non-empty string"),
+        ({"name": "b", "triggers": {"a": 1}}, "triggers must be a list"),
+        ({"name": "b", "triggers": [{"subscriberUri": "http://a/"}]}, "uid must be a non-empty string"),
+        ({"name": "b", "triggers": [{"uid": "u", "subscriberUri": "ftp://a/"}]}, "must be an http(s) URL"),
+        ({"name": "b", "deletedTriggers": "x"}, "deletedTriggers must be a list"),
+    ],
+)
+def test_invalid_broker_entries_are_refused_naming_the_field(obj: dict[str, object], problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        broker.broker_from_object(obj)
+
+
+def test_the_routes_file_takes_brokers_beside_channels_and_as_objects() -> None:
+    routes = parse_routes(
+        {
+            "channels": [{"name": "mesh", "subscribers": []}],
+            "brokers": [{"name": "mesh", "namespace": "ns", "triggers": []}],
+        }
+    )
+    assert sorted(r.key for r in routes) == [("default", "mesh"), ("ns", "broker:mesh")]
+    listed = parse_routes(
+        {"kind": "List", "items": [{"kind": "Broker", "metadata": {"name": "b", "namespace": "n"}}]}
+    )
+    assert [r.key for r in listed] == [("n", "broker:b")]
+    assert [r.key for r in parse_routes({"brokers": [{"name": "only"}]})] == [("default", "broker:only")]
+
+
+def test_a_kind_scoped_replace_keeps_the_other_kind() -> None:
+    table = RoutingTable()
+    table.replace_all(parse_routes({"channels": [{"name": "c"}], "brokers": [{"name": "b"}]}))
+    table.replace_all([], BROKER)
+    assert list(table.channels) == [("default", "c")]
+    assert table.lookup("h", "/brokers/default/b") is None
+    assert table.lookup("h", "/default/c") is not None
+
+
+def test_any_event_type_is_one_nats_subject_token() -> None:
+    from eventwire_runtime.dispatcher.backends.jetstream import subject_token
+
+    assert subject_token("dev.eventwire.bench") == "dev%2Eeventwire%2Ebench"
+    assert subject_token("a b*>%é") == "a%20b%2A%3E%25%C3%A9"
+    assert subject_token("plain-Type_1/x") == "plain-Type_1/x"
+
+
+@pytest.mark.parametrize(
+    ("spec", "wanted"),
+    [
+        ({"filter": {"attributes": {"type": "x", "source": "s"}}}, "x"),
+        ({"filter": {"attributes": {"type": ""}}}, None),
+        ({"filters": [{"prefix": {"type": "x"}}, {"exact": {"type": "y"}}]}, "y"),
+        ({"filters": [{"any": [{"exact": {"type": "y"}}]}], "filter": {"attributes": {"type": "x"}}}, None),
+        ({}, None),
+    ],
+)
+def test_the_type_a_filter_requires(spec: dict[str, object], wanted: str | None) -> None:
+    assert broker.required_type(spec) == wanted
