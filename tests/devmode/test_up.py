@@ -199,6 +199,18 @@ async def test_a_failing_service_is_retried_then_dead_lettered(tmp_path: Path) -
         assert rows["to-flaky"] == {**rows["to-flaky"], "outcome": "delivered", "attempts": 2}
 
 
+async def test_an_event_accepted_at_a_channel_without_subscribers_shows_in_the_viewer(tmp_path: Path) -> None:
+    manifests = write_manifests(tmp_path / "topology.yaml", channel("quiet"))
+    async with dev_up(str(manifests), state=tmp_path / "state.json") as dev:
+        code, out = await dev.send("quiet", "--type", "demo.unheard", "--data", '{"n": 3}')
+        assert code == 0, out
+        record = await dev.wait_event(lambda r: r["attributes"].get("type") == "demo.unheard")
+        assert record["channel"] == "demo/quiet"
+        assert record["accepted"] == {"subscribers": 0}
+        assert record["deliveries"] == {}
+        assert record["data"] == {"n": 3}
+
+
 @pytest.mark.parametrize(
     ("example", "expected"),
     [

@@ -195,6 +195,7 @@ async def up(documents: Sequence[Mapping[str, Any]], options: UpOptions, say: Ca
         dispatcher = Dispatcher(settings)
         await dispatcher.start()
         dispatcher.fanout.observer = events  # before any address is published
+        dispatcher.ingress.observer = events
         await _wait_loaded(dispatcher)
         plans = [plan_source(s, addresses, options.sources, free_port) for s in manifests.sources]
         graph.update(build_graph(manifests, table, plans, services))
