@@ -1,6 +1,6 @@
 """`eventwire dev up`: run a topology on this machine until Ctrl-C.
 
-In this one process: the runtime's dispatcher (all Channels, a file routing table written from
+In this one process: the runtime's dispatcher (all Channels and Brokers, a file routing table written from
 the manifests; in-memory, or JetStream on an embedded nats-server with --persist) with the event
 log as its fan-out observer, and the viewer with the built-in display service. Each source that
 can run here is the runtime's adapter in a child process. Ctrl-C (or SIGTERM) stops the adapters
@@ -130,10 +130,15 @@ def _summary(
             f"  {plan.label}: "
             + (f"NOT RUN: {plan.reason}" if plan.argv is None else (plan.note or "running"))
         )
-    for broker in manifests.brokers:
-        lines.append(f"  Broker {key(broker)}: NOT RUN: eventwire dev does not run Brokers yet")
-    for trigger in manifests.triggers:
-        lines.append(f"  Trigger {key(trigger)}: NOT RUN: eventwire dev does not run Triggers yet")
+    for broker in table.brokers:
+        lines.append(f"  Broker {key(broker)}: {broker['status']['address']['url']}")
+        namespace = broker["metadata"]["namespace"]
+        for entry in broker["status"]["triggers"]:
+            target = entry.get("subscriberUri") if entry.get("ready") == "True" else None
+            lines.append(
+                f"  Trigger {namespace}/{entry['name']} -> "
+                + (target or f"NOT ROUTED: {entry.get('message', 'not ready')}")
+            )
     lines.extend(f"  problem: {problem}" for problem in table.problems)
     lines.extend(f"  ignored: {what}" for what in manifests.ignored)
     lines.append("Ctrl-C stops everything.")
@@ -179,7 +184,9 @@ async def up(documents: Sequence[Mapping[str, Any]], options: UpOptions, say: Ca
         addresses = LocalAddresses(manifests, dispatcher_url, services)
         table = routes(manifests, addresses)
         routes_file = workdir / "routes.yaml"
-        routes_file.write_text(yaml.safe_dump({"items": table.channels}, sort_keys=False))
+        routes_file.write_text(
+            yaml.safe_dump({"items": table.channels, "brokers": table.brokers}, sort_keys=False)
+        )
         settings = Settings(
             host="127.0.0.1",
             port=dispatcher_port,
@@ -211,7 +218,7 @@ async def up(documents: Sequence[Mapping[str, Any]], options: UpOptions, say: Ca
                 "viewer": viewer_url,
                 "dispatcher": dispatcher_url,
                 "channels": {key(c): c["status"]["address"]["url"] for c in table.channels},
-                "brokers": [key(b) for b in manifests.brokers],
+                "brokers": {key(b): b["status"]["address"]["url"] for b in table.brokers},
                 "github": [
                     {
                         "source": key(p.source),
