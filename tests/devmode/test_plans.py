@@ -241,6 +241,8 @@ def test_the_graph_links_sources_channels_subscriptions_and_services() -> None:
     assert nodes["trigger:shop/pushes"]["column"] == 2
     assert nodes["trigger:shop/heartbeats"]["status"] == "source=, type=dev.knative.sources.ping"
     assert nodes["trigger:shop/pull-requests"]["status"] == "filters: cesql"
+    assert nodes["trigger:shop/audit"]["status"] == "filters: not, prefix"
+    assert nodes["trigger:shop/reviews"]["status"] == "type=com.example.review.requested"
     edges = {(e["from"], e["to"], e["label"]) for e in graph["edges"]}
     assert ("broker:shop/shop", "trigger:shop/pushes", "") in edges
     assert ("trigger:shop/pushes", "service:shop/ci", "") in edges

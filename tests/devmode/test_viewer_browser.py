@@ -211,3 +211,47 @@ async def test_the_viewer_shows_the_topology_live_events_outcomes_filters_and_de
         assert wide == [], "wider than a phone's window"
         assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
         assert console_errors(browser) == []
+
+
+async def test_the_viewer_shows_brokers_triggers_and_events_no_trigger_selects(
+    browser: WebDriver, tmp_path: Path
+) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    async with dev_up("examples/broker-mesh/", state=tmp_path / "state.json") as dev:
+        await asyncio.to_thread(browser.get, dev.viewer)
+        await until(
+            lambda: browser.find_element(By.ID, "connection").text == "live", 10, "the live stream to connect"
+        )
+        nodes = await until(
+            lambda: browser.find_elements(By.CSS_SELECTOR, "#graph .node"), 10, "the topology graph"
+        )
+        labels = {n.get_attribute("data-id") for n in nodes}
+        assert {
+            "broker:shop/shop",
+            "trigger:shop/pushes",
+            "trigger:shop/reviews",
+            "service:shop/ci",
+        } <= labels
+        assert browser.find_elements(By.CSS_SELECTOR, "#graph .node.bad") == []
+
+        code, out = await dev.send("shop", "--type", "demo.nobody", "--data", "{}")
+        assert code == 0, out
+        await until(
+            lambda: row_badges(browser, "demo.nobody") == ["accepted: no trigger matched"],
+            5,
+            "the event no Trigger selects",
+        )
+        code, out = await dev.send("shop", "--type", "dev.knative.source.github.push", "--data", "{}")
+        assert code == 0, out
+        badges = await until(
+            lambda: (
+                [b for b in row_badges(browser, "dev.knative.source.github.push") if "in flight" not in b]
+                or None
+            ),
+            5,
+            "the Triggers' outcomes",
+        )
+        assert sorted(badges) == ["audit: delivered", "pushes: delivered"]
+        Select(browser.find_element(By.ID, "filter-channel")).select_by_value("broker:shop/shop")
+        browser.save_screenshot(str(SCREENSHOTS / "eventwire-dev-viewer-broker.png"))
+        assert console_errors(browser) == []

@@ -69,10 +69,13 @@ class _Graph:
 
 def _filter_summary(spec: Mapping[str, Any]) -> str:
     """A Trigger's filter in a few words: the exact attributes, else the kind of filter."""
-    exact = ((spec.get("filter") or {}).get("attributes")) or {}
+    exact = dict(((spec.get("filter") or {}).get("attributes")) or {})
+    filters = spec.get("filters") or []
+    if filters and all(isinstance(f, Mapping) and list(f) == ["exact"] for f in filters):
+        for f in filters:
+            exact.update(f["exact"] or {})
     if exact:
         return ", ".join(f"{name}={value}" for name, value in sorted(exact.items()))
-    filters = spec.get("filters") or []
     if filters:
         return "filters: " + ", ".join(
             sorted({next(iter(f), "?") for f in filters if isinstance(f, Mapping)})
