@@ -309,6 +309,11 @@ async def test_broker_mesh_example_routes_through_trigger_filters_and_replies_re
         (review,) = await notifier.wait_for(1)
         assert review.headers["ce-type"] == "com.example.review.requested"
         assert review.headers["ce-id"] == "review-" + pull.headers["ce-id"]
+        reentered = await dev.wait_event(
+            lambda r: r["attributes"].get("id") == review.headers["ce-id"] and r["deliveries"]
+        )
+        assert reentered["channel"] == "broker:shop/shop"
+        assert reentered["accepted"] == {"subscribers": 5, "matching": 1}
         assert len(ci.received) == 1  # the pushes Trigger filtered both out
 
         # An event no Trigger selects is accepted and shown as such.

@@ -18,13 +18,14 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from eventwire_runtime.cloudevents.http import Event
 from eventwire_runtime.delivery.errors import ConfigError
 from eventwire_runtime.devmode import state
 from eventwire_runtime.devmode.eventlog import EventLog
@@ -35,6 +36,8 @@ from eventwire_runtime.devmode.sources import SourceOptions, SourcePlan, plan_so
 from eventwire_runtime.devmode.topology import LocalAddresses, Manifests, Routes, key, routes, sort_manifests
 from eventwire_runtime.devmode.viewer import Viewer
 from eventwire_runtime.dispatcher.app import Dispatcher
+from eventwire_runtime.dispatcher.deferred import Deferred
+from eventwire_runtime.dispatcher.routing import ChannelRoute
 from eventwire_runtime.dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -145,6 +148,33 @@ def _summary(
     return lines
 
 
+def _observe_reentry(dispatcher: Dispatcher, events: EventLog) -> None:
+    """Show a Trigger's reply re-entering its Broker like an event accepted at ingress (the
+    fan-out hands it to the backend directly, not through the Ingress observer)."""
+    reenter = dispatcher.fanout.reenter
+    if reenter is None:
+        return
+
+    def observed(route: ChannelRoute, batch: list[Event]) -> int | Deferred[int] | Awaitable[int]:
+        def seen(status: int) -> int:
+            if status == 202:
+                events.event_accepted(route, batch)
+            return status
+
+        pending = reenter(route, batch)
+        if isinstance(pending, int):
+            return seen(pending)
+        if isinstance(pending, Deferred):
+            return pending.map(seen)
+
+        async def awaited() -> int:
+            return seen(await pending)
+
+        return awaited()
+
+    dispatcher.fanout.reenter = observed
+
+
 async def _wait_loaded(dispatcher: Dispatcher) -> None:
     loaded = asyncio.Event()
 
@@ -203,6 +233,7 @@ async def up(documents: Sequence[Mapping[str, Any]], options: UpOptions, say: Ca
         await dispatcher.start()
         dispatcher.fanout.observer = events  # before any address is published
         dispatcher.ingress.observer = events
+        _observe_reentry(dispatcher, events)
         await _wait_loaded(dispatcher)
         plans = [plan_source(s, addresses, options.sources, free_port) for s in manifests.sources]
         graph.update(build_graph(manifests, table, plans, services))
