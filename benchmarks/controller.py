@@ -1,6 +1,7 @@
 """Controller cost: API requests, convergence time and idleness of the real operator.
 
     .venv/bin/python -m benchmarks.controller [--sizes 40 160 1000] [--channels 10] [--timeout 300]
+        [--kind channel|broker]
 
 For each N: a fresh Kubernetes API fake (tests/support/kube.py) with our CRDs, the default
 provisioner and its dispatcher Service, the real operator (`eventwire-runtime controller`) in a
@@ -16,6 +17,9 @@ the harness prints:
 - one sub: seconds from one more Subscription applied to its Channel listing it ready "True"
   (median and max of 5, on the converged operator).
 
+With `--kind broker` the same runs use Brokers and Triggers (`status.triggers` for the routing
+table) in place of Channels and Subscriptions.
+
 Every wait is bounded (--timeout); a size that does not converge prints what it reached.
 """
 
@@ -30,6 +34,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +45,7 @@ from tests.support.waiting import eventually
 from eventwire.api import render_crds
 
 MESSAGING = "messaging.eventwire.dev/v1"
+EVENTING = "eventing.eventwire.dev/v1"
 SYSTEM_NAMESPACE = "eventwire-system"
 NAMESPACE = "bench"
 SETTLE_SECONDS = 3.0
@@ -52,20 +58,33 @@ def _is_ready(obj: dict[str, Any] | None) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
 
 
-def _channel(name: str) -> dict[str, Any]:
-    return {"apiVersion": MESSAGING, "kind": "Channel", "metadata": {"name": name, "namespace": NAMESPACE}}
+@dataclass(frozen=True)
+class Pair:
+    """A routing kind and the kind whose objects it lists: Channel/Subscription, Broker/Trigger."""
+
+    api_version: str
+    parent: str
+    child: str
+    table: str  # the parent's status field listing the children
+
+    def parent_object(self, name: str) -> dict[str, Any]:
+        meta = {"name": name, "namespace": NAMESPACE}
+        return {"apiVersion": self.api_version, "kind": self.parent, "metadata": meta}
+
+    def child_object(self, name: str, parent: str) -> dict[str, Any]:
+        if self.parent == "Broker":
+            spec: dict[str, Any] = {"broker": parent}
+        else:
+            spec = {"channel": {"apiVersion": MESSAGING, "kind": "Channel", "name": parent}}
+        spec["subscriber"] = {"uri": f"http://{name}.example/"}
+        meta = {"name": name, "namespace": NAMESPACE}
+        return {"apiVersion": self.api_version, "kind": self.child, "metadata": meta, "spec": spec}
 
 
-def _subscription(name: str, channel: str) -> dict[str, Any]:
-    return {
-        "apiVersion": MESSAGING,
-        "kind": "Subscription",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "channel": {"apiVersion": MESSAGING, "kind": "Channel", "name": channel},
-            "subscriber": {"uri": f"http://{name}.example/"},
-        },
-    }
+PAIRS = {
+    "channel": Pair(MESSAGING, "Channel", "Subscription", "subscribers"),
+    "broker": Pair(EVENTING, "Broker", "Trigger", "triggers"),
+}
 
 
 def _is_watch_or_peering(path: str) -> bool:
@@ -93,28 +112,28 @@ def _operator(kube: KubeApiFake, workdir: Path) -> Iterator[ManagedProcess]:
         proc.stop()
 
 
-def _listed(kube: KubeApiFake, channels: list[str]) -> dict[str, dict[str, str]]:
-    """Per channel: subscription name -> its entry's ready value."""
+def _listed(kube: KubeApiFake, pair: Pair, channels: list[str]) -> dict[str, dict[str, str]]:
+    """Per channel (or Broker): subscription (or Trigger) name -> its entry's ready value."""
     listed: dict[str, dict[str, str]] = {}
     for name in channels:
-        status = (kube.get(MESSAGING, "Channel", name, NAMESPACE) or {}).get("status") or {}
-        listed[name] = {e["name"]: str(e.get("ready")) for e in status.get("subscribers") or []}
+        status = (kube.get(pair.api_version, pair.parent, name, NAMESPACE) or {}).get("status") or {}
+        listed[name] = {e["name"]: str(e.get("ready")) for e in status.get(pair.table) or []}
     return listed
 
 
-def _listed_ready(kube: KubeApiFake, channel: str, name: str) -> bool:
-    return _listed(kube, [channel])[channel].get(name) == "True"
+def _listed_ready(kube: KubeApiFake, pair: Pair, channel: str, name: str) -> bool:
+    return _listed(kube, pair, [channel])[channel].get(name) == "True"
 
 
-def _converged(kube: KubeApiFake, wanted: dict[str, set[str]]) -> bool:
+def _converged(kube: KubeApiFake, pair: Pair, wanted: dict[str, set[str]]) -> bool:
     """Cheap first (10 Channels), then every Subscription: the fake serves the operator from this
     process, and each check holds its lock while it copies objects."""
-    listed = _listed(kube, list(wanted))
+    listed = _listed(kube, pair, list(wanted))
     for channel, names in wanted.items():
         entries = listed[channel]
         if set(entries) != names or any(v != "True" for v in entries.values()):
             return False
-    subscriptions = kube.list(MESSAGING, "Subscription", NAMESPACE)
+    subscriptions = kube.list(pair.api_version, pair.child, NAMESPACE)
     return len(subscriptions) == sum(map(len, wanted.values())) and all(map(_is_ready, subscriptions))
 
 
@@ -131,7 +150,7 @@ def _top(requests: list[tuple[str, str]], count: int = 6) -> str:
     return ", ".join(f"{shape} {n}" for shape, n in shapes.most_common(count))
 
 
-def run_size(size: int, channels: int, timeout: float) -> dict[str, Any]:
+def run_size(size: int, channels: int, timeout: float, pair: Pair = PAIRS["channel"]) -> dict[str, Any]:
     fake = KubeApiFake(validate=False)  # measure the operator, not the fake's schema checks
     with running_kube(fake) as kube, tempfile.TemporaryDirectory(prefix="ew-bench-ctl-") as tmp:
         kube.install_crds(render_crds())
@@ -153,11 +172,13 @@ def run_size(size: int, channels: int, timeout: float) -> dict[str, Any]:
         )
         names = [f"ch-{i}" for i in range(channels)]
         for name in names:
-            kube.create(_channel(name))
+            kube.create(pair.parent_object(name))
         with _operator(kube, Path(tmp)) as operator:
             try:
                 eventually(
-                    lambda: all(_is_ready(kube.get(MESSAGING, "Channel", n, NAMESPACE)) for n in names),
+                    lambda: all(
+                        _is_ready(kube.get(pair.api_version, pair.parent, n, NAMESPACE)) for n in names
+                    ),
                     timeout=60,
                     what="the channels to be Ready",
                 )
@@ -169,10 +190,10 @@ def run_size(size: int, channels: int, timeout: float) -> dict[str, Any]:
             started = time.monotonic()
             for i in range(size):
                 channel = names[i % channels]
-                kube.create(_subscription(f"sub-{i}", channel))
+                kube.create(pair.child_object(f"sub-{i}", channel))
                 wanted[channel].add(f"sub-{i}")
             try:
-                eventually(lambda: _converged(kube, wanted), timeout=timeout, interval=0.2)
+                eventually(lambda: _converged(kube, pair, wanted), timeout=timeout, interval=0.2)
                 converge: float | None = time.monotonic() - started
             except TimeoutError:
                 converge = None
@@ -186,16 +207,18 @@ def run_size(size: int, channels: int, timeout: float) -> dict[str, Any]:
                 for run in range(SINGLE_RUNS):
                     name, channel = f"single-{run}", names[run % channels]
                     begin = time.monotonic()
-                    kube.create(_subscription(name, channel))
+                    kube.create(pair.child_object(name, channel))
                     try:
                         eventually(
-                            functools.partial(_listed_ready, kube, channel, name), timeout=30, interval=0.01
+                            functools.partial(_listed_ready, kube, pair, channel, name),
+                            timeout=30,
+                            interval=0.01,
                         )
                     except TimeoutError:
                         singles.append(float("inf"))
                         continue
                     singles.append(time.monotonic() - begin)
-            listed = _listed(kube, names)
+            listed = _listed(kube, pair, names)
             ready_entries = sum(v == "True" for entries in listed.values() for v in entries.values())
     return {
         "size": size,
@@ -220,12 +243,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[40, 160, 1000])
     parser.add_argument("--channels", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for convergence")
+    parser.add_argument("--kind", choices=sorted(PAIRS), default="channel", help="Channels or Brokers")
     args = parser.parse_args(argv)
+    pair = PAIRS[args.kind]
+    print(f"{pair.parent}s with {pair.child}s")
     print("| N | converge | requests | req/sub | idle (10 s) | one sub: median / max |")
     print("| --- | --- | --- | --- | --- | --- |")
     results = []
     for size in args.sizes:
-        result = run_size(size, args.channels, args.timeout)
+        result = run_size(size, args.channels, args.timeout, pair)
         results.append(result)
         converge = _seconds(result["converge"])
         if result["converge"] is None:

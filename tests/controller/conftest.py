@@ -21,6 +21,8 @@ WATCHED = (
     "clusterchannelprovisioners",
     "channels",
     "subscriptions",
+    "brokers",
+    "triggers",
     "pingsources",
     "githubsources",
     "services",

@@ -126,3 +126,20 @@ def requests_outside_rbac(
         if not allows(group, resource, verb, rules or CONTROLLER_RULES, name):
             denied.append(f"{verb} {group or 'core'}/{resource} ({method} {raw})")
     return denied
+
+
+EVENTING = "eventing.eventwire.dev/v1"
+
+
+def make_broker(name: str, namespace: str, **spec: Any) -> dict[str, Any]:
+    return make("Broker", name, namespace, spec=dict(spec))
+
+
+def make_trigger(name: str, namespace: str, broker: str, **spec: Any) -> dict[str, Any]:
+    """A Trigger of `broker`; `subscriber` defaults to a plain URI."""
+    return make(
+        "Trigger",
+        name,
+        namespace,
+        spec={"broker": broker, "subscriber": {"uri": f"http://{name}.example/"}, **spec},
+    )

@@ -19,6 +19,21 @@ Common variables (all adapters; the controller sets them the same way for every 
                         the pod's terminationGracePeriodSeconds).
     LOG_LEVEL           optional; DEBUG, INFO (default), WARNING, ERROR.
 
+The adapter's HTTP servers (the admin server, and a webhook receiver such as GitHubSource's) hold
+against hostile clients with these limits (see `http_server`); durations in seconds or ISO-8601:
+
+    HTTP_MAX_REQUEST_LINE_BYTES  optional; longer request lines get 414 (default 8192).
+    HTTP_MAX_HEADER_BYTES        optional; larger request headers get 431 (default 65536).
+    HTTP_HEADER_TIMEOUT          optional; time to receive a request's headers, else 408 and
+                                 close (default 10).
+    HTTP_BODY_TIMEOUT            optional; time to receive a request's body once its headers
+                                 are in, else 408 and close (default 60).
+    HTTP_IDLE_TIMEOUT            optional; time a keep-alive connection may wait for its next
+                                 request (default 60).
+    HTTP_MAX_CONNECTIONS         optional; client connections of the process (default 1024, at
+                                 most half the descriptor limit); past it an idle one is closed,
+                                 or the newcomer gets 503.
+
 Each adapter documents its own variables in its module docstring.
 """
 
@@ -31,7 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventwire_runtime.adapters.events import valid_extension_name
-from eventwire_runtime.delivery.errors import ConfigError
+from eventwire_runtime.cloudevents.types import check_string
+from eventwire_runtime.delivery.errors import ConfigError, EventFormatError
 from eventwire_runtime.delivery.spec import DeliverySpec, parse_duration
 
 DEFAULT_DELIVERY: dict[str, Any] = {
@@ -41,6 +57,46 @@ DEFAULT_DELIVERY: dict[str, Any] = {
     "backoffMax": "PT5S",
     "timeout": "PT30S",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What one client may cost an adapter's HTTP server; sizes in bytes, times in seconds."""
+
+    max_request_line: int = 8 * 1024
+    max_header_bytes: int = 64 * 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    idle_timeout: float = 60.0
+    max_connections: int = 1024
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> HttpLimits:
+        """The `HTTP_*` settings (see the module docstring).
+
+        Raises:
+            ConfigError: naming the variable that is invalid.
+        """
+        default = cls()
+        return cls(
+            max_request_line=env_int(
+                environ, "HTTP_MAX_REQUEST_LINE_BYTES", default.max_request_line, minimum=256
+            ),
+            max_header_bytes=env_int(
+                environ, "HTTP_MAX_HEADER_BYTES", default.max_header_bytes, minimum=1024
+            ),
+            header_timeout=_positive(environ, "HTTP_HEADER_TIMEOUT", default.header_timeout),
+            body_timeout=_positive(environ, "HTTP_BODY_TIMEOUT", default.body_timeout),
+            idle_timeout=_positive(environ, "HTTP_IDLE_TIMEOUT", default.idle_timeout),
+            max_connections=env_int(environ, "HTTP_MAX_CONNECTIONS", default.max_connections, minimum=1),
+        )
+
+
+def _positive(environ: Mapping[str, str], name: str, default: float) -> float:
+    value = env_seconds(environ, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be more than 0 seconds")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +114,7 @@ class AdapterEnv:
         metrics_port: port of the metrics and health server (0 = ephemeral).
         shutdown_timeout: seconds to drain on shutdown.
         log_level: logging level name.
+        http: limits of the adapter's HTTP servers.
         environ: the full environment, for the adapter's own settings.
     """
 
@@ -71,6 +128,7 @@ class AdapterEnv:
     metrics_port: int = 9090
     shutdown_timeout: float = 20.0
     log_level: str = "INFO"
+    http: HttpLimits = field(default_factory=HttpLimits)
     environ: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -99,6 +157,7 @@ class AdapterEnv:
             metrics_port=env_int(environ, "METRICS_PORT", 9090, minimum=0, maximum=65535),
             shutdown_timeout=env_seconds(environ, "K_SHUTDOWN_TIMEOUT", 20.0),
             log_level=log_level,
+            http=HttpLimits.from_environ(environ),
             environ=dict(environ),
         )
 
@@ -127,7 +186,9 @@ def parse_ce_overrides(text: str | None) -> dict[str, str]:
     """The extensions in a K_CE_OVERRIDES value (`{"extensions": {...}}`); {} when unset.
 
     Raises:
-        ConfigError: for invalid JSON, a non-object, a bad extension name or a non-string value.
+        ConfigError: for invalid JSON, a non-object, a bad extension name, a non-string value or one
+            with characters a CloudEvents String forbids (e.g. a line break: the ingress would
+            refuse every event).
     """
     if text is None or not text.strip():
         return {}
@@ -144,6 +205,10 @@ def parse_ce_overrides(text: str | None) -> dict[str, str]:
             )
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise ConfigError(f"K_CE_OVERRIDES.extensions.{name} must be a string, got {value!r}")
+        try:
+            check_string(name, str(value))
+        except EventFormatError as exc:
+            raise ConfigError(f"K_CE_OVERRIDES.extensions.{name}: {exc}") from None
         out[name] = str(value)
     return out
 

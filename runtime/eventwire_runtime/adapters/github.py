@@ -10,7 +10,11 @@ Environment (besides the common contract in `env`):
                                 set, every delivery must carry a matching `X-Hub-Signature-256`.
     PORT                        optional; port the webhook listens on (default 8080).
     GITHUB_MAX_PAYLOAD_BYTES    optional; largest accepted body (default 26214400, GitHub's cap
-                                of 25 MB); bigger deliveries get 413.
+                                of 25 MB); bigger deliveries get 413 (at once when the declared
+                                Content-Length is bigger, also in answer to `Expect: 100-continue`).
+
+The listener holds against hostile clients with the common `HTTP_*` limits (`env`, `http_server`):
+header, body and idle timeouts, request line and header size limits, a connection limit.
 
 Answers: 401 for a missing or wrong signature when a secret is set (nothing is sent);
 400 without `X-GitHub-Event`/`X-GitHub-Delivery` or with invalid JSON; 200 for `ping` (forwarded
@@ -26,6 +30,7 @@ K_SHUTDOWN_TIMEOUT) before the process exits.
 from __future__ import annotations
 
 import logging
+import re
 
 from aiohttp import web
 
@@ -33,13 +38,17 @@ from eventwire_runtime.adapters.base import BaseAdapter
 from eventwire_runtime.adapters.env import AdapterEnv, env_int, env_str
 from eventwire_runtime.adapters.events import binary_message
 from eventwire_runtime.adapters.github_events import WebhookError, payload_json, to_event, verify_signature
+from eventwire_runtime.adapters.http_server import GuardedServer, expect_handler, guarded_app
 from eventwire_runtime.adapters.listen import listen_address
 from eventwire_runtime.adapters.sender import EventSender
-from eventwire_runtime.delivery.errors import ConfigError
+from eventwire_runtime.delivery.errors import ConfigError, EventFormatError
 
 log = logging.getLogger(__name__)
 
 MAX_PAYLOAD_BYTES = 25 * 1024 * 1024
+# GitHub's account and repository names; the event source `https://github.com/<owner>[/<repo>]`
+# must be a URI, so anything else is refused at start rather than in every event.
+_OWNER_REPO = re.compile(r"[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)?")
 
 
 class GitHubAdapter(BaseAdapter):
@@ -49,9 +58,11 @@ class GitHubAdapter(BaseAdapter):
         super().__init__(env, sender)
         environ = env.environ
         self.owner_repo = env_str(environ, "GITHUB_OWNER_REPO").strip("/")
-        parts = self.owner_repo.split("/")
-        if len(parts) > 2 or not all(parts):
-            raise ConfigError(f"GITHUB_OWNER_REPO must be 'owner/repo' or 'owner', got {self.owner_repo!r}")
+        if not _OWNER_REPO.fullmatch(self.owner_repo):
+            raise ConfigError(
+                "GITHUB_OWNER_REPO must be 'owner/repo' or 'owner' (letters, digits, '-', '_', '.'), "
+                f"got {self.owner_repo!r}"
+            )
         types = environ.get("GITHUB_EVENT_TYPES", "")
         self.event_types = frozenset(t.strip() for t in types.split(",") if t.strip())
         secret = environ.get("GITHUB_SECRET_TOKEN", "")
@@ -64,33 +75,26 @@ class GitHubAdapter(BaseAdapter):
 
     def create_app(self) -> web.Application:
         """The webhook app: every path, POST only."""
-        app = web.Application(client_max_size=self.max_payload)
-        app.router.add_post("/{tail:.*}", self.handle)
+        app = guarded_app(self.env.http, max_body=self.max_payload)
+        app.router.add_post("/{tail:.*}", self.handle, expect_handler=expect_handler)
         return app
 
     async def run(self) -> None:
         if self.secret is None:
             log.warning("GITHUB_SECRET_TOKEN is not set: webhook deliveries are not authenticated")
-        runner = web.AppRunner(self.create_app(), access_log=None, shutdown_timeout=self.env.shutdown_timeout)
-        await runner.setup()
+        server = GuardedServer(self.create_app(), self.env.http, shutdown_timeout=self.env.shutdown_timeout)
         try:
-            site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
-            for address in runner.addresses:
-                self.bound_port = int(address[1])
+            self.bound_port = await server.start(self.host, self.port)
             log.info("listening for GitHub webhooks on port %d", self.bound_port)
             self._ready = True
             await self.stopping.wait()
         finally:
             self._ready = False
             # Stops listening, then waits for requests in progress to get their answer.
-            await runner.cleanup()
+            await server.close()
 
     async def handle(self, request: web.Request) -> web.Response:
-        try:
-            body = await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            return web.Response(status=413, text=f"payload larger than {self.max_payload} bytes")
+        body = await request.read()  # already read by the middleware, within its limits
         try:
             return await self._handle(request, body)
         except WebhookError as exc:
@@ -113,9 +117,12 @@ class GitHubAdapter(BaseAdapter):
         if not passes:
             return web.Response(status=200, text=f"event type {event_name!r} is not subscribed; dropped")
         raw, payload = payload_json(request.headers.get("Content-Type", ""), body)
-        headers, data = binary_message(
-            to_event(self.owner_repo, event_name, delivery_id, raw, payload), self.env.ce_overrides
-        )
+        try:
+            headers, data = binary_message(
+                to_event(self.owner_repo, event_name, delivery_id, raw, payload), self.env.ce_overrides
+            )
+        except EventFormatError as exc:
+            raise WebhookError(400, f"the delivery does not make a valid CloudEvent: {exc}") from None
         outcome = await self.sender.send(headers, data)
         if outcome.accepted:
             return web.Response(status=202, text="accepted")

@@ -97,8 +97,8 @@ async def serve(env: AdapterEnv, stop: asyncio.Event | None = None) -> int:
         log.error("configuration error: %s", exc)
         await delivery.close()
         return 2
-    runner, port = await start_site(
-        create_admin_app(metrics, lambda: adapter.ready), env.metrics_port, host=host
+    admin, port = await start_site(
+        create_admin_app(metrics, lambda: adapter.ready, env.http), env.metrics_port, env.http, host=host
     )
     log.info(
         "adapter %s %s/%s starting in %s mode; sink %s; admin port %d",
@@ -112,7 +112,7 @@ async def serve(env: AdapterEnv, stop: asyncio.Event | None = None) -> int:
     try:
         return await _run_until_stopped(adapter, env, stop)
     finally:
-        await runner.cleanup()
+        await admin.close()
         await delivery.close()
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):

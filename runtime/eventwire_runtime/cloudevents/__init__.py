@@ -6,6 +6,7 @@ attributes cheaply, converts between content modes only when a destination asks 
 percent-encodes per the HTTP binding.
 """
 
+from eventwire_runtime.cloudevents.encoding import percent_encode
 from eventwire_runtime.cloudevents.http import (
     BATCH_CONTENT_TYPE,
     STRUCTURED_CONTENT_TYPE,
@@ -14,7 +15,6 @@ from eventwire_runtime.cloudevents.http import (
     event_from_response,
     events_from_request,
     percent_decode,
-    percent_encode,
     to_structured,
 )
 

@@ -16,6 +16,8 @@ from eventwire_runtime.delivery.errors import EventFormatError
 SPEC_VERSIONS = ("1.0", "0.3")
 REQUIRED = ("id", "source", "specversion", "type")
 INT32 = (-(2**31), 2**31 - 1)
+# Attribute names: lower-case ASCII letters and digits; 20 characters are recommended, 64 allowed.
+ATTRIBUTE_NAME = re.compile(r"[a-z0-9]{1,64}")
 
 # String: no C0/C1 control characters, no surrogates, no noncharacters U+FDD0-U+FDEF/U+FFFE/U+FFFF.
 # CR and LF are among them, so no attribute can carry a header line break.
@@ -41,6 +43,31 @@ def check_string(attr: str, value: str) -> None:
             f"attribute {attr!r} contains the forbidden character U+{ord(bad.group()):04X} "
             "(control characters, e.g. CR or LF, are not allowed)"
         )
+
+
+def _escape(match: re.Match[str]) -> str:
+    return "".join(f"%{b:02X}" for b in match.group().encode("utf-8", "surrogatepass"))
+
+
+def escape_forbidden(value: str) -> str:
+    """`value` with each character the String type forbids written as its percent-encoded UTF-8
+    bytes (`a\nb` -> `a%0Ab`), for a producer that must send what it was given rather than refuse it."""
+    if _FORBIDDEN.search(value) is None:
+        return value
+    return _FORBIDDEN.sub(_escape, value)
+
+
+# Characters a URI-reference cannot hold as they are: outside RFC 3986's set, or a '%' that does
+# not start a pct-encoded triplet.
+_NOT_URI = re.compile(r"[^A-Za-z0-9\-._~:/?@!$&'()*+,;=\[\]%#]|%(?![0-9A-Fa-f]{2})")
+
+
+def escape_uri_reference(value: str) -> str:
+    """`value` with what a URI-reference cannot hold percent-encoded (a '#' after the first too)."""
+    fragment = value.find("#")
+    if fragment >= 0 and value.count("#") > 1:
+        value = value[: fragment + 1] + value[fragment + 1 :].replace("#", "%23")
+    return _NOT_URI.sub(_escape, value)
 
 
 def check_timestamp(attr: str, value: str) -> None:

@@ -4,7 +4,8 @@ kopf keeps each index current from its watch streams (an index is updated before
 sees the event) and starts handlers only once every index holds its initial listing, so an
 object missing from an index does not exist. Reconcilers read other kinds only from here, never
 by GET/LIST; the one exception is a destination `ref` to a kind the controller does not watch
-(anything with `status.address.url`), which `Cache.get_object` fetches from the API.
+(anything with `status.address.url`), which `Cache.get_object` fetches from the API. Brokers,
+like Channels, are indexed: a sink, subscriber or reply naming a Broker resolves from here.
 
 The index functions are pure: `Cache.from_objects` runs them over plain objects, which is how
 tests build a cache without kopf.
@@ -18,7 +19,7 @@ from typing import Any, Protocol
 
 import kopf
 
-from eventwire_runtime.api import MESSAGING_GROUP, SOURCES_GROUP
+from eventwire_runtime.api import EVENTING_GROUP, MESSAGING_GROUP, SOURCES_GROUP
 from eventwire_runtime.controller.destinations import TargetKey, ref_target
 
 Body = dict[str, Any]
@@ -27,6 +28,8 @@ ObjectKey = tuple[str, str]  # (namespace, name)
 PROVISIONERS = "provisioner_cache"
 CHANNELS = "channel_cache"
 SUBSCRIPTIONS = "subscription_cache"
+BROKERS = "broker_cache"
+TRIGGERS = "trigger_cache"
 SERVICES = "service_cache"
 KNATIVE_SERVICES = "knative_service_cache"
 SOURCES = "source_cache"
@@ -36,6 +39,8 @@ INDEX_NAMES = (
     PROVISIONERS,
     CHANNELS,
     SUBSCRIPTIONS,
+    BROKERS,
+    TRIGGERS,
     SERVICES,
     KNATIVE_SERVICES,
     SOURCES,
@@ -94,6 +99,23 @@ def index_subscription(body: Mapping[str, Any]) -> dict[Any, Any]:
     return {
         (meta["namespace"], meta["name"]): snapshot(body),
         ("channel", meta["namespace"], channel): snapshot(body),
+    }
+
+
+def index_broker(body: Mapping[str, Any]) -> dict[Any, Any]:
+    meta = body["metadata"]
+    provisioner = (body.get("spec") or {}).get("provisioner") or ""
+    key = (meta["namespace"], meta["name"])
+    # As for Channels: ("provisioner", "") holds the Brokers served by the default provisioner.
+    return {key: snapshot(body), ("provisioner", provisioner): key}
+
+
+def index_trigger(body: Mapping[str, Any]) -> dict[Any, Any]:
+    meta = body["metadata"]
+    broker = (body.get("spec") or {}).get("broker") or ""
+    return {
+        (meta["namespace"], meta["name"]): snapshot(body),
+        ("broker", meta["namespace"], broker): snapshot(body),
     }
 
 
@@ -156,8 +178,12 @@ def register() -> None:
     kopf.index("", "v1", "services", id=SERVICES)(_kopf(index_service))
     kopf.index("serving.knative.dev", "v1", "services", id=KNATIVE_SERVICES)(_kopf(index_knative_service))
     kopf.index("", "v1", "namespaces", id=NAMESPACES)(_kopf(index_namespace))
+    kopf.index(EVENTING_GROUP, "brokers", id=BROKERS)(_kopf(index_broker))
+    kopf.index(EVENTING_GROUP, "triggers", id=TRIGGERS)(_kopf(index_trigger))
     for plural in ("subscriptions", "channels"):
         kopf.index(MESSAGING_GROUP, plural, id=f"{REFERRERS}_{plural}")(_kopf(index_referrer))
+    for plural in ("brokers", "triggers"):
+        kopf.index(EVENTING_GROUP, plural, id=f"{REFERRERS}_{plural}")(_kopf(index_referrer))
     for plural in SOURCE_PLURALS:
         kopf.index(SOURCES_GROUP, plural, id=f"{SOURCES}_{plural}")(_kopf(index_source))
         kopf.index(SOURCES_GROUP, plural, id=f"{REFERRERS}_{plural}")(_kopf(index_referrer))
@@ -208,6 +234,19 @@ class Cache:
     def subscriptions_of(self, namespace: str, channel: str) -> list[Body]:
         return self._values(SUBSCRIPTIONS, ("channel", namespace, channel))
 
+    def broker(self, namespace: str, name: str) -> Body | None:
+        return self._one(BROKERS, (namespace, name))
+
+    def brokers_served_by(self, provisioner: str) -> list[ObjectKey]:
+        """Brokers naming `provisioner`; `""` gives those served by the default provisioner."""
+        return list(self._values(BROKERS, ("provisioner", provisioner)))
+
+    def trigger(self, namespace: str, name: str) -> Body | None:
+        return self._one(TRIGGERS, (namespace, name))
+
+    def triggers_of(self, namespace: str, broker: str) -> list[Body]:
+        return self._values(TRIGGERS, ("broker", namespace, broker))
+
     def service_exists(self, namespace: str, name: str) -> bool:
         return bool(self._values(SERVICES, (namespace, name)))
 
@@ -222,7 +261,8 @@ class Cache:
         return self._values(NAMESPACES, ALL)
 
     def referrers(self, target: TargetKey) -> list[tuple[str, str, str]]:
-        """(kind, namespace, name) of every Subscription, Channel and source referencing `target`."""
+        """(kind, namespace, name) of every Subscription, Channel, Broker, Trigger and source
+        referencing `target`."""
         return list(self._values(REFERRERS, target))
 
     async def get_object(
@@ -235,6 +275,8 @@ class Cache:
             return self._one(SERVICES, (ns, name))
         if (group, kind) == (MESSAGING_GROUP, "Channel"):
             return self.channel(ns, name)
+        if (group, kind) == (EVENTING_GROUP, "Broker"):
+            return self.broker(ns, name)
         if (group, kind) == ("serving.knative.dev", "Service"):
             return self._one(KNATIVE_SERVICES, (ns, name))
         if self.fetcher is None:
@@ -253,6 +295,11 @@ class Cache:
             (MESSAGING_GROUP, "Subscription"): [
                 (SUBSCRIPTIONS, index_subscription),
                 (f"{REFERRERS}_subscriptions", index_referrer),
+            ],
+            (EVENTING_GROUP, "Broker"): [(BROKERS, index_broker), (f"{REFERRERS}_brokers", index_referrer)],
+            (EVENTING_GROUP, "Trigger"): [
+                (TRIGGERS, index_trigger),
+                (f"{REFERRERS}_triggers", index_referrer),
             ],
             ("", "Service"): [(SERVICES, index_service)],
             ("", "Namespace"): [(NAMESPACES, index_namespace)],

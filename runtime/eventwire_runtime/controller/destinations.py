@@ -4,7 +4,7 @@ A Destination is `{ref, uri}`: a plain absolute `uri`; a `ref` to an Addressable
 relative to the ref's URL. Addressables:
 
 - a Kubernetes Service (`v1`, `Service`): `http://<name>.<ns>.svc.<cluster domain>`, once it exists;
-- anything else (our Channels, Knative Services, any kind): its `status.address.url`.
+- anything else (our Channels and Brokers, Knative Services, any kind): its `status.address.url`.
 
 `destination_uri` is pure: it gets the already-fetched target. `resolve` adds the fetching
 through an `ObjectLookup`, so the controller and the tests share one implementation.

@@ -1,8 +1,8 @@
 """Late binding, as Knative's trackers do it: when a destination's target changes, the objects
 that reference it are enqueued for their own reconcile.
 
-`Cache.referrers` maps a target (a Kubernetes Service, a Channel, a Knative Service) to the
-Subscriptions, Channels and sources whose Destinations name it. Each kind registers its own
+`Cache.referrers` maps a target (a Kubernetes Service, a Channel, a Broker, a Knative Service)
+to the Subscriptions, Channels, Brokers, Triggers and sources whose Destinations name it. Each kind registers its own
 handlers here with the function that enqueues one of its objects; no kind calls another's
 reconcile. Targets of other kinds (anything with status.address.url) are not watched: objects
 that are not Ready are reconciled again after the resync interval.
@@ -15,13 +15,14 @@ from typing import Any
 
 import kopf
 
-from eventwire_runtime.api import MESSAGING_GROUP
+from eventwire_runtime.api import EVENTING_GROUP, MESSAGING_GROUP
 from eventwire_runtime.controller.context import ctx_of
 from eventwire_runtime.controller.destinations import TargetKey
 
 TARGET_RESOURCES = (
     ("", "v1", "services"),
     (MESSAGING_GROUP, "v1", "channels"),
+    (EVENTING_GROUP, "v1", "brokers"),
     ("serving.knative.dev", "v1", "services"),
 )
 

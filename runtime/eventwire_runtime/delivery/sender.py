@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from eventwire_runtime.cloudevents.encoding import percent_encode
 from eventwire_runtime.delivery.backoff import JITTER, retry_delay
 from eventwire_runtime.delivery.errors import TransportError
 from eventwire_runtime.delivery.http_client import HttpClient, Response
@@ -34,13 +35,6 @@ _DEFAULT_SPEC = DeliverySpec()
 
 def _pairs(headers: Headers) -> list[tuple[str, str]]:
     return list(headers.items()) if isinstance(headers, Mapping) else list(headers)
-
-
-def _percent_encode(value: str) -> str:
-    # The HTTP binding's header encoding (cloudevents.http.percent_encode imports this package,
-    # so the few lines are repeated here rather than importing back).
-    safe = set(range(0x21, 0x7F)) - {0x22, 0x25}
-    return "".join(chr(b) if b in safe else f"%{b:02X}" for b in value.encode("utf-8"))
 
 
 @dataclass(slots=True)
@@ -236,5 +230,5 @@ class Sender:
                 return pairs, json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         names = {"ce-" + k for k in extensions}
         out = [(n, v) for n, v in pairs if n.lower() not in names]
-        out.extend(("ce-" + k, _percent_encode(v)) for k, v in extensions.items())
+        out.extend(("ce-" + k, percent_encode(v)) for k, v in extensions.items())
         return out, body
