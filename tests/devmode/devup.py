@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import json
 import os
 import signal
@@ -31,18 +32,27 @@ class DevUp:
         self.lines: list[str] = []
         self._reader = asyncio.create_task(self._read())
         self._ready = asyncio.Event()
+        self._new_line = asyncio.Event()
 
     async def _read(self) -> None:
         assert self.process.stdout is not None
         async for raw in self.process.stdout:
             line = raw.decode(errors="replace").rstrip("\n")
             self.lines.append(line)
+            self._new_line.set()
             if line == READY_LINE:
                 self._ready.set()
 
     @property
     def output(self) -> str:
         return "\n".join(self.lines)
+
+    async def wait_output(self, text: str, within: float = 30.0) -> None:
+        """Until `text` appears in the output (bounded)."""
+        async with asyncio.timeout(within):
+            while text not in self.output:
+                self._new_line.clear()
+                await self._new_line.wait()
 
     async def wait_ready(self) -> None:
         waiter = asyncio.create_task(self._ready.wait())
@@ -93,6 +103,11 @@ class DevUp:
                 found.append(int(stat.parent.name))
         return found
 
+    def listening(self, pid: int) -> list[tuple[str, int]]:
+        """(address, port) of every TCP socket process `pid` listens on, read from /proc (no
+        traffic is sent)."""
+        return listening_sockets(pid)
+
     async def stop(self) -> int:
         """Ctrl-C; returns the exit code, after checking every child process ended too."""
         children = self.children()
@@ -111,6 +126,34 @@ class DevUp:
                 os.kill(pid, 0)
                 raise AssertionError(f"process {pid} that dev up started outlived it:\n{self.output}")
         return code
+
+
+TCP_LISTEN = "0A"
+
+
+def _address(hex_address: str) -> tuple[str, int]:
+    """An address of /proc/net/tcp{,6} (`0100007F:1F90`, 32-bit words in host order) as text."""
+    host, port = hex_address.split(":")
+    raw = b"".join(int(host[i : i + 8], 16).to_bytes(4, sys.byteorder) for i in range(0, len(host), 8))
+    return str(ipaddress.ip_address(raw)), int(port, 16)
+
+
+def listening_sockets(pid: int) -> list[tuple[str, int]]:
+    """(address, port) of each TCP socket `pid` listens on: its socket inodes (/proc/PID/fd)
+    looked up in the kernel's socket tables."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    found = []
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == TCP_LISTEN and fields[9] in inodes:
+                found.append(_address(fields[1]))
+    return found
 
 
 async def run_eventwire(*args: str) -> tuple[int, str]:

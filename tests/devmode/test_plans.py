@@ -17,6 +17,7 @@ from eventwire_runtime.devmode.graph import build_graph
 from eventwire_runtime.devmode.services import ServiceMap, load_services_file, parse_service_flags
 from eventwire_runtime.devmode.sources import SourceOptions, plan_source
 from eventwire_runtime.devmode.topology import LocalAddresses, Manifests, routes, sort_manifests, stable_uid
+from eventwire_runtime.dispatcher.routing import BROKER
 from eventwire_runtime.dispatcher.sources import parse_routes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -235,8 +236,80 @@ def test_the_graph_links_sources_channels_subscriptions_and_services() -> None:
     mesh = example("broker-mesh")
     local = addresses(mesh)
     graph = build_graph(mesh, routes(mesh, local), [], local.services)
-    broker = next(n for n in graph["nodes"] if n["id"] == "broker:shop/shop")
-    assert (broker["ok"], broker["status"]) == (False, "not run by eventwire dev yet")
+    nodes = {n["id"]: n for n in graph["nodes"]}
+    assert (nodes["broker:shop/shop"]["ok"], nodes["broker:shop/shop"]["status"]) == (True, "5 trigger(s)")
+    assert nodes["trigger:shop/pushes"]["column"] == 2
+    assert nodes["trigger:shop/heartbeats"]["status"] == "source=, type=dev.knative.sources.ping"
+    assert nodes["trigger:shop/pull-requests"]["status"] == "filters: cesql"
+    assert nodes["trigger:shop/audit"]["status"] == "filters: not, prefix"
+    assert nodes["trigger:shop/reviews"]["status"] == "type=com.example.review.requested"
+    edges = {(e["from"], e["to"], e["label"]) for e in graph["edges"]}
+    assert ("broker:shop/shop", "trigger:shop/pushes", "") in edges
+    assert ("trigger:shop/pushes", "service:shop/ci", "") in edges
+    assert ("broker:shop/shop", "service:shop/dead-letters", "dead letter") in edges
+
+
+def test_brokers_and_triggers_become_routes_the_dispatcher_reads() -> None:
+    mesh = example("broker-mesh")
+    local = addresses(mesh)
+    table = routes(mesh, local)
+    assert table.problems == []
+    (broker,) = table.brokers
+    assert broker["status"]["address"]["url"] == DISPATCHER + "/brokers/shop/shop"
+    assert (
+        local.resolve(
+            {"ref": {"apiVersion": "eventing.eventwire.dev/v1", "kind": "Broker", "name": "shop"}}, "shop"
+        ).uri
+        == DISPATCHER + "/brokers/shop/shop"
+    )
+    # The routes file as `dev up` writes it, read by the dispatcher's own parser.
+    document = yaml.safe_load(yaml.safe_dump({"items": table.channels, "brokers": table.brokers}))
+    (route,) = parse_routes(document)
+    assert (route.kind, route.namespace, route.title) == (BROKER, "shop", "shop")
+    triggers = {t.name: t for t in route.subscribers}
+    assert sorted(triggers) == ["audit", "heartbeats", "pull-requests", "pushes", "reviews"]
+    assert route.paused == ()
+    display = DISPLAY + "/shop/"
+    assert triggers["pushes"].subscriber_uri == display + "ci"
+    assert triggers["pushes"].spec.dead_letter_uri == display + "dead-letters"  # the Broker's
+    assert triggers["pull-requests"].spec.retry == 10  # the Trigger's own delivery wins
+    assert triggers["pushes"].spec.retry == 5  # else the Broker's
+    push = {"type": "dev.knative.source.github.push", "source": "https://github.com/example-org/shop"}
+    assert triggers["pushes"].filter is not None
+    assert triggers["pushes"].filter(push)
+    assert triggers["reviews"].filter is not None
+    assert not triggers["reviews"].filter(push)
+
+
+def test_a_trigger_whose_subscriber_does_not_resolve_is_paused_and_said() -> None:
+    mesh = sort_manifests(
+        [
+            {"apiVersion": "eventing.eventwire.dev/v1", "kind": "Broker", "metadata": {"name": "b"}},
+            {
+                "apiVersion": "eventing.eventwire.dev/v1",
+                "kind": "Trigger",
+                "metadata": {"name": "t"},
+                "spec": {
+                    "broker": "b",
+                    "subscriber": {
+                        "ref": {"apiVersion": "messaging.eventwire.dev/v1", "kind": "Channel", "name": "gone"}
+                    },
+                },
+            },
+            {
+                "apiVersion": "eventing.eventwire.dev/v1",
+                "kind": "Trigger",
+                "metadata": {"name": "orphan"},
+                "spec": {"broker": "nope", "subscriber": {"uri": "http://127.0.0.1:1/"}},
+            },
+        ]
+    )
+    table = routes(mesh, addresses(mesh))
+    (route,) = parse_routes({"brokers": table.brokers})
+    assert route.subscribers == ()
+    assert len(route.paused) == 1
+    assert any(p.startswith("Trigger default/t: subscriber:") for p in table.problems), table.problems
+    assert "Trigger default/orphan: its Broker is not among the manifests" in table.problems
 
 
 def test_eventwire_dev_says_when_the_runtime_is_missing(

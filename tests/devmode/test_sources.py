@@ -1,22 +1,31 @@
 """Sources that need an outside service run in `dev up` when it is given: AwsSqsSource against a
-real moto_server (--sqs-endpoint), and a PingSource on a fast schedule."""
+real moto_server (--sqs-endpoint), GcpPubSubSource against the real Pub/Sub emulator
+(--pubsub-emulator), ApiServerSource against the Kubernetes API fake (--kubeconfig), and a
+PingSource on a fast schedule."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from tests.adapters.test_sqs import sqs_client
 from tests.devmode.devup import dev_up
+from tests.devmode.test_up import channel, deliveries, subscription
 from tests.support.kube import running_kube
 from tests.support.moto import CREDENTIALS, REGION, moto_endpoint
+from tests.support.pubsub import create_topic, publish, pubsub_emulator
 from tests.support.sink import Sink
 
-__all__ = ["moto_endpoint"]  # the fixture, used by name
+__all__ = ["moto_endpoint", "pubsub_emulator"]  # the fixtures, used by name
+
+PUBSUB_PROJECT = "eventwire-dev"
 
 
 def source(kind: str, name: str, **spec: Any) -> dict[str, Any]:
@@ -124,3 +133,57 @@ async def test_api_server_source_watches_the_cluster_of_the_kubeconfig_given(tmp
             (added, *_) = await watcher.wait_for(1, within=20)
             assert added.headers["ce-type"] == "dev.knative.apiserver.ref.add"
             assert added.headers["ce-subject"] == "/apis/v1/namespaces/demo/pods/web-1"
+
+
+async def test_gcp_pubsub_source_reads_the_emulator_given_into_a_channel(
+    pubsub_emulator: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", pubsub_emulator)  # the test's own publisher
+    topic = await asyncio.to_thread(create_topic, PUBSUB_PROJECT)
+    manifests = tmp_path / "pubsub.yaml"
+    manifests.write_text(
+        yaml.safe_dump_all(
+            [
+                source(
+                    "GcpPubSubSource",
+                    "orders",
+                    project=PUBSUB_PROJECT,
+                    topic=topic,
+                    createSubscription=True,
+                    secret={"name": "google", "key": "key.json"},
+                    sink={
+                        "ref": {"apiVersion": "messaging.eventwire.dev/v1", "kind": "Channel", "name": "gcp"}
+                    },
+                ),
+                channel("gcp"),
+                subscription("to-reader", "gcp", "pubsub-reader"),
+            ]
+        )
+    )
+    async with (
+        Sink.start() as reader,
+        dev_up(
+            str(manifests),
+            "--pubsub-emulator",
+            pubsub_emulator,
+            "--service",
+            f"pubsub-reader={reader.url}",
+            state=tmp_path / "state.json",
+            env={"PUBSUB_EMULATOR_HOST": ""},  # only the flag tells dev up where the emulator is
+        ) as dev,
+    ):
+        assert f"  GcpPubSubSource demo/orders: Pub/Sub emulator at {pubsub_emulator}" in dev.lines
+        # The adapter creates its subscription at start: publish once it is ready, bounded.
+        await dev.wait_output(f"pulling projects/{PUBSUB_PROJECT}/subscriptions/")
+        (message_id,) = await asyncio.to_thread(
+            publish, PUBSUB_PROJECT, topic, (b'{"order": 9}', {"region": "eu"})
+        )
+        (event,) = await reader.wait_for(1, within=30)
+        assert event.headers["ce-type"] == "google.cloud.pubsub.topic.v1.messagePublished"
+        assert event.headers["ce-id"] == message_id
+        push = json.loads(event.body)  # Pub/Sub push format
+        assert base64.b64decode(push["message"]["data"]) == b'{"order": 9}'
+        assert push["message"]["attributes"] == {"region": "eu"}
+        record = await dev.wait_event(lambda r: r["attributes"].get("id") == message_id)
+        assert record["channel"] == "demo/gcp"
+        assert deliveries(record)["to-reader"]["outcome"] == "delivered"

@@ -17,7 +17,7 @@ import yaml
 
 from tests.devmode.devup import dev_up, run_eventwire
 from tests.support.processes import free_port
-from tests.support.sink import Reply, Sink
+from tests.support.sink import Received, Reply, Sink
 from tests.system.test_topologies import enrich
 
 
@@ -134,10 +134,19 @@ async def test_channel_fanout_example_sends_and_signed_webhooks_reach_the_servic
         await audit.wait_for(3)
         assert len(audit.received) == 3
 
+        # The webhook receiver and the adapter's metrics listen on loopback only: checked on the
+        # bound sockets (no traffic sent to the machine's other addresses).
+        webhook_port = int(hook["url"].rsplit(":", 1)[1].strip("/"))
+        (adapter,) = dev.children()
+        bound = dev.listening(adapter)
+        assert webhook_port in {port for _, port in bound}
+        assert len(bound) == 2, bound  # the webhook and the admin (metrics) port
+        assert {address for address, _ in bound} == {"127.0.0.1"}, bound
+
         # Clear errors for what cannot be sent.
         code, out = await dev.send("nope", "--data", "{}")
         assert code == 1
-        assert "no Channel 'nope'" in out
+        assert "no Channel or Broker 'nope'" in out
         assert "shop/enriched, shop/orders" in out
         code, out = await dev.send("orders", "--data", "{not json")
         assert code == 1
@@ -190,6 +199,18 @@ async def test_a_failing_service_is_retried_then_dead_lettered(tmp_path: Path) -
         assert rows["to-flaky"] == {**rows["to-flaky"], "outcome": "delivered", "attempts": 2}
 
 
+async def test_an_event_accepted_at_a_channel_without_subscribers_shows_in_the_viewer(tmp_path: Path) -> None:
+    manifests = write_manifests(tmp_path / "topology.yaml", channel("quiet"))
+    async with dev_up(str(manifests), state=tmp_path / "state.json") as dev:
+        code, out = await dev.send("quiet", "--type", "demo.unheard", "--data", '{"n": 3}')
+        assert code == 0, out
+        record = await dev.wait_event(lambda r: r["attributes"].get("type") == "demo.unheard")
+        assert record["channel"] == "demo/quiet"
+        assert record["accepted"] == {"subscribers": 0}
+        assert record["deliveries"] == {}
+        assert record["data"] == {"n": 3}
+
+
 @pytest.mark.parametrize(
     ("example", "expected"),
     [
@@ -200,9 +221,9 @@ async def test_a_failing_service_is_retried_then_dead_lettered(tmp_path: Path) -
         (
             "broker-mesh",
             [
-                "Broker shop/shop: NOT RUN: eventwire dev does not run Brokers yet",
-                "Trigger shop/pushes: NOT RUN: eventwire dev does not run Triggers yet",
-                "PingSource shop/heartbeat: NOT RUN: its sink does not resolve: Broker shop is not run by eventwire dev yet",
+                "Broker shop/shop: http://127.0.0.1:{dispatcher}/brokers/shop/shop",
+                "Trigger shop/pushes -> {viewer}display/shop/ci",
+                "PingSource shop/heartbeat: schedule */1 * * * *",
             ],
         ),
         (
@@ -221,15 +242,90 @@ async def test_every_example_starts_and_says_what_it_does_not_run(
     example: str, expected: list[str], tmp_path: Path
 ) -> None:
     async with dev_up(f"examples/{example}/", state=tmp_path / "state.json") as dev:
+        dispatcher = dev.state_data()["dispatcher"].rsplit(":", 1)[1]
         for line in expected:
-            assert f"  {line}" in dev.lines, dev.output
+            assert "  " + line.format(dispatcher=dispatcher, viewer=dev.viewer) in dev.lines, dev.output
 
 
-async def test_the_broker_is_refused_by_dev_send(tmp_path: Path) -> None:
-    async with dev_up("examples/broker-mesh/", state=tmp_path / "state.json") as dev:
-        code, out = await dev.send("shop", "--data", "{}")
+def review_reply(_: int, received: Received) -> Reply:
+    """The broker-mesh reviewer: answers each pull request with a review request event."""
+    return Reply(
+        200,
+        headers={
+            "ce-specversion": "1.0",
+            "ce-id": "review-" + received.headers["ce-id"],
+            "ce-type": "com.example.review.requested",
+            "ce-source": "/reviewer",
+            "content-type": "application/json",
+        },
+        body=b'{"review": true}',
+    )
+
+
+async def test_broker_mesh_example_routes_through_trigger_filters_and_replies_reenter(tmp_path: Path) -> None:
+    async with (
+        Sink.start() as ci,
+        Sink.start() as audit,
+        Sink.start(review_reply) as reviewer,
+        Sink.start() as notifier,
+        dev_up(
+            "examples/broker-mesh/",
+            "--service",
+            f"ci={ci.url}",
+            "--service",
+            f"audit={audit.url}",
+            "--service",
+            f"reviewer={reviewer.url}",
+            "--service",
+            f"notifier={notifier.url}",
+            state=tmp_path / "state.json",
+        ) as dev,
+    ):
+        # A push (dev send to the Broker): `pushes` (exact type) and `audit` (prefix, not ping).
+        code, out = await dev.send(
+            "shop", "--type", "dev.knative.source.github.push", "--source", "/test", "--data", "{}"
+        )
+        assert code == 0, out
+        assert "to Broker shop/shop: 202 Accepted" in out
+        (push,) = await ci.wait_for(1)
+        assert push.headers["ce-type"] == "dev.knative.source.github.push"
+        await audit.wait_for(1)
+        record = await dev.wait_event(
+            lambda r: r["attributes"].get("id") == push.headers["ce-id"] and len(r["deliveries"]) == 2
+        )
+        assert record["channel"] == "broker:shop/shop"
+        assert record["accepted"] == {"subscribers": 5, "matching": 2}
+        assert {row["subscription"]: row["outcome"] for row in record["deliveries"].values()} == {
+            "pushes": "delivered",
+            "audit": "delivered",
+        }
+
+        # A signed pull_request webhook from the GitHubSource: the reviewer's reply re-enters the
+        # Broker and reaches `reviews` (the notifier).
+        code, out = await dev.send("--github", "pull_request")
+        assert code == 0, out
+        (pull,) = await reviewer.wait_for(1)
+        assert pull.headers["ce-type"] == "dev.knative.source.github.pull_request"
+        (review,) = await notifier.wait_for(1)
+        assert review.headers["ce-type"] == "com.example.review.requested"
+        assert review.headers["ce-id"] == "review-" + pull.headers["ce-id"]
+        reentered = await dev.wait_event(
+            lambda r: r["attributes"].get("id") == review.headers["ce-id"] and r["deliveries"]
+        )
+        assert reentered["channel"] == "broker:shop/shop"
+        assert reentered["accepted"] == {"subscribers": 5, "matching": 1}
+        assert len(ci.received) == 1  # the pushes Trigger filtered both out
+
+        # An event no Trigger selects is accepted and shown as such.
+        code, out = await dev.send("shop/shop", "--type", "demo.nobody", "--data", "{}")
+        assert code == 0, out
+        unheard = await dev.wait_event(lambda r: r["attributes"].get("type") == "demo.nobody")
+        assert unheard["accepted"] == {"subscribers": 5, "matching": 0}
+        assert unheard["deliveries"] == {}
+
+        code, out = await dev.send("nope", "--data", "{}")
         assert code == 1
-        assert "Broker shop is not run by eventwire dev yet" in out
+        assert "no Channel or Broker 'nope' in the running topology (there are: shop/shop)" in out
 
 
 async def test_a_folder_without_anything_to_run_is_an_error() -> None:

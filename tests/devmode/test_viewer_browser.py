@@ -66,6 +66,18 @@ async def until(probe: Callable[[], T | None], within: float, what: str) -> T:
         await asyncio.sleep(0.05)
 
 
+async def open_viewer(browser: WebDriver, url: str) -> set[str | None]:
+    """Load the viewer, wait for its live stream and graph; the graph's node ids."""
+    await asyncio.to_thread(browser.get, url)
+    await until(
+        lambda: browser.find_element(By.ID, "connection").text == "live", 10, "the live stream to connect"
+    )
+    nodes = await until(
+        lambda: browser.find_elements(By.CSS_SELECTOR, "#graph .node"), 10, "the topology graph"
+    )
+    return {n.get_attribute("data-id") for n in nodes}
+
+
 def refuse_doomed(_: int, request: Received) -> Reply:
     return Reply(500 if request.headers.get("ce-type") == "demo.doomed" else 202)
 
@@ -101,16 +113,7 @@ async def test_the_viewer_shows_the_topology_live_events_outcomes_filters_and_de
             "examples/channel-fanout/", "--service", f"audit={audit.url}", state=tmp_path / "state.json"
         ) as dev,
     ):
-        await asyncio.to_thread(browser.get, dev.viewer)
-        await until(
-            lambda: browser.find_element(By.ID, "connection").text == "live",
-            10,
-            "the live stream to connect",
-        )
-        nodes = await until(
-            lambda: browser.find_elements(By.CSS_SELECTOR, "#graph .node"), 10, "the topology graph"
-        )
-        labels = {n.get_attribute("data-id") for n in nodes}
+        labels = await open_viewer(browser, dev.viewer)
         assert {
             "source:shop/shop-repo",
             "channel:shop/orders",
@@ -210,4 +213,41 @@ async def test_the_viewer_shows_the_topology_live_events_outcomes_filters_and_de
         )
         assert wide == [], "wider than a phone's window"
         assert browser.execute_script("return document.documentElement.scrollWidth") <= 390
+        assert console_errors(browser) == []
+
+
+async def test_the_viewer_shows_brokers_triggers_and_events_no_trigger_selects(
+    browser: WebDriver, tmp_path: Path
+) -> None:
+    SCREENSHOTS.mkdir(exist_ok=True)
+    async with dev_up("examples/broker-mesh/", state=tmp_path / "state.json") as dev:
+        labels = await open_viewer(browser, dev.viewer)
+        assert {
+            "broker:shop/shop",
+            "trigger:shop/pushes",
+            "trigger:shop/reviews",
+            "service:shop/ci",
+        } <= labels
+        assert browser.find_elements(By.CSS_SELECTOR, "#graph .node.bad") == []
+
+        code, out = await dev.send("shop", "--type", "demo.nobody", "--data", "{}")
+        assert code == 0, out
+        await until(
+            lambda: row_badges(browser, "demo.nobody") == ["accepted: no trigger matched"],
+            5,
+            "the event no Trigger selects",
+        )
+        code, out = await dev.send("shop", "--type", "dev.knative.source.github.push", "--data", "{}")
+        assert code == 0, out
+        badges = await until(
+            lambda: (
+                [b for b in row_badges(browser, "dev.knative.source.github.push") if "in flight" not in b]
+                or None
+            ),
+            5,
+            "the Triggers' outcomes",
+        )
+        assert sorted(badges) == ["audit: delivered", "pushes: delivered"]
+        Select(browser.find_element(By.ID, "filter-channel")).select_by_value("broker:shop/shop")
+        browser.save_screenshot(str(SCREENSHOTS / "eventwire-dev-viewer-broker.png"))
         assert console_errors(browser) == []

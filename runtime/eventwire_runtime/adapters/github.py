@@ -39,6 +39,7 @@ from eventwire_runtime.adapters.env import AdapterEnv, env_int, env_str
 from eventwire_runtime.adapters.events import binary_message
 from eventwire_runtime.adapters.github_events import WebhookError, payload_json, to_event, verify_signature
 from eventwire_runtime.adapters.http_server import GuardedServer, expect_handler, guarded_app
+from eventwire_runtime.adapters.listen import listen_address
 from eventwire_runtime.adapters.sender import EventSender
 from eventwire_runtime.delivery.errors import ConfigError, EventFormatError
 
@@ -67,6 +68,7 @@ class GitHubAdapter(BaseAdapter):
         secret = environ.get("GITHUB_SECRET_TOKEN", "")
         self.secret = secret.encode("utf-8") if secret else None
         self.port = env_int(environ, "PORT", 8080, minimum=0, maximum=65535)
+        self.host = listen_address(environ)
         self.max_payload = env_int(environ, "GITHUB_MAX_PAYLOAD_BYTES", MAX_PAYLOAD_BYTES, minimum=1024)
         self.mode = "secured" if self.secret else "unsecured"
         self.bound_port = self.port
@@ -82,7 +84,7 @@ class GitHubAdapter(BaseAdapter):
             log.warning("GITHUB_SECRET_TOKEN is not set: webhook deliveries are not authenticated")
         server = GuardedServer(self.create_app(), self.env.http, shutdown_timeout=self.env.shutdown_timeout)
         try:
-            self.bound_port = await server.start("0.0.0.0", self.port)
+            self.bound_port = await server.start(self.host, self.port)
             log.info("listening for GitHub webhooks on port %d", self.bound_port)
             self._ready = True
             await self.stopping.wait()

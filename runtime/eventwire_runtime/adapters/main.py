@@ -21,6 +21,7 @@ import sys
 
 from eventwire_runtime.adapters.base import Adapter, AdapterFactory
 from eventwire_runtime.adapters.env import AdapterEnv
+from eventwire_runtime.adapters.listen import listen_address
 from eventwire_runtime.adapters.metrics import AdapterMetrics
 from eventwire_runtime.adapters.sender import MeteredSender, SinkSender
 from eventwire_runtime.adapters.server import create_admin_app, start_site
@@ -91,12 +92,13 @@ async def serve(env: AdapterEnv, stop: asyncio.Event | None = None) -> int:
     sender = MeteredSender(SinkSender(env.sink, env.delivery, delivery), metrics, env.max_in_flight)
     try:
         adapter = load_factory(env.kind)(env, sender)
+        host = listen_address(env.environ)
     except ConfigError as exc:
         log.error("configuration error: %s", exc)
         await delivery.close()
         return 2
     admin, port = await start_site(
-        create_admin_app(metrics, lambda: adapter.ready, env.http), env.metrics_port, env.http
+        create_admin_app(metrics, lambda: adapter.ready, env.http), env.metrics_port, env.http, host=host
     )
     log.info(
         "adapter %s %s/%s starting in %s mode; sink %s; admin port %d",

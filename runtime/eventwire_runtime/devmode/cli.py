@@ -37,7 +37,8 @@ def build_parser(prog: str = "eventwire dev") -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="action", required=True, metavar="{up,send}")
     up = sub.add_parser(
-        "up", help="run the manifests' channels, subscriptions and sources, with a live viewer"
+        "up",
+        help="run the manifests' channels, brokers, subscriptions, triggers and sources, with a live viewer",
     )
     up.add_argument(
         "paths", nargs="+", metavar="PATH", help="YAML files or folders (eventwire or Knative kinds)"
@@ -68,7 +69,7 @@ def build_parser(prog: str = "eventwire dev") -> argparse.ArgumentParser:
     )
     up.add_argument("--state", type=Path, default=None, help="where to write addresses for dev send")
     send = sub.add_parser(
-        "send", help="send a CloudEvent to a channel, or a signed webhook to a GitHubSource"
+        "send", help="send a CloudEvent to a channel or broker, or a signed webhook to a GitHubSource"
     )
     send.add_argument("target", nargs="?", metavar="CHANNEL|BROKER", help="name or namespace/name")
     send.add_argument("--type", dest="event_type", help=f"ce-type (default {'dev.eventwire.sample'})")

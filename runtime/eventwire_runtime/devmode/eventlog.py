@@ -1,9 +1,12 @@
 """The viewer's record of events and deliveries, fed by the dispatcher's fan-out hooks.
 
-`EventLog` is the dispatcher's `DeliveryObserver`: each event a channel fans out becomes one
-record (keyed by channel, id and source) with one row per subscriber, updated as the delivery
-starts and ends (delivered, retried, dead-lettered, failed, reply forwarded). The built-in
-display service adds events that reach it straight from a source. Listeners (the viewer's
+`EventLog` is the dispatcher's `IngressObserver` and `DeliveryObserver`: each event a Channel or
+Broker accepts becomes one record (keyed by channel, id and source; a Broker's records are under
+`broker:<namespace>/<name>`) noting how many subscribers it had (none is shown as such), with
+one row per subscriber, updated as the delivery starts and ends (delivered, retried,
+dead-lettered, failed, reply forwarded). The built-in display service adds events that reach it
+straight from a source. Events a source sends straight to a mapped service pass no hook here
+and are not seen. Listeners (the viewer's
 server-sent-event streams) get every change as a JSON-ready dict. The log keeps the newest
 `capacity` records.
 """
@@ -19,7 +22,8 @@ from typing import Any
 
 from eventwire_runtime.cloudevents.http import Event
 from eventwire_runtime.delivery.sender import DeliveryResult
-from eventwire_runtime.dispatcher.routing import ChannelRoute, Subscriber
+from eventwire_runtime.dispatcher import broker
+from eventwire_runtime.dispatcher.routing import BROKER, ChannelRoute, Subscriber
 
 Listener = Callable[[dict[str, Any]], None]
 _JSON_TYPES = ("json",)
@@ -52,6 +56,12 @@ def attributes_of(event: Event) -> dict[str, str]:
     if content_type:
         found["datacontenttype"] = content_type
     return found
+
+
+def bus_name(channel: ChannelRoute) -> str:
+    """How the viewer names a Channel (`namespace/name`) or a Broker (`broker:namespace/name`)."""
+    where = f"{channel.namespace}/{channel.title}"
+    return f"broker:{where}" if channel.kind == BROKER else where
 
 
 def _outcome(result: DeliveryResult | None) -> str:
@@ -102,10 +112,26 @@ class EventLog:
     def snapshot(self) -> list[dict[str, Any]]:
         return list(self.records.values())
 
+    # -- IngressObserver -------------------------------------------------------------------------
+
+    def event_accepted(self, channel: ChannelRoute, events: list[Event]) -> None:
+        """Each event accepted (202) at a Channel or Broker, with its subscriber count then (a
+        Broker's: its Triggers, and how many of their filters the event passes)."""
+        for event in events:
+            record = self._record(bus_name(channel), event)
+            accepted: dict[str, Any] = {"subscribers": len(channel.subscribers)}
+            if channel.kind == BROKER:
+                attrs = broker.attributes(event)
+                accepted["matching"] = sum(
+                    1 for t in channel.subscribers if t.filter is None or t.filter(attrs)
+                )
+            record["accepted"] = accepted
+            self._publish(record)
+
     # -- DeliveryObserver ----------------------------------------------------------------------
 
     def delivery_started(self, channel: ChannelRoute, sub: Subscriber, event: Event) -> None:
-        record = self._record(f"{channel.namespace}/{channel.name}", event)
+        record = self._record(bus_name(channel), event)
         record["deliveries"][sub.uid] = {
             "subscription": sub.name or sub.uid,
             "subscriber": sub.subscriber_uri,
@@ -117,7 +143,7 @@ class EventLog:
     def delivery_retrying(
         self, channel: ChannelRoute, sub: Subscriber, event: Event, failed: DeliveryResult
     ) -> None:
-        record = self._record(f"{channel.namespace}/{channel.name}", event)
+        record = self._record(bus_name(channel), event)
         row = record["deliveries"].setdefault(
             sub.uid, {"subscription": sub.name or sub.uid, "subscriber": sub.subscriber_uri}
         )
@@ -129,7 +155,7 @@ class EventLog:
     def delivery_finished(
         self, channel: ChannelRoute, sub: Subscriber, event: Event, result: DeliveryResult | None
     ) -> None:
-        record = self._record(f"{channel.namespace}/{channel.name}", event)
+        record = self._record(bus_name(channel), event)
         row = record["deliveries"].setdefault(
             sub.uid, {"subscription": sub.name or sub.uid, "subscriber": sub.subscriber_uri}
         )
@@ -145,7 +171,7 @@ class EventLog:
     def reply_forwarded(
         self, channel: ChannelRoute, sub: Subscriber, event: Event, reply: Event, error: str | None
     ) -> None:
-        record = self._record(f"{channel.namespace}/{channel.name}", event)
+        record = self._record(bus_name(channel), event)
         row = record["deliveries"].setdefault(sub.uid, {"subscription": sub.name or sub.uid})
         row["reply"] = {"to": sub.reply_uri, "type": reply.attribute("type"), "id": reply.attribute("id")}
         if error:

@@ -67,6 +67,22 @@ class _Graph:
             self.edges.append({"from": source, "to": target, "label": label})
 
 
+def _filter_summary(spec: Mapping[str, Any]) -> str:
+    """A Trigger's filter in a few words: the exact attributes, else the kind of filter."""
+    exact = dict(((spec.get("filter") or {}).get("attributes")) or {})
+    filters = spec.get("filters") or []
+    if filters and all(isinstance(f, Mapping) and list(f) == ["exact"] for f in filters):
+        for f in filters:
+            exact.update(f["exact"] or {})
+    if exact:
+        return ", ".join(f"{name}={value}" for name, value in sorted(exact.items()))
+    if filters:
+        return "filters: " + ", ".join(
+            sorted({next(iter(f), "?") for f in filters if isinstance(f, Mapping)})
+        )
+    return "every event"
+
+
 def build_graph(
     manifests: Manifests, routes: Routes, plans: list[SourcePlan], services: ServiceMap
 ) -> dict[str, Any]:
@@ -81,8 +97,13 @@ def build_graph(
             graph.target(dead_letter, channel["metadata"]["namespace"]),
             "dead letter",
         )
-    for broker in manifests.brokers:
-        graph.node(f"broker:{key(broker)}", BUS, "Broker", key(broker), "not run by eventwire dev yet", False)
+    for broker in routes.brokers:
+        entries = broker["status"].get("triggers") or []
+        graph.node(f"broker:{key(broker)}", BUS, "Broker", key(broker), f"{len(entries)} trigger(s)")
+        dead_letter = ((broker.get("spec") or {}).get("delivery") or {}).get("deadLetterSink")
+        graph.edge(
+            f"broker:{key(broker)}", graph.target(dead_letter, broker["metadata"]["namespace"]), "dead letter"
+        )
     for subscription in routes.subscriptions:
         namespace, spec = subscription["metadata"]["namespace"], subscription.get("spec") or {}
         node = f"subscription:{key(subscription)}"
@@ -104,13 +125,23 @@ def build_graph(
         graph.edge(
             node, graph.target((spec.get("delivery") or {}).get("deadLetterSink"), namespace), "dead letter"
         )
-    for trigger in manifests.triggers:
+    entries = {
+        (broker["metadata"]["namespace"], entry["uid"]): entry
+        for broker in routes.brokers
+        for entry in broker["status"].get("triggers") or []
+    }
+    for trigger in routes.triggers:
         namespace, spec = trigger["metadata"]["namespace"], trigger.get("spec") or {}
-        node = graph.node(
-            f"trigger:{key(trigger)}", ROUTE, "Trigger", key(trigger), "not run by eventwire dev yet", False
-        )
+        entry = entries.get((namespace, trigger["metadata"]["uid"]))
+        ok = entry is not None and entry.get("ready") == "True"
+        status = _filter_summary(spec) if ok else str((entry or {}).get("message") or "its Broker is not run")
+        node = graph.node(f"trigger:{key(trigger)}", ROUTE, "Trigger", key(trigger), status, ok)
         graph.edge(f"broker:{namespace}/{spec.get('broker')}", node, "")
-        graph.edge(node, graph.target(spec.get("subscriber"), namespace), "")
+        uri = str((spec.get("subscriber") or {}).get("uri") or "")
+        graph.edge(node, graph.target(spec.get("subscriber"), namespace), uri if uri.startswith("/") else "")
+        graph.edge(
+            node, graph.target((spec.get("delivery") or {}).get("deadLetterSink"), namespace), "dead letter"
+        )
     for plan in plans:
         source = plan.source
         node = f"source:{key(source)}"

@@ -1,6 +1,6 @@
 """`eventwire dev up`: run a topology on this machine until Ctrl-C.
 
-In this one process: the runtime's dispatcher (all Channels, a file routing table written from
+In this one process: the runtime's dispatcher (all Channels and Brokers, a file routing table written from
 the manifests; in-memory, or JetStream on an embedded nats-server with --persist) with the event
 log as its fan-out observer, and the viewer with the built-in display service. Each source that
 can run here is the runtime's adapter in a child process. Ctrl-C (or SIGTERM) stops the adapters
@@ -18,13 +18,14 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from eventwire_runtime.cloudevents.http import Event
 from eventwire_runtime.delivery.errors import ConfigError
 from eventwire_runtime.devmode import state
 from eventwire_runtime.devmode.eventlog import EventLog
@@ -35,6 +36,8 @@ from eventwire_runtime.devmode.sources import SourceOptions, SourcePlan, plan_so
 from eventwire_runtime.devmode.topology import LocalAddresses, Manifests, Routes, key, routes, sort_manifests
 from eventwire_runtime.devmode.viewer import Viewer
 from eventwire_runtime.dispatcher.app import Dispatcher
+from eventwire_runtime.dispatcher.deferred import Deferred
+from eventwire_runtime.dispatcher.routing import ChannelRoute
 from eventwire_runtime.dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -130,14 +133,46 @@ def _summary(
             f"  {plan.label}: "
             + (f"NOT RUN: {plan.reason}" if plan.argv is None else (plan.note or "running"))
         )
-    for broker in manifests.brokers:
-        lines.append(f"  Broker {key(broker)}: NOT RUN: eventwire dev does not run Brokers yet")
-    for trigger in manifests.triggers:
-        lines.append(f"  Trigger {key(trigger)}: NOT RUN: eventwire dev does not run Triggers yet")
+    for broker in table.brokers:
+        lines.append(f"  Broker {key(broker)}: {broker['status']['address']['url']}")
+        namespace = broker["metadata"]["namespace"]
+        for entry in broker["status"]["triggers"]:
+            target = entry.get("subscriberUri") if entry.get("ready") == "True" else None
+            lines.append(
+                f"  Trigger {namespace}/{entry['name']} -> "
+                + (target or f"NOT ROUTED: {entry.get('message', 'not ready')}")
+            )
     lines.extend(f"  problem: {problem}" for problem in table.problems)
     lines.extend(f"  ignored: {what}" for what in manifests.ignored)
     lines.append("Ctrl-C stops everything.")
     return lines
+
+
+def _observe_reentry(dispatcher: Dispatcher, events: EventLog) -> None:
+    """Show a Trigger's reply re-entering its Broker like an event accepted at ingress (the
+    fan-out hands it to the backend directly, not through the Ingress observer)."""
+    reenter = dispatcher.fanout.reenter
+    if reenter is None:
+        return
+
+    def observed(route: ChannelRoute, batch: list[Event]) -> int | Deferred[int] | Awaitable[int]:
+        def seen(status: int) -> int:
+            if status == 202:
+                events.event_accepted(route, batch)
+            return status
+
+        pending = reenter(route, batch)
+        if isinstance(pending, int):
+            return seen(pending)
+        if isinstance(pending, Deferred):
+            return pending.map(seen)
+
+        async def awaited() -> int:
+            return seen(await pending)
+
+        return awaited()
+
+    dispatcher.fanout.reenter = observed
 
 
 async def _wait_loaded(dispatcher: Dispatcher) -> None:
@@ -179,7 +214,9 @@ async def up(documents: Sequence[Mapping[str, Any]], options: UpOptions, say: Ca
         addresses = LocalAddresses(manifests, dispatcher_url, services)
         table = routes(manifests, addresses)
         routes_file = workdir / "routes.yaml"
-        routes_file.write_text(yaml.safe_dump({"items": table.channels}, sort_keys=False))
+        routes_file.write_text(
+            yaml.safe_dump({"items": table.channels, "brokers": table.brokers}, sort_keys=False)
+        )
         settings = Settings(
             host="127.0.0.1",
             port=dispatcher_port,
@@ -195,6 +232,8 @@ async def up(documents: Sequence[Mapping[str, Any]], options: UpOptions, say: Ca
         dispatcher = Dispatcher(settings)
         await dispatcher.start()
         dispatcher.fanout.observer = events  # before any address is published
+        dispatcher.ingress.observer = events
+        _observe_reentry(dispatcher, events)
         await _wait_loaded(dispatcher)
         plans = [plan_source(s, addresses, options.sources, free_port) for s in manifests.sources]
         graph.update(build_graph(manifests, table, plans, services))
@@ -210,7 +249,7 @@ async def up(documents: Sequence[Mapping[str, Any]], options: UpOptions, say: Ca
                 "viewer": viewer_url,
                 "dispatcher": dispatcher_url,
                 "channels": {key(c): c["status"]["address"]["url"] for c in table.channels},
-                "brokers": [key(b) for b in manifests.brokers],
+                "brokers": {key(b): b["status"]["address"]["url"] for b in table.brokers},
                 "github": [
                     {
                         "source": key(p.source),

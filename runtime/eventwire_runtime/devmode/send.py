@@ -1,4 +1,4 @@
-"""`eventwire dev send`: send one CloudEvent to a channel of the running `dev up`, or a signed
+"""`eventwire dev send`: send one CloudEvent to a Channel or Broker of the running `dev up`, or a signed
 sample webhook to its GitHubSource.
 
 The webhook is signed as GitHub signs (`X-Hub-Signature-256`, HMAC-SHA256 of the body with the
@@ -91,21 +91,24 @@ def event_request(
 
 
 def send_event(state: Mapping[str, Any], target: str, headers: Mapping[str, str], body: bytes) -> str:
-    """POST the event to channel `target`; returns what happened.
+    """POST the event to Channel or Broker `target`; returns what happened.
 
     Raises:
-        ConfigError: for an unknown target, a Broker (not run yet) or a refusal.
+        ConfigError: for an unknown or ambiguous target, or a refusal.
     """
-    brokers: list[str] = state.get("brokers") or []
-    channels: Mapping[str, str] = state.get("channels") or {}
-    if target not in channels and any(target in (b, b.partition("/")[2]) for b in brokers):
-        raise ConfigError(f"Broker {target} is not run by eventwire dev yet; send to a Channel")
-    name = _pick(target, channels, "Channel")
-    status, text = _post(channels[name], headers, body)
+    addresses: dict[str, tuple[str, str]] = {}  # namespace/name -> (kind, url)
+    for kind, field in (("Channel", "channels"), ("Broker", "brokers")):
+        known = state.get(field) or {}
+        if isinstance(known, Mapping):  # a state file of an older `dev up` lists Broker names only
+            for name, url in known.items():
+                addresses.setdefault(name, (kind, str(url)))
+    name = _pick(target, addresses, "Channel or Broker")
+    kind, url = addresses[name]
+    status, text = _post(url, headers, body)
     if status != 202:
-        raise ConfigError(f"Channel {name} answered {status}: {text.strip()}")
+        raise ConfigError(f"{kind} {name} answered {status}: {text.strip()}")
     event_id = headers.get("ce-id", "(from the file)")
-    return f"sent {event_id} to Channel {name}: 202 Accepted (see {state.get('viewer')})"
+    return f"sent {event_id} to {kind} {name}: 202 Accepted (see {state.get('viewer')})"
 
 
 def _sample(event: str, owner_repo: str) -> dict[str, Any]:

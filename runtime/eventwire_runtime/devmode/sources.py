@@ -20,6 +20,7 @@ from eventwire_runtime.controller.sources import kinds
 from eventwire_runtime.controller.sources.resources import common_env
 from eventwire_runtime.devmode.topology import LocalAddresses, key
 
+LOOPBACK = "127.0.0.1"
 ADAPTER = [sys.executable, "-m", "eventwire_runtime", "adapter"]
 
 
@@ -78,7 +79,11 @@ def plan_source(
     if (spec.get("delivery") or {}).get("deadLetterSink"):
         resolved = addresses.resolve(spec["delivery"]["deadLetterSink"], meta["namespace"])
         dead_letter = resolved.uri if resolved.ok else None
-    common = {**_plain_env(common_env(source, sink.uri, dead_letter), {}), "METRICS_PORT": "0"}
+    common = {
+        **_plain_env(common_env(source, sink.uri, dead_letter), {}),
+        "METRICS_PORT": "0",
+        "LISTEN_ADDRESS": LOOPBACK,  # webhook receiver and metrics: not reachable from the network
+    }
     kind = source["kind"]
     if kind == "ContainerSource":
         return _container(plan, common)
@@ -95,7 +100,7 @@ def plan_source(
     if kind == "GitHubSource":
         port = free_port()
         env["PORT"] = str(port)
-        plan.webhook_url = f"http://127.0.0.1:{port}/"
+        plan.webhook_url = f"http://{LOOPBACK}:{port}/"
         plan.note = f"webhook at {plan.webhook_url} (try: eventwire dev send --github push)"
     elif kind == "PingSource":
         zone = f" ({spec['timezone']})" if spec.get("timezone") else ""

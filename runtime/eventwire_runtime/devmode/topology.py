@@ -1,11 +1,13 @@
 """What `eventwire dev up` runs, worked out from the manifests (pure; no I/O).
 
-Channels and Subscriptions become the dispatcher's routing table through the controller's own
-functions: each destination is resolved with `controller.destinations.destination_uri`, each
-Subscription's status is the controller's `make_status`, and each Channel's routing entries
-are the controller's `routing_table`. Only the lookup of a destination's target is local
-(`LocalAddresses`): a Channel's address is on the local dispatcher, and a Kubernetes or Knative
-Service's in-cluster address is mapped to a local URL (`services.ServiceMap`).
+Channels and Subscriptions, Brokers and Triggers become the dispatcher's routing table through
+the controller's own functions: each destination is resolved with
+`controller.destinations.destination_uri`, each Subscription's status is the controller's
+`make_status`, each Channel's routing entries are the controller's `routing_table` and each
+Broker's address and Trigger entries its `broker.resources.routing_status`. Only the lookup of
+a destination's target is local (`LocalAddresses`): a Channel's or Broker's address is on the
+local dispatcher, and a Kubernetes or Knative Service's in-cluster address is mapped to a local
+URL (`services.ServiceMap`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eventwire_runtime.api import MESSAGING_GROUP, SOURCES_GROUP
+from eventwire_runtime.controller.broker import resources as broker_resources
 from eventwire_runtime.controller.channel import resources as channel_resources
 from eventwire_runtime.controller.channel.names import channel_path_url
 from eventwire_runtime.controller.destinations import Resolution, destination_uri, ref_target
@@ -26,6 +29,7 @@ from eventwire_runtime.devmode.services import CLUSTER_DOMAIN, ServiceMap
 EVENTING_GROUP = "eventing.eventwire.dev"
 KNATIVE_SERVING_GROUP = "serving.knative.dev"
 DEFAULT_NAMESPACE = "default"
+DEV_PROVISIONER = "eventwire-dev"  # the one local dispatcher, as the Brokers' provisioner
 # Stable uids, so a restart with --persist finds the same durable consumers (`sub-<uid>`).
 _UID_NAMESPACE = uuid.UUID("6f1c3a52-8d0e-4f57-9b7e-1b5e0e0d2c11")
 
@@ -104,9 +108,16 @@ class LocalAddresses:
         self.brokers = {key(b) for b in manifests.brokers}
         self.dispatcher_url = dispatcher_url
         self.services = services
+        # What the controller reads a Broker's address from: the provisioner's dispatcher.
+        self.provisioner = {"status": {"address": {"url": dispatcher_url}}}
 
     def channel_url(self, namespace: str, name: str) -> str:
         return channel_path_url(name, namespace, self.dispatcher_url)
+
+    def broker_url(self, namespace: str, name: str) -> str:
+        url = broker_resources.broker_address(name, namespace, self.provisioner)
+        assert url is not None  # the provisioner has an address
+        return url
 
     def _target(self, ref: Mapping[str, Any], namespace: str) -> Mapping[str, Any] | None:
         target = ref_target(ref, namespace)
@@ -120,7 +131,7 @@ class LocalAddresses:
             address = f"http://{target.name}.{target.namespace}.svc.{CLUSTER_DOMAIN}"
             return {"status": {"address": {"url": address}}}
         if target.group == EVENTING_GROUP and target.kind == "Broker" and where in self.brokers:
-            return {"status": {}}  # exists, but has no address: its data plane does not run here yet
+            return {"status": {"address": {"url": self.broker_url(target.namespace, target.name)}}}
         return None
 
     def resolve(self, destination: Mapping[str, Any] | None, namespace: str) -> Resolution:
@@ -129,21 +140,20 @@ class LocalAddresses:
         target = self._target(ref, namespace) if ref else None
         resolution = destination_uri(destination, namespace, target, CLUSTER_DOMAIN)
         if not resolution.ok:
-            if ref and ref.get("kind") == "Broker" and target is not None:
-                return Resolution(
-                    reason="BrokerNotRun", message=f"Broker {ref.get('name')} is not run by eventwire dev yet"
-                )
             return resolution
         return Resolution(uri=self.services.localize(resolution.uri))
 
 
 @dataclass
 class Routes:
-    """The routing table (Channel objects with `status.subscribers`) and each Subscription's state."""
+    """The routing table (Channel objects with `status.subscribers`, Broker objects with
+    `status.triggers`) and each Subscription's and Trigger's state."""
 
     channels: list[dict[str, Any]]
     subscriptions: list[dict[str, Any]]  # with the status the controller would write
     problems: list[str]
+    brokers: list[dict[str, Any]] = field(default_factory=list)
+    triggers: list[dict[str, Any]] = field(default_factory=list)  # with a resolved status
 
 
 def _ready_channel(channel: dict[str, Any], addresses: LocalAddresses, problems: list[str]) -> dict[str, Any]:
@@ -152,14 +162,66 @@ def _ready_channel(channel: dict[str, Any], addresses: LocalAddresses, problems:
         "address": {"url": addresses.channel_url(meta["namespace"], meta["name"])},
         "conditions": [{"type": "Ready", "status": "True"}],
     }
-    dead_letter = ((channel.get("spec") or {}).get("delivery") or {}).get("deadLetterSink")
+    dead_letter = _dead_letter_uri(channel, addresses, problems)
     if dead_letter:
-        resolution = addresses.resolve(dead_letter, meta["namespace"])
-        if resolution.ok:
-            status["deadLetterSinkUri"] = resolution.uri
-        else:
-            problems.append(f"Channel {key(channel)}: dead-letter sink: {resolution.message}")
+        status["deadLetterSinkUri"] = dead_letter
     return {**channel, "status": status}
+
+
+def _dead_letter_uri(owner: Mapping[str, Any], addresses: LocalAddresses, problems: list[str]) -> str | None:
+    """The owner's `spec.delivery.deadLetterSink`, resolved (None: none, or a problem noted)."""
+    dead_letter = ((owner.get("spec") or {}).get("delivery") or {}).get("deadLetterSink")
+    if not dead_letter:
+        return None
+    resolution = addresses.resolve(dead_letter, owner["metadata"]["namespace"])
+    if resolution.ok:
+        return resolution.uri
+    problems.append(f"{owner['kind']} {key(owner)}: dead-letter sink: {resolution.message}")
+    return None
+
+
+def _resolved_trigger(
+    trigger: dict[str, Any], addresses: LocalAddresses, problems: list[str]
+) -> dict[str, Any]:
+    """The Trigger with the status its reconciler writes: subscriber and dead letter resolved,
+    `SubscriberResolved` for its generation (what `broker_resources.trigger_entry` reads)."""
+    meta, spec = trigger["metadata"], trigger.get("spec") or {}
+    subscriber = addresses.resolve(spec.get("subscriber"), meta["namespace"])
+    status: dict[str, Any] = {"observedGeneration": meta["generation"]}
+    if subscriber.ok:
+        status["subscriberUri"] = subscriber.uri
+        status["conditions"] = [{"type": "SubscriberResolved", "status": "True"}]
+    else:
+        problems.append(f"Trigger {key(trigger)}: subscriber: {subscriber.message}")
+        status["conditions"] = [
+            {
+                "type": "SubscriberResolved",
+                "status": "False",
+                "reason": subscriber.reason,
+                "message": subscriber.message,
+            }
+        ]
+    dead_letter = _dead_letter_uri(trigger, addresses, problems)
+    if dead_letter:
+        status["deadLetterSinkUri"] = dead_letter
+    return {**trigger, "status": status}
+
+
+def _routed_broker(
+    broker: dict[str, Any], triggers: list[dict[str, Any]], addresses: LocalAddresses, problems: list[str]
+) -> dict[str, Any]:
+    """The Broker with its address and Trigger entries, built by the controller's `routing_status`."""
+    status: dict[str, Any] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    dead_letter = _dead_letter_uri(broker, addresses, problems)
+    if dead_letter:
+        status["deadLetterSinkUri"] = dead_letter
+    routed = {**broker, "status": status}
+    status.update(broker_resources.routing_status(routed, DEV_PROVISIONER, addresses.provisioner, triggers))
+    namespace = broker["metadata"]["namespace"]
+    for entry in status["triggers"]:
+        if str(entry.get("message", "")).startswith("invalid filters"):
+            problems.append(f"Trigger {namespace}/{entry['name']}: {entry['message']}")
+    return routed
 
 
 def routes(manifests: Manifests, addresses: LocalAddresses) -> Routes:
@@ -185,4 +247,11 @@ def routes(manifests: Manifests, addresses: LocalAddresses) -> Routes:
     for channel in channels.values():
         subscribers = channel_resources.routing_table(channel, resolved_subs)
         table.append({**channel, "status": {**channel["status"], "subscribers": subscribers}})
-    return Routes(table, resolved_subs, problems)
+    triggers = [_resolved_trigger(t, addresses, problems) for t in manifests.triggers]
+    for trigger in triggers:
+        if f"{trigger['metadata']['namespace']}/{(trigger.get('spec') or {}).get('broker', '')}" not in (
+            addresses.brokers
+        ):
+            problems.append(f"Trigger {key(trigger)}: its Broker is not among the manifests")
+    brokers = [_routed_broker(b, triggers, addresses, problems) for b in manifests.brokers]
+    return Routes(table, resolved_subs, problems, brokers, triggers)

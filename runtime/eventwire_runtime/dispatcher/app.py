@@ -56,7 +56,7 @@ class Dispatcher:
         self.metrics.watch_routes(self.table)
         await self.backend.start()
         self._tasks.append(asyncio.create_task(self._watch_routes(), name="routes"))
-        ingress = Ingress(self.table, self.backend, self.metrics, s.retry_after, self.ready)
+        self.ingress = ingress = Ingress(self.table, self.backend, self.metrics, s.retry_after, self.ready)
         limits = Limits(
             max_body=s.max_body_bytes,
             max_request_line=s.max_request_line_bytes,

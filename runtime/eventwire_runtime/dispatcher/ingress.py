@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from eventwire_runtime.cloudevents.http import events_from_request
+from eventwire_runtime.cloudevents.http import Event, events_from_request
 from eventwire_runtime.delivery.errors import EventFormatError
 from eventwire_runtime.dispatcher import broker
 from eventwire_runtime.dispatcher.backends import Backend, EventTooLarge
@@ -40,6 +41,14 @@ def _echo(text: str) -> str:
     return text if len(text) <= ECHO_LIMIT else f"{text[:ECHO_LIMIT]}... ({len(text)} characters)"
 
 
+class IngressObserver(Protocol):
+    """Hears about each request's events once accepted (202) at a Channel or Broker, subscribers
+    or not (`eventwire dev`'s event viewer); None on the production path. Called on the event
+    loop: must be quick and must not raise."""
+
+    def event_accepted(self, channel: ChannelRoute, events: list[Event]) -> None: ...
+
+
 class Ingress:
     """The request handler given to `HttpServer`.
 
@@ -49,6 +58,9 @@ class Ingress:
         metrics: counters and the /metrics registry.
         retry_after: seconds advertised in the Retry-After of a 429.
         ready: None when /readyz should answer 200, else why not (the 503's body).
+
+    Attributes:
+        observer: told about accepted events when set; None by default.
     """
 
     def __init__(
@@ -63,6 +75,7 @@ class Ingress:
         self.backend = backend
         self.metrics = metrics
         self.ready = ready
+        self.observer: IngressObserver | None = None
         self.too_many = text_response(
             429, "channel is full, retry later", (("retry-after", str(retry_after)),)
         )
@@ -108,12 +121,12 @@ class Ingress:
         except EventTooLarge as exc:
             return self._too_large(channel, exc)
         if isinstance(status, int):
-            return self._answer(channel, status)
+            return self._answer(channel, status, events)
         if isinstance(status, Deferred):
-            return status.map(lambda code: self._answer(channel, code))
-        return self._await(channel, status)
+            return status.map(lambda code: self._answer(channel, code, events))
+        return self._await(channel, status, events)
 
-    async def _await(self, channel: ChannelRoute, pending: Awaitable[int]) -> bytes:
+    async def _await(self, channel: ChannelRoute, pending: Awaitable[int], events: list[Event]) -> bytes:
         try:
             status = await pending
         except EventTooLarge as exc:
@@ -121,15 +134,17 @@ class Ingress:
         except Exception:
             log.exception("backend failed to accept an event for %s/%s", channel.namespace, channel.name)
             status = 500
-        return self._answer(channel, status)
+        return self._answer(channel, status, events)
 
     def _too_large(self, channel: ChannelRoute, exc: EventTooLarge) -> bytes:
         self.metrics.count_received(channel.namespace, channel.name, 413)
         return text_response(413, str(exc))
 
-    def _answer(self, channel: ChannelRoute, status: int) -> bytes:
+    def _answer(self, channel: ChannelRoute, status: int, events: list[Event]) -> bytes:
         self.metrics.count_received(channel.namespace, channel.name, status)
         if status == 202:
+            if self.observer is not None:
+                self.observer.event_accepted(channel, events)
             return ACCEPTED
         if status == 429:
             return self.too_many

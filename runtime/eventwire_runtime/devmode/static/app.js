@@ -80,8 +80,19 @@ function outcomeText(row) {
   return { cls: row.outcome.replace(" ", "-"), text: row.outcome + attempts };
 }
 
+// An accepted event that no delivery row explains: nobody to deliver to (yet).
+function acceptedText(record) {
+  const accepted = record.accepted;
+  if (!accepted || Object.keys(record.deliveries).length > 0) return null;
+  if (accepted.subscribers === 0) return record.channel.startsWith("broker:") ? "accepted: no triggers" : "accepted: no subscribers";
+  if (accepted.matching === 0) return "accepted: no trigger matched";
+  return "accepted";
+}
+
 function badges(record) {
   const box = el("div", { class: "deliveries" });
+  const accepted = acceptedText(record);
+  if (accepted) box.append(el("span", { class: "badge none", "data-outcome": "accepted" }, accepted));
   for (const row of Object.values(record.deliveries)) {
     const outcome = outcomeText(row);
     box.append(el("span", { class: `badge ${outcome.cls}`, "data-outcome": row.outcome }, `${row.subscription}: ${outcome.text}`));
@@ -143,7 +154,9 @@ function showDetail(key) {
     }),
   );
   const deliveries = document.getElementById("detail-deliveries");
+  const accepted = acceptedText(record);
   deliveries.replaceChildren(
+    ...(accepted ? [el("li", { class: "none" }, accepted)] : []),
     ...Object.values(record.deliveries).map((row) => {
       const outcome = outcomeText(row);
       const parts = [`${row.subscription} → ${row.subscriber || ""}: ${outcome.text}`];
