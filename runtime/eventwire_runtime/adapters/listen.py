@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 
-from eventwire_runtime.delivery.errors import ConfigError
+from eventwire_runtime.settings import SettingsError, env_str
 
 DEFAULT_LISTEN_ADDRESS = "0.0.0.0"
 
@@ -19,10 +19,10 @@ def listen_address(environ: Mapping[str, str]) -> str:
     """LISTEN_ADDRESS, checked to be an IP address.
 
     Raises:
-        ConfigError: naming the bad value.
+        SettingsError: naming the bad value.
     """
-    value = environ.get("LISTEN_ADDRESS", "").strip() or DEFAULT_LISTEN_ADDRESS
+    value = env_str(environ, "LISTEN_ADDRESS", DEFAULT_LISTEN_ADDRESS)
     try:
         return str(ipaddress.ip_address(value))
     except ValueError:
-        raise ConfigError(f"LISTEN_ADDRESS must be an IP address, got {value!r}") from None
+        raise SettingsError(f"LISTEN_ADDRESS must be an IP address, got {value!r}") from None
