@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
+import certifi
 import pytest
+from aiohttp import web
 
 from eventwire_runtime.delivery.errors import ConfigError
-from eventwire_runtime.kube import KubeClient, KubeConfigError, KubeError
+from eventwire_runtime.kube import Change, KubeClient, KubeConfigError, KubeError, ListWatch, Obj
 from tests.support.kube import running_kube
+from tests.support.processes import free_port
 
 CM = "/api/v1/namespaces/ns/configmaps"
 
@@ -52,3 +57,89 @@ async def test_missing_credentials_are_a_configuration_error_that_names_the_caus
         await KubeClient.connect(str(tmp_path / "no-such-kubeconfig"))
     assert isinstance(info.value, ConfigError)  # adapters exit with their configuration status
     assert isinstance(info.value, KubeError)
+
+
+async def test_a_service_account_token_is_sent_and_a_missing_ca_bundle_is_named(tmp_path: Path) -> None:
+    """The dispatcher's credentials: a token file (with its CA bundle) is sent as a bearer token."""
+    seen: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        return web.json_response({"kind": "ConfigMapList", "metadata": {"resourceVersion": "1"}, "items": []})
+
+    app = web.Application()
+    app.router.add_get(CM, answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    token, ca = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text("sa-token")  # kubernetes_asyncio sends it as is (no trailing newline allowed)
+    try:
+        with pytest.raises(KubeConfigError, match="service account"):
+            KubeClient.for_service_account(f"http://127.0.0.1:{port}", str(token), str(ca))
+        shutil.copyfile(certifi.where(), ca)  # any valid bundle: the server is plain http
+        client = KubeClient.for_service_account(f"http://127.0.0.1:{port}/", str(token), str(ca))
+        try:
+            assert (await client.request("GET", CM))["items"] == []
+        finally:
+            await client.close()
+        unauthenticated = KubeClient.for_service_account(
+            f"http://127.0.0.1:{port}", str(tmp_path / "none"), str(ca)
+        )
+        try:
+            await unauthenticated.request("GET", CM)
+        finally:
+            await unauthenticated.close()
+    finally:
+        await runner.cleanup()
+    assert seen == ["Bearer sa-token", ""]
+
+
+async def test_a_list_of_the_wrong_shape_is_retried_and_reported_without_ending_the_loop() -> None:
+    """ListWatch: an answer that is no Kubernetes List is an error it reports and retries."""
+    answers = [web.json_response(["not", "a", "list"]), web.json_response({"items": "nope"})]
+
+    async def answer(request: web.Request) -> web.Response:
+        if request.query.get("watch"):
+            await asyncio.sleep(0.05)
+            return web.Response(text="")
+        if answers:
+            return answers.pop(0)
+        return web.json_response({"metadata": {"resourceVersion": "7"}, "items": [configmap("a")]})
+
+    app = web.Application()
+    app.router.add_get(CM, answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    client = KubeClient.for_url(f"http://127.0.0.1:{port}")
+    errors: list[str] = []
+    observed: list[str] = []
+    listed = asyncio.Event()
+
+    async def observe(change: Change, obj: Obj) -> None:
+        observed.append(f"{change} {obj['metadata']['name']}")
+
+    watch = ListWatch(
+        client,
+        CM,
+        observe,
+        stopping=asyncio.Event(),
+        reconnect=lambda attempt: 0.01,
+        on_listed=listed.set,
+        on_error=lambda exc: errors.append(str(exc)),
+    )
+    task = asyncio.create_task(watch.run())
+    try:
+        async with asyncio.timeout(10):
+            await listed.wait()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.close()
+        await runner.cleanup()
+    assert len(errors) == 2
+    assert all("is not a Kubernetes List" in e for e in errors)
+    assert observed == ["ADDED a"]

@@ -12,24 +12,21 @@ a Channel with neither is left out until the controller has resolved it, so two 
 consume the same channel; one that loses its resolution for a while (no default provisioner for
 a moment) keeps the route it had.
 
-Only a successful full list replaces the table; watch events then upsert or remove single
-channels. A channel leaving the table (another provisioner serves it) is no longer routed but its
-durable state is kept; only the watch's DELETED event deletes it (see routing.py). A dropped watch
-resumes from the last resourceVersion; 410 Gone (history compacted) triggers a fresh list. A
-Channel whose status is invalid is logged and skipped (its previous routes stay). Errors back off
-0.5 s doubling to 10 s, and are reported on the table (/readyz names the last one).
+Both go through the runtime's one Kubernetes client (eventwire_runtime.kube): `ListWatch` lists,
+watches from the list's resourceVersion, resumes a dropped watch and re-lists after 410 Gone.
+Only a successful, well-shaped full list replaces the table (per kind); watch events then upsert
+or remove single channels. A channel leaving the table (another provisioner serves it, or it
+vanished while the watch history was compacted) is no longer routed but its durable state is
+kept; only the watch's DELETED event deletes it (see routing.py). A Channel whose status is
+invalid is logged and skipped (its previous routes stay). Errors back off 0.5 s doubling to 10 s
+and are reported on the table (/readyz names the last one); the loop never ends on an error.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import ssl
-from pathlib import Path
 from typing import Any
-
-import aiohttp
 
 from eventwire_runtime.api import MESSAGING_GROUP, VERSION
 from eventwire_runtime.delivery.errors import ConfigError
@@ -43,7 +40,7 @@ from eventwire_runtime.dispatcher.routing import (
     channel_from_object,
 )
 from eventwire_runtime.dispatcher.settings import Settings
-from eventwire_runtime.errors import GoneError
+from eventwire_runtime.kube import Change, KubeClient, ListWatch, Obj
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +53,8 @@ def serving_provisioner(channel: dict[str, Any]) -> str | None:
     return resolved or (channel.get("spec") or {}).get("provisioner")
 
 
-class _Gone(GoneError):
-    """The watch's resourceVersion is too old: list again."""
-
-    def __init__(self) -> None:
-        super().__init__("the watch's resourceVersion expired")
+def _backoff(attempt: int) -> float:
+    return min(0.5 * 2.0 ** min(attempt - 1, 5), 10.0)
 
 
 class ChannelWatcher:
@@ -72,32 +66,17 @@ class ChannelWatcher:
         self.table = table
         self.kind = kind
         self.what = "Brokers" if kind == BROKER else "Channels"
-        base = settings.kube_api_url.rstrip("/")
         ns = settings.kube_namespace
         scope = f"/namespaces/{ns}" if ns else ""
         if kind == BROKER:
-            self.url = f"{base}/apis/{EVENTING_GROUP}/{VERSION}{scope}/brokers"
+            self.path = f"/apis/{EVENTING_GROUP}/{VERSION}{scope}/brokers"
         else:
-            self.url = f"{base}/apis/{MESSAGING_GROUP}/{VERSION}{scope}/channels"
-        self.resource_version = ""
+            self.path = f"/apis/{MESSAGING_GROUP}/{VERSION}{scope}/channels"
+        self.watch: ListWatch | None = None
 
     def _key(self, meta: dict[str, Any]) -> tuple[str, str]:
         namespace, name = _key(meta)
         return (namespace, BROKER_PREFIX + name) if self.kind == BROKER else (namespace, name)
-
-    def _headers(self) -> dict[str, str]:
-        try:
-            token = Path(self.settings.kube_token_file).read_text().strip()
-        except OSError:
-            return {}
-        return {"Authorization": f"Bearer {token}"} if token else {}
-
-    def _ssl(self) -> ssl.SSLContext | bool:
-        if not self.url.startswith("https://"):
-            return False
-        if Path(self.settings.kube_ca_file).exists():
-            return ssl.create_default_context(cafile=self.settings.kube_ca_file)
-        return True
 
     def _route(self, obj: dict[str, Any]) -> ChannelRoute | None:
         """The channel's route; None when another provisioner serves it; its previous route (or
@@ -120,46 +99,47 @@ class ChannelWatcher:
             raise
 
     async def run(self) -> None:
-        delay = 0.5
-        async with aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=None, sock_connect=10)
-        ) as session:
-            while True:
-                try:
-                    if not self.resource_version:
-                        await self._list(session)
-                    await self._watch(session)
-                    delay = 0.5
-                except _Gone:
-                    log.info("watch expired (410); listing %s again", self.what)
-                    self.resource_version = ""
-                except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-                    log.warning("%s watch failed: %s; retrying in %.1fs", self.what, exc, delay)
-                    if not self.table.loaded:
-                        self.table.report_problem("kubernetes", f"cannot list {self.what}: {exc}")
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
-                except Exception as exc:  # an answer of an unexpected shape: the watch goes on
-                    log.exception("%s watch failed; retrying in %.1fs", self.what, delay)
-                    self.table.report_problem(
-                        "kubernetes", f"{self.what} watch failed: {type(exc).__name__}: {exc}"
-                    )
-                    self.resource_version = ""
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 10.0)
-
-    async def _list(self, session: aiohttp.ClientSession) -> None:
-        async with session.get(self.url, headers=self._headers(), ssl=self._ssl()) as resp:
-            if resp.status != 200:
-                raise aiohttp.ClientResponseError(
-                    resp.request_info, (), status=resp.status, message=await resp.text()
+        attempt = 0
+        while True:
+            client: KubeClient | None = None
+            try:
+                s = self.settings
+                assert s.kube_api_url is not None
+                client = KubeClient.for_service_account(s.kube_api_url, s.kube_token_file, s.kube_ca_file)
+                self.watch = ListWatch(
+                    client,
+                    self.path,
+                    self._observe,
+                    stopping=asyncio.Event(),  # never set: the task is cancelled instead
+                    reconnect=_backoff,
+                    on_listed=self._listed,
+                    on_error=self._failed,
+                    logger=log,
                 )
-            body = await resp.json()
-        if not isinstance(body, dict) or not isinstance(body.get("items") or [], list):
-            raise ValueError(f"the {self.what} list is not a Kubernetes List")
+                await self.watch.run()
+            except Exception as exc:  # bad credentials, an answer of an unexpected shape: go on
+                attempt += 1
+                delay = _backoff(attempt)
+                log.exception("%s watch failed; retrying in %.1fs", self.what, delay)
+                self.table.report_problem(
+                    "kubernetes", f"{self.what} watch failed: {type(exc).__name__}: {exc}"
+                )
+                await asyncio.sleep(delay)
+            finally:
+                if client is not None:
+                    await client.close()
+
+    def _failed(self, exc: Exception) -> None:
+        """A list or watch failure ListWatch retries: named on /readyz until the first table."""
+        if not self.table.loaded:
+            self.table.report_problem("kubernetes", f"cannot list {self.what}: {exc}")
+
+    def _listed(self) -> None:
+        """A complete list: it replaces this kind's routes as a whole."""
+        assert self.watch is not None
         routes = []
         previous = self.table.channels
-        for obj in body.get("items") or []:
+        for _, obj in self.watch.known.values():
             try:
                 route = self._route(obj)
             except ConfigError:
@@ -167,37 +147,13 @@ class ChannelWatcher:
             if route is not None:
                 routes.append(route)
         self.table.replace_all(routes, self.kind)
-        self.resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "")
         log.info("routing table loaded from Kubernetes", extra={self.what.lower(): len(routes)})
 
-    async def _watch(self, session: aiohttp.ClientSession) -> None:
-        params = {"watch": "1", "allowWatchBookmarks": "true", "timeoutSeconds": "300"}
-        if self.resource_version:
-            params["resourceVersion"] = self.resource_version
-        async with session.get(self.url, params=params, headers=self._headers(), ssl=self._ssl()) as resp:
-            if resp.status == 410:
-                raise _Gone
-            if resp.status != 200:
-                raise aiohttp.ClientResponseError(
-                    resp.request_info, (), status=resp.status, message=await resp.text()
-                )
-            async for line in resp.content:
-                if line.strip():
-                    self._apply(json.loads(line))
-
-    def _apply(self, event: dict[str, Any]) -> None:
-        kind, obj = event.get("type"), event.get("object") or {}
-        if kind == "ERROR":
-            if obj.get("code") == 410:
-                raise _Gone
-            raise ValueError(f"watch error: {obj.get('message')}")
-        meta = obj.get("metadata") or {}
-        if meta.get("resourceVersion"):
-            self.resource_version = str(meta["resourceVersion"])
-        if kind == "BOOKMARK":
-            return
-        namespace, name = self._key(meta)
-        if kind == "DELETED":
+    async def _observe(self, change: Change, obj: Obj) -> None:
+        if self.watch is not None and self.watch.listing:
+            return  # a list is applied as a whole by _listed (what vanished is no deletion)
+        namespace, name = self._key(obj.get("metadata") or {})
+        if change == "DELETED":
             self.table.remove(namespace, name, deleted=True)
             return
         try:

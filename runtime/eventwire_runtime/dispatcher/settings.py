@@ -13,8 +13,8 @@ are seconds (`2.5`) or ISO-8601 (`PT2.5S`).
 | EVENTWIRE_ROUTES_POLL | --routes-poll | 0.2 | seconds between checks of the routes file |
 | EVENTWIRE_KUBE_NAMESPACE | --kube-namespace | (all) | namespace whose Channels to watch |
 | EVENTWIRE_KUBE_API_URL | --kube-api-url | https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT | Kubernetes API server (in-cluster default) |
-| EVENTWIRE_KUBE_TOKEN_FILE | --kube-token-file | /var/run/secrets/kubernetes.io/serviceaccount/token | bearer token, re-read on every (re)connect; ignored if missing |
-| EVENTWIRE_KUBE_CA_FILE | --kube-ca-file | /var/run/secrets/kubernetes.io/serviceaccount/ca.crt | CA bundle for an https API URL; system CAs if missing |
+| EVENTWIRE_KUBE_TOKEN_FILE | --kube-token-file | /var/run/secrets/kubernetes.io/serviceaccount/token | service-account bearer token, re-read when rotated; unauthenticated if missing |
+| EVENTWIRE_KUBE_CA_FILE | --kube-ca-file | /var/run/secrets/kubernetes.io/serviceaccount/ca.crt | CA bundle for an https API URL; required with a token file (/readyz names it if missing) |
 | EVENTWIRE_PROVISIONER | --provisioner | (any) | only route Channels whose spec.provisioner is this |
 | EVENTWIRE_HOST_SUFFIX | --host-suffix | (none) | Host routing: `<channel>.<namespace>.<suffix>`; with none, the first two labels of any non-IP Host with three or more labels |
 | EVENTWIRE_MAX_BODY_BYTES | --max-body-bytes | 33554432 (32 MiB) | larger requests get 413 |

@@ -89,6 +89,34 @@ class KubeClient:
         """An unauthenticated client of `url` (`kubectl proxy`, the tests' API fake)."""
         return cls(k8s.Configuration(host=url.rstrip("/")), on_error)
 
+    @classmethod
+    def for_service_account(
+        cls, url: str, token_file: str, ca_file: str, on_error: Callable[[str, int], None] | None = None
+    ) -> KubeClient:
+        """A client of `url` with a service account's token (re-read when the kubelet rotates it)
+        and CA bundle, through the library's in-cluster loader; unauthenticated (`kubectl proxy`,
+        the tests' API fake) when the token file is missing.
+
+        Raises:
+            KubeConfigError: the token file exists but the CA bundle does not, or cannot be read.
+        """
+        if not os.path.isfile(token_file):
+            return cls.for_url(url, on_error)
+        configuration = k8s.Configuration()
+        # The loader takes the server from these two variables; `url` replaces it below.
+        environ = {"KUBERNETES_SERVICE_HOST": "kubernetes.invalid", "KUBERNETES_SERVICE_PORT": "443"}
+        try:
+            k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
+                client_configuration=configuration,
+                token_filename=token_file,
+                cert_filename=ca_file,
+                environ=environ,
+            )
+        except (ConfigException, OSError, ValueError) as exc:
+            raise KubeConfigError(f"cannot load the service account's credentials: {exc}") from None
+        configuration.host = url.rstrip("/")
+        return cls(configuration, on_error)
+
     async def close(self) -> None:
         if self._refresher is not None:
             self._refresher.cancel()

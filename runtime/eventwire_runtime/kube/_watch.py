@@ -40,6 +40,7 @@ class ListWatch:
         label_selector: a labelSelector query, "" for all objects.
         timeout_seconds: how long each watch request lasts before it is renewed.
         on_listed: called after each complete list (the first one makes a consumer ready).
+        on_error: called with each error the loop retries after (a consumer's readiness report).
         logger: where re-lists and retries are logged (the consumer's, by default this module's).
     """
 
@@ -54,6 +55,7 @@ class ListWatch:
         label_selector: str = "",
         timeout_seconds: int = 300,
         on_listed: Callable[[], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
         logger: logging.Logger = log,
     ):
         self.client = client
@@ -64,8 +66,10 @@ class ListWatch:
         self._selector = {"labelSelector": label_selector} if label_selector else {}
         self._timeout = timeout_seconds
         self._on_listed = on_listed
+        self._on_error = on_error
         self._log = logger
         self.known: dict[str, tuple[str, Obj]] = {}  # uid -> (resourceVersion, object)
+        self.listing = False  # True while a list is reported (a consumer may wait for on_listed)
 
     async def run(self) -> None:
         resource_version: str | None = None
@@ -85,6 +89,8 @@ class ListWatch:
                 failures += 1
                 delay = self._reconnect(failures)
                 self._log.warning("watch of %s failed (%s); retrying in %.1fs", self.path, exc, delay)
+                if self._on_error is not None:
+                    self._on_error(exc)
                 if await self._sleep_or_stop(delay):
                     return
 
@@ -108,12 +114,19 @@ class ListWatch:
             if exc.status == 410:
                 raise GoneError(str(exc)) from None
             raise
+        items = listing.get("items") or [] if isinstance(listing, dict) else None
+        if not isinstance(items, list) or not all(isinstance(obj, dict) for obj in items):
+            raise ValueError(f"the answer to GET {self.path} is not a Kubernetes List")
         seen: set[str] = set()
-        for obj in listing.get("items") or []:
-            seen.add(str(obj.get("metadata", {}).get("uid", "")))
-            await self._report("ADDED", obj)
-        for uid in [u for u in self.known if u not in seen]:
-            await self._report("DELETED", self.known[uid][1])
+        self.listing = True
+        try:
+            for obj in items:
+                seen.add(str((obj.get("metadata") or {}).get("uid", "")))
+                await self._report("ADDED", obj)
+            for uid in [u for u in self.known if u not in seen]:
+                await self._report("DELETED", self.known[uid][1])
+        finally:
+            self.listing = False
         return str((listing.get("metadata") or {}).get("resourceVersion", "0"))
 
     async def _watch(self, resource_version: str) -> str:
