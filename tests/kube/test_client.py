@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +61,21 @@ async def test_missing_credentials_are_a_configuration_error_that_names_the_caus
     assert isinstance(info.value, KubeError)
 
 
+@contextlib.asynccontextmanager
+async def serving(answer: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> AsyncIterator[int]:
+    """A real HTTP server on a free loopback port answering GET CM; yields its port."""
+    app = web.Application()
+    app.router.add_get(CM, answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield port
+    finally:
+        await runner.cleanup()
+
+
 async def test_a_service_account_token_is_sent_and_a_missing_ca_bundle_is_named(tmp_path: Path) -> None:
     """The dispatcher's credentials: a token file (with its CA bundle) is sent as a bearer token."""
     seen: list[str] = []
@@ -67,15 +84,9 @@ async def test_a_service_account_token_is_sent_and_a_missing_ca_bundle_is_named(
         seen.append(request.headers.get("Authorization", ""))
         return web.json_response({"kind": "ConfigMapList", "metadata": {"resourceVersion": "1"}, "items": []})
 
-    app = web.Application()
-    app.router.add_get(CM, answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
     token, ca = tmp_path / "token", tmp_path / "ca.crt"
     token.write_text("sa-token")  # kubernetes_asyncio sends it as is (no trailing newline allowed)
-    try:
+    async with serving(answer) as port:
         with pytest.raises(KubeConfigError, match="service account"):
             KubeClient.for_service_account(f"http://127.0.0.1:{port}", str(token), str(ca))
         shutil.copyfile(certifi.where(), ca)  # any valid bundle: the server is plain http
@@ -91,8 +102,6 @@ async def test_a_service_account_token_is_sent_and_a_missing_ca_bundle_is_named(
             await unauthenticated.request("GET", CM)
         finally:
             await unauthenticated.close()
-    finally:
-        await runner.cleanup()
     assert seen == ["Bearer sa-token", ""]
 
 
@@ -108,13 +117,6 @@ async def test_a_list_of_the_wrong_shape_is_retried_and_reported_without_ending_
             return answers.pop(0)
         return web.json_response({"metadata": {"resourceVersion": "7"}, "items": [configmap("a")]})
 
-    app = web.Application()
-    app.router.add_get(CM, answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    client = KubeClient.for_url(f"http://127.0.0.1:{port}")
     errors: list[str] = []
     observed: list[str] = []
     listed = asyncio.Event()
@@ -122,24 +124,25 @@ async def test_a_list_of_the_wrong_shape_is_retried_and_reported_without_ending_
     async def observe(change: Change, obj: Obj) -> None:
         observed.append(f"{change} {obj['metadata']['name']}")
 
-    watch = ListWatch(
-        client,
-        CM,
-        observe,
-        stopping=asyncio.Event(),
-        reconnect=lambda attempt: 0.01,
-        on_listed=listed.set,
-        on_error=lambda exc: errors.append(str(exc)),
-    )
-    task = asyncio.create_task(watch.run())
-    try:
-        async with asyncio.timeout(10):
-            await listed.wait()
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await client.close()
-        await runner.cleanup()
+    async with serving(answer) as port:
+        client = KubeClient.for_url(f"http://127.0.0.1:{port}")
+        watch = ListWatch(
+            client,
+            CM,
+            observe,
+            stopping=asyncio.Event(),
+            reconnect=lambda attempt: 0.01,
+            on_listed=listed.set,
+            on_error=lambda exc: errors.append(str(exc)),
+        )
+        task = asyncio.create_task(watch.run())
+        try:
+            async with asyncio.timeout(10):
+                await listed.wait()
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await client.close()
     assert len(errors) == 2
     assert all("is not a Kubernetes List" in e for e in errors)
     assert observed == ["ADDED a"]
