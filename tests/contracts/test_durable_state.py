@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -37,6 +37,7 @@ from tests.dispatcher.conftest import binary_headers
 from tests.support.kube import KubeApiFake, merge_patch, running_kube
 from tests.support.redis import redis_server
 from tests.support.sink import Sink
+from tests.support.waiting import eventually_async
 
 MESSAGING = "messaging.eventwire.dev/v1"
 T0, T1, T2 = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z", "2026-01-03T00:00:00Z"
@@ -139,14 +140,13 @@ def kube() -> Iterator[KubeApiFake]:
         yield fake
 
 
-async def eventually(check: Any, want: Any, within: float = 10.0) -> Any:
-    got = None
-    for _ in range(int(within / 0.05)):
-        got = await check()
-        if got == want:
-            return got
-        await asyncio.sleep(0.05)
-    assert got == want
+async def eventually(check: Callable[[], Awaitable[Any]], want: Any, within: float = 10.0) -> None:
+    """Wait (the shared `eventually_async`) until `check()` returns `want`."""
+
+    async def matches() -> bool:
+        return bool(await check() == want)
+
+    await eventually_async(matches, timeout=within, what=repr(want), interval=0.05)
 
 
 async def test_the_dispatcher_keeps_paused_groups_and_deletes_only_tombstoned_ones(kube: KubeApiFake) -> None:
