@@ -330,10 +330,7 @@ async def test_kill_9_loses_no_accepted_event(
             async with producing(http, url(d, "default"), ledger):
                 await sink.wait_for(50, within=20)
                 d.proc.kill()
-                for _ in range(100):
-                    if not d.proc.alive():
-                        break
-                    await asyncio.sleep(0.05)
+                await eventually_async(lambda: not d.proc.alive(), what="the killed dispatcher to exit")
         assert len(ledger.accepted) >= 25
         async with run_dispatcher(routes, port=port, consumer_name="replica-b", **backend):
             await ledger.all_delivered(within=30)
