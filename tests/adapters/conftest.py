@@ -14,6 +14,7 @@ from eventwire_runtime.adapters.env import AdapterEnv
 from eventwire_runtime.adapters.metrics import AdapterMetrics
 from eventwire_runtime.adapters.sender import MeteredSender, SinkSender
 from eventwire_runtime.delivery.sender import Sender
+from tests.support.waiting import eventually_async
 
 # Short backoff through settings (never by patching code): 4 attempts 10, 20, 40 ms apart.
 FAST_DELIVERY = {"retry": 3, "backoffDelay": "PT0.01S", "backoffMax": "PT0.05S", "timeout": "PT5S"}
@@ -68,14 +69,9 @@ async def running(adapter: Adapter, drain: float = 10.0) -> AsyncIterator[asynci
             pytest.fail(f"adapter did not drain within {drain}s")
 
 
-async def wait_for(predicate: object, within: float = 10.0, interval: float = 0.02) -> None:
-    """Poll an argument-less callable until truthy; TimeoutError after `within` seconds."""
-    assert callable(predicate)
-    for _ in range(int(within / interval) + 1):
-        if predicate():
-            return
-        await asyncio.sleep(interval)
-    raise TimeoutError(f"condition not met within {within}s")
+async def wait_for(predicate: Callable[[], object], within: float = 10.0, interval: float = 0.02) -> None:
+    """Poll an argument-less callable until truthy (the shared `eventually_async`)."""
+    await eventually_async(predicate, timeout=within, interval=interval)
 
 
 def metric(metrics: AdapterMetrics, name: str) -> float:
@@ -88,9 +84,5 @@ def metric(metrics: AdapterMetrics, name: str) -> float:
 
 
 async def until(check: Callable[[], Awaitable[bool]], within: float = 10.0, interval: float = 0.1) -> None:
-    """Await an async predicate until it is true; TimeoutError after `within` seconds."""
-    for _ in range(int(within / interval) + 1):
-        if await check():
-            return
-        await asyncio.sleep(interval)
-    raise TimeoutError(f"condition not met within {within}s")
+    """Await an async predicate until it is true (the shared `eventually_async`)."""
+    await eventually_async(check, timeout=within, interval=interval)

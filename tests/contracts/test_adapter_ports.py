@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from eventwire_runtime.controller.sources import resources as source_resources
 from tests.contracts.test_adapter_env import NoSender, pod_environment, source
 from tests.support.processes import free_port
 from tests.support.sink import Sink
+from tests.support.waiting import eventually_async
 
 SINK = "http://display.shop.svc.cluster.local/"
 ADAPTER_KINDS = {
@@ -75,6 +77,13 @@ def test_probes_and_ports_are_where_the_adapter_listens(
         assert set(ports) == {"metrics"}
 
 
+async def _answers_200(http: aiohttp.ClientSession, url: str) -> bool:
+    with contextlib.suppress(aiohttp.ClientError):
+        async with http.get(url) as resp:
+            return resp.status == 200
+    return False
+
+
 async def test_the_probe_endpoints_answer_on_the_probe_port(tmp_path: Path) -> None:
     """A PingSource adapter started from the controller's env serves the probes it is given."""
     settings = ControllerSettings(adapter_metrics_port=free_port())
@@ -90,14 +99,7 @@ async def test_the_probe_endpoints_answer_on_the_probe_port(tmp_path: Path) -> N
                 for probe in ("livenessProbe", "readinessProbe"):
                     get = container[probe]["httpGet"]
                     url = f"http://127.0.0.1:{get['port']}{get['path']}"
-                    for _ in range(200):  # bounded: up to ~10 s for the adapter to start
-                        with contextlib.suppress(aiohttp.ClientError):
-                            async with http.get(url) as resp:
-                                if resp.status == 200:
-                                    break
-                        await asyncio.sleep(0.05)
-                    else:
-                        raise AssertionError(f"{probe} {url} never answered 200")
+                    await eventually_async(partial(_answers_200, http, url), what=f"{probe} {url}")
         finally:
             stop.set()
             assert await asyncio.wait_for(task, 15) == 0

@@ -15,9 +15,8 @@ real redis-server watches them, and the consumer groups in Redis follow the cont
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -37,6 +36,7 @@ from tests.dispatcher.conftest import binary_headers
 from tests.support.kube import KubeApiFake, merge_patch, running_kube
 from tests.support.redis import redis_server
 from tests.support.sink import Sink
+from tests.support.waiting import eventually_async
 
 MESSAGING = "messaging.eventwire.dev/v1"
 T0, T1, T2 = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z", "2026-01-03T00:00:00Z"
@@ -139,14 +139,17 @@ def kube() -> Iterator[KubeApiFake]:
         yield fake
 
 
-async def eventually(check: Any, want: Any, within: float = 10.0) -> Any:
-    got = None
-    for _ in range(int(within / 0.05)):
-        got = await check()
-        if got == want:
-            return got
-        await asyncio.sleep(0.05)
-    assert got == want
+async def eventually(check: Callable[[], Awaitable[Any]], want: Any, within: float = 10.0) -> None:
+    """Wait (the shared `eventually_async`) until `check()` returns `want`."""
+
+    async def matches() -> bool:
+        return bool(await check() == want)
+
+    await eventually_async(matches, timeout=within, what=repr(want), interval=0.05)
+
+
+def ids(sink: Sink) -> set[str]:
+    return {r.headers["ce-id"] for r in sink.received}
 
 
 async def test_the_dispatcher_keeps_paused_groups_and_deletes_only_tombstoned_ones(kube: KubeApiFake) -> None:
@@ -165,9 +168,15 @@ async def test_the_dispatcher_keeps_paused_groups_and_deletes_only_tombstoned_on
                 MESSAGING, "Channel", "orders", {"status": channel["status"]}, "shop", subresource="status"
             )
 
-        async with contextlib.aclosing(client), Sink.start() as sink, aiohttp.ClientSession() as http:
+        async with (
+            contextlib.aclosing(client),
+            Sink.start() as sink,
+            Sink.start() as marker,
+            aiohttp.ClientSession() as http,
+        ):
             a_ready, b_paused = subscription("a", sink.url, True), subscription("b", sink.url, False)
-            name_a, name_b = (f"sub-{s['metadata']['uid']}" for s in (a_ready, b_paused))
+            c_marker = subscription("c", marker.url, True)
+            name_a, name_b, name_c = (f"sub-{s['metadata']['uid']}" for s in (a_ready, b_paused, c_marker))
             channel = served(make_channel("orders", "shop"))
             kube.create(make_channel("orders", "shop"))
             channel = next_status(channel, ccp, [a_ready, b_paused], T0)
@@ -176,23 +185,35 @@ async def test_the_dispatcher_keeps_paused_groups_and_deletes_only_tombstoned_on
                 url = f"http://127.0.0.1:{port}/shop/orders"
                 await eventually(groups, {name_a, name_b})  # the paused one gets its group too
 
-                # a pauses: events accepted meanwhile wait in its group and arrive on resume.
-                channel = next_status(channel, ccp, [subscription("a", sink.url, False), b_paused], T0)
+                # a pauses: events accepted meanwhile wait in its group and arrive on resume. The
+                # marker subscription c comes in the same update: once it gets events, a is paused.
+                paused = [subscription("a", sink.url, False), b_paused, c_marker]
+                channel = next_status(channel, ccp, paused, T0)
                 write(channel)
-                await asyncio.sleep(0.5)  # the watch applies the paused table
-                for i in range(5):
-                    async with http.post(url, data=b"{}", headers=binary_headers(f"p-{i}")) as resp:
-                        assert resp.status == 202
-                assert not sink.received
-                channel = next_status(channel, ccp, [a_ready, b_paused], T0)
-                write(channel)
-                await sink.wait_for(5)
-                assert {r.headers["ce-id"] for r in sink.received} == {f"p-{i}" for i in range(5)}
 
-                # b is deleted: the controller's tombstone removes its group, a's stays.
-                channel = next_status(channel, ccp, [a_ready], T1)
+                async def post(event_id: str) -> int:
+                    async with http.post(url, data=b"{}", headers=binary_headers(event_id)) as resp:
+                        return resp.status
+
+                async def marker_reached() -> bool:
+                    assert await post("probe") == 202
+                    return bool(marker.received)
+
+                await eventually_async(marker_reached, what="the marker subscription")
+                held = {f"p-{i}" for i in range(5)}
+                for event_id in sorted(held):
+                    assert await post(event_id) == 202
+                await eventually_async(lambda: held <= ids(marker), what="the marker's copies")
+                assert not held & ids(sink)
+                channel = next_status(channel, ccp, [a_ready, b_paused, c_marker], T0)
                 write(channel)
-                await eventually(groups, {name_a})
+                await eventually_async(lambda: held <= ids(sink), what="a's held events")
+                assert ids(sink) <= held | {"probe"}
+
+                # b is deleted: the controller's tombstone removes its group, a's and c's stay.
+                channel = next_status(channel, ccp, [a_ready, c_marker], T1)
+                write(channel)
+                await eventually(groups, {name_a, name_c})
 
                 # The Channel is deleted: its stream goes.
                 kube.delete(MESSAGING, "Channel", "orders", "shop")

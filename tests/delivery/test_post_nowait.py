@@ -69,7 +69,9 @@ async def test_post_nowait_reports_timeouts_and_refused_connections() -> None:
             await client.close()
     assert isinstance(late, TransportError)
     assert "timed out" in str(late)
-    assert 0.15 <= elapsed < 0.6
+    # The 0.2 s limit is the behaviour, but only its lower side is asserted: the client takes no
+    # injected clock and an upper bound flakes on a loaded machine ("timed out" shows it fired).
+    assert elapsed >= 0.15
     assert isinstance(refused, TransportError)
     assert "cannot connect" in str(refused)
 

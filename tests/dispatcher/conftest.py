@@ -16,6 +16,7 @@ import yaml
 from tests.support.nats import nats_server
 from tests.support.processes import ManagedProcess, free_port
 from tests.support.redis import redis_server
+from tests.support.waiting import eventually_async
 
 
 class Routes:
@@ -64,16 +65,20 @@ class RunningDispatcher:
 
 async def wait_ready(proc: ManagedProcess, port: int, within: float = 15.0) -> None:
     """Poll /readyz until 200; fail with the process output if it exits or never gets ready."""
+
+    async def ready() -> bool:
+        if not proc.alive():
+            raise RuntimeError(f"dispatcher exited with {proc.proc.returncode}:\n{proc.output()}")
+        with contextlib.suppress(aiohttp.ClientError):
+            async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
+                return resp.status == 200
+        return False
+
     async with aiohttp.ClientSession() as session:
-        for _ in range(int(within / 0.05)):
-            if not proc.alive():
-                raise RuntimeError(f"dispatcher exited with {proc.proc.returncode}:\n{proc.output()}")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with session.get(f"http://127.0.0.1:{port}/readyz") as resp:
-                    if resp.status == 200:
-                        return
-            await asyncio.sleep(0.05)
-    raise TimeoutError(f"dispatcher not ready within {within}s:\n{proc.output()}")
+        try:
+            await eventually_async(ready, timeout=within, interval=0.05)
+        except TimeoutError:
+            raise TimeoutError(f"dispatcher not ready within {within}s:\n{proc.output()}") from None
 
 
 @contextlib.asynccontextmanager

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
 
 import aiohttp
 
 from tests.dispatcher.conftest import binary_headers
 from tests.support.sink import Sink
+from tests.support.waiting import eventually_async
 
 
 class Ledger:
@@ -29,10 +29,8 @@ class Ledger:
 
     async def all_delivered(self, within: float = 60.0) -> None:
         """Wait until every accepted id was received at least once; assert with the figures."""
-        for _ in range(int(within / 0.1)):
-            if not self.missing():
-                break
-            await asyncio.sleep(0.1)
+        with contextlib.suppress(TimeoutError):  # the assertion below names what is missing
+            await eventually_async(lambda: not self.missing(), timeout=within, interval=0.1)
         self.report()
         missing = self.missing()
         assert not missing, f"{len(missing)} of {len(self.accepted)} accepted events never delivered"
@@ -76,9 +74,6 @@ async def producing(
             await task
 
 
-async def until(check: Any, within: float = 20.0, what: str = "condition") -> None:
-    for _ in range(int(within / 0.05)):
-        if check():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{what} not met within {within}s")
+async def until(check: Callable[[], object], within: float = 20.0, what: str = "condition") -> None:
+    """The shared `eventually_async`, with this module's longer default timeout."""
+    await eventually_async(check, timeout=within, what=what, interval=0.05)

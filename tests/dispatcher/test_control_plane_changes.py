@@ -30,6 +30,7 @@ from tests.dispatcher.test_kube_source import dispatcher as kube_dispatcher
 from tests.support.kube import running_kube
 from tests.support.processes import ManagedProcess, free_port
 from tests.support.sink import Reply, Sink
+from tests.support.waiting import eventually_async
 
 API = "messaging.eventwire.dev/v1"
 
@@ -370,17 +371,31 @@ async def test_durable_state_is_deleted_only_by_a_tombstone(
 ) -> None:
     async with Sink.start() as sink:
         both = [subscriber("s1", sink.url), subscriber("s2", sink.url)]
+        added = subscriber("s3", sink.url)
         routes.write([channel("orders", *both)])
         async with run_dispatcher(routes, **backend) as d:
             assert await post(http, d.url("default", "orders"), "x") == 202
             await sink.wait_for(2)
             assert await broker_names(backend, "default:orders") == {"sub-s1", "sub-s2"}
-            routes.write([channel("orders", both[0])])  # s2 absent: not a deletion
-            await asyncio.sleep(0.5)
-            assert await broker_names(backend, "default:orders") == {"sub-s1", "sub-s2"}
-            routes.write([channel("orders", both[0], deletedSubscribers=[{"uid": "s2", "name": "two"}])])
-            for _ in range(100):
-                if await broker_names(backend, "default:orders") == {"sub-s1"}:
-                    break
-                await asyncio.sleep(0.05)
-            assert await broker_names(backend, "default:orders") == {"sub-s1"}
+            # s2 absent is not a deletion. s3 arrives in the same write: its consumer is the barrier
+            # showing the table was applied, with s2's state still there.
+            routes.write([channel("orders", both[0], added)])
+            assert await eventually_async(
+                lambda: _names_include(backend, "default:orders", "sub-s3"), what="sub-s3"
+            ) == {"sub-s1", "sub-s2", "sub-s3"}
+            routes.write(
+                [channel("orders", both[0], added, deletedSubscribers=[{"uid": "s2", "name": "two"}])]
+            )
+            await eventually_async(
+                lambda: consumers_are(backend, "default:orders", {"sub-s1", "sub-s3"}), what="s2 tombstoned"
+            )
+
+
+async def _names_include(backend: dict[str, str], key: str, name: str) -> set[str]:
+    names = await broker_names(backend, key)
+    return names if name in names else set()
+
+
+async def consumers_are(backend: dict[str, str], key: str, want: set[str]) -> bool:
+    """Whether stream `key` has exactly the consumers `want` (a barrier: the table is applied)."""
+    return await broker_names(backend, key) == want

@@ -10,8 +10,10 @@ import aiohttp
 
 from tests.dispatcher.conftest import Routes, binary_headers, channel, run_dispatcher, subscriber
 from tests.dispatcher.ledger import Ledger, producing
+from tests.dispatcher.test_control_plane_changes import consumers_are
 from tests.support.nats import nats_server
 from tests.support.sink import Reply, Sink
+from tests.support.waiting import eventually_async
 
 
 async def post(http: aiohttp.ClientSession, url: str, event_id: str) -> int:
@@ -46,7 +48,7 @@ async def test_delivers_with_retries_and_dead_letter(
             ]
         )
         async with run_dispatcher(routes, **backend) as d:
-            await asyncio.sleep(0.5)  # consumers created
+            await eventually_async(lambda: consumers_are(backend, "default:orders", {"sub-ok", "sub-bad"}))
             assert await post(http, d.url("default", "orders"), "p-1") == 202
             await sink.wait_for(2)
             [dead] = await dls.wait_for(1)
@@ -61,15 +63,12 @@ async def test_kill_9_mid_stream_loses_nothing(
         routes.write([channel("orders", subscriber("s1", sink.url))])
         ledger = Ledger(sink)
         async with run_dispatcher(routes, consumer_name="replica-a", **backend) as d:
-            await asyncio.sleep(0.5)
+            await eventually_async(lambda: consumers_are(backend, "default:orders", {"sub-s1"}))
             port = d.port
             async with producing(http, d.url("default", "orders"), ledger):
                 await sink.wait_for(50, within=20)
                 d.proc.kill()  # SIGKILL: no graceful anything
-                for _ in range(100):
-                    if not d.proc.alive():
-                        break
-                    await asyncio.sleep(0.05)
+                await eventually_async(lambda: not d.proc.alive(), what="the killed dispatcher to exit")
         assert len(ledger.accepted) >= 25  # a real stream was cut, not an idle channel
         async with run_dispatcher(routes, port=port, consumer_name="replica-b", **backend):
             await ledger.all_delivered(within=30)
@@ -84,16 +83,17 @@ async def test_replicas_share_the_work(
             run_dispatcher(routes, consumer_name="r1", **backend) as one,
             run_dispatcher(routes, consumer_name="r2", **backend) as two,
         ):
-            await asyncio.sleep(0.5)
+            await eventually_async(lambda: consumers_are(backend, "default:orders", {"sub-s1"}))
             for i in range(200):
                 target = one if i % 2 else two
                 assert await post(http, target.url("default", "orders"), str(i)) == 202
             await sink.wait_for(200, within=30)
-            for _ in range(100):  # the last responses are still on their way back
-                first, second = await delivered_count(http, one.base), await delivered_count(http, two.base)
-                if first + second >= 200:
-                    break
-                await asyncio.sleep(0.05)
+
+            async def counted() -> tuple[int, int] | None:  # the last responses may be on their way back
+                counts = await delivered_count(http, one.base), await delivered_count(http, two.base)
+                return counts if sum(counts) >= 200 else None
+
+            first, second = await eventually_async(counted, what="200 deliveries counted")
     assert {r.headers["ce-id"] for r in sink.received} == {str(i) for i in range(200)}
     assert first > 0
     assert second > 0
@@ -106,17 +106,18 @@ async def test_ingress_is_held_back_when_delivery_lags(
     async with Sink.start(lambda i, r: Reply(202, delay=0.2)) as sink:
         routes.write([channel("orders", subscriber("s1", sink.url))])
         async with run_dispatcher(routes, max_backlog="3", subscriber_concurrency="1", **backend) as d:
-            await asyncio.sleep(0.5)
+            await eventually_async(lambda: consumers_are(backend, "default:orders", {"sub-s1"}))
             results = await asyncio.gather(
                 *(post(http, d.url("default", "orders"), str(i)) for i in range(40))
             )
             accepted = {str(i) for i, status in enumerate(results) if status == 202}
             assert set(results) <= {202, 429}
             assert 429 in results  # the backlog could not drain within the hold time
-            for _ in range(200):
-                if accepted <= {r.headers["ce-id"] for r in sink.received}:
-                    break
-                await asyncio.sleep(0.1)
+            await eventually_async(
+                lambda: accepted <= {r.headers["ce-id"] for r in sink.received},
+                timeout=20,
+                what="accepted ones",
+            )
     assert accepted <= {r.headers["ce-id"] for r in sink.received}
 
 
@@ -129,7 +130,8 @@ async def test_github_sized_event_through_jetstream_arrives_intact(
         async with Sink.start() as sink:
             routes.write([channel("orders", subscriber("s1", sink.url))])
             async with run_dispatcher(routes, backend="jetstream", nats_url=url) as d:
-                await asyncio.sleep(0.5)  # consumer created
+                jetstream = {"backend": "jetstream", "nats_url": url}
+                await eventually_async(lambda: consumers_are(jetstream, "default:orders", {"sub-s1"}))
                 async with http.post(
                     d.url("default", "orders"), data=io.BytesIO(body), headers=headers
                 ) as resp:

@@ -10,10 +10,8 @@ Service) is reached by rewriting only its host:port to a loopback one and keepin
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
@@ -27,6 +25,7 @@ from tests.controller.conftest import SYSTEM_NAMESPACE, running_operator
 from tests.controller.factories import make_provisioner, make_service
 from tests.support.kube import KubeApiFake
 from tests.support.processes import ManagedProcess, free_port, wait_until
+from tests.support.waiting import eventually_async
 
 PROVISIONER = "default"
 T = TypeVar("T")
@@ -47,18 +46,9 @@ def to_loopback(url: str, port: int) -> str:
 async def eventually(
     probe: Callable[[], T | None] | Callable[[], Awaitable[T | None]], within: float, what: str
 ) -> T:
-    """Poll `probe` every 50 ms until it returns something truthy; TimeoutError after `within` s.
-    The test's event loop keeps running meanwhile (the sinks live in it)."""
-    deadline = time.monotonic() + within
-    while True:
-        result = probe()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result  # type: ignore[return-value]
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {within}s waiting for {what}")
-        await asyncio.sleep(0.05)
+    """Poll `probe` until it returns something truthy (the shared `eventually_async`, which keeps
+    the test's event loop, where the sinks live, running meanwhile)."""
+    return await eventually_async(probe, timeout=within, what=what, interval=0.05)  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager
