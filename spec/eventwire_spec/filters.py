@@ -256,6 +256,43 @@ def _match_all(_attributes: Attributes) -> bool:
     return True
 
 
+def required_type(spec: Mapping[str, Any]) -> str | None:
+    """The value `type` must have for a Trigger `spec`'s filters to pass, when they say so at the
+    top level; else None. Found in `filter.attributes.type`, or in `filters`: an `exact` on
+    `type`, an `all` holding one, or a CESQL expression whose top-level AND chain holds
+    `type = '<value>'`. Every other event type is filtered out whatever the rest says.
+    """
+    filters = spec.get("filters")
+    if filters:  # a non-empty `filters` overrides `filter` (Knative's rule)
+        return _required_type_in(filters, 1)
+    legacy = spec.get("filter")
+    attributes = legacy.get("attributes") if isinstance(legacy, Mapping) else None
+    wanted = attributes.get("type") if isinstance(attributes, Mapping) else None
+    return wanted if isinstance(wanted, str) and wanted else None
+
+
+def _required_type_in(entries: object, depth: int) -> str | None:
+    """The type one of `entries` (all of which must pass) requires, or None."""
+    if not isinstance(entries, list) or depth > MAX_NESTING:
+        return None
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            continue
+        exact = entry.get("exact")
+        wanted = exact.get("type") if isinstance(exact, Mapping) else None
+        if isinstance(wanted, str) and wanted:
+            return wanted
+        wanted = _required_type_in(entry.get("all"), depth + 1)
+        if wanted is None and isinstance(entry.get("cesql"), str):
+            try:
+                wanted = cesql.parse(entry["cesql"]).required_string("type")
+            except cesql.CesqlParseError:
+                wanted = None
+        if wanted is not None:
+            return wanted
+    return None
+
+
 def filter_problems(spec: Mapping[str, Any]) -> list[FilterProblem]:
     """Every problem with the filters of a Trigger `spec` (empty when they compile).
 

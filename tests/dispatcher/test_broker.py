@@ -364,3 +364,67 @@ async def test_a_trigger_whose_type_filter_changes_gets_the_new_type(
 
 async def _has(sink: Sink, event_id: str) -> bool:
     return event_id in ids(sink)
+
+
+async def test_a_trigger_whose_type_changes_gets_every_event_a_new_trigger_of_that_type_gets(
+    routes: Routes, http: aiohttp.ClientSession, any_backend: dict[str, str]
+) -> None:
+    """Trigger t switches from type a to b while a Trigger w on b is added in the same update:
+    every event of type b accepted once w gets events must reach t too (jetstream: ingress must
+    not take them before t's consumer has its new subject)."""
+    async with Sink.start() as changed, Sink.start() as witness:
+        write_brokers(routes, broker("default", trigger("t", changed.url, **by_type("a"))))
+        async with started(routes, any_backend) as d:
+            assert await send(http, url(d, "default"), "a-1", "a") == 202
+            await changed.wait_for(1)
+            write_brokers(
+                routes,
+                broker(
+                    "default",
+                    trigger("t", changed.url, **by_type("b")),
+                    trigger("w", witness.url, **by_type("b")),
+                ),
+            )
+
+            async def produce(n: int) -> None:
+                for i in range(2000):  # producers keep sending while the change is applied
+                    if len(witness.received) >= 40:
+                        return
+                    status = await send(http, url(d, "default"), f"b-{n}-{i}", "b")
+                    assert status in (202, 503)  # 503: held until the Triggers' state is ready
+
+            await asyncio.gather(*(produce(n) for n in range(8)))
+            assert await send(http, url(d, "default"), "marker", "b") == 202
+            await until(lambda: _has(witness, "marker"))
+            await until(lambda: _has(changed, "marker"))
+            missing = set(ids(witness)) - set(ids(changed))
+            assert not missing, f"{len(missing)} events of type b reached w but not t"
+
+
+async def _has_all(sink: Sink, event_ids: list[str]) -> bool:
+    return set(event_ids) <= set(ids(sink))
+
+
+async def test_a_paused_trigger_whose_type_changes_keeps_events_of_the_new_type(
+    routes: Routes, http: aiohttp.ClientSession, backend: dict[str, str]
+) -> None:
+    """A paused Trigger keeps its backlog: by the filter it has now, also after a type change."""
+    async with Sink.start() as sink, Sink.start() as elsewhere:
+        gone = broker("gone", trigger("g", elsewhere.url))
+        write_brokers(routes, broker("default", trigger("t", sink.url, **by_type("a"))), gone)
+        async with started(routes, backend) as d:
+            assert await send(http, url(d, "default"), "a-1", "a") == 202
+            await sink.wait_for(1)
+            paused = trigger("t", sink.url, ready="False", **by_type("b"))
+            write_brokers(routes, broker("default", paused))  # Broker "gone" goes in the same update
+
+            async def applied() -> bool:
+                return await send(http, url(d, "gone"), "probe", "b") == 404
+
+            await until(applied)
+            for i in range(5):
+                assert await send(http, url(d, "default"), f"b-{i}", "b") == 202
+            assert not sink.received[1:]
+            write_brokers(routes, broker("default", trigger("t", sink.url, **by_type("b"))))
+            await sink.wait_for(6)
+    assert sorted(ids(sink)) == ["a-1", *(f"b-{i}" for i in range(5))]

@@ -9,6 +9,7 @@ from eventwire_runtime.delivery.errors import ConfigError
 from eventwire_runtime.dispatcher import broker
 from eventwire_runtime.dispatcher.routing import BROKER, RoutingTable
 from eventwire_runtime.dispatcher.sources import parse_routes
+from eventwire_spec.filters import compile_trigger_filter, required_type
 
 
 def event(event_type: str = "t", **extensions: str) -> Event:
@@ -114,7 +115,33 @@ def test_any_event_type_is_one_nats_subject_token() -> None:
         ({"filters": [{"prefix": {"type": "x"}}, {"exact": {"type": "y"}}]}, "y"),
         ({"filters": [{"any": [{"exact": {"type": "y"}}]}], "filter": {"attributes": {"type": "x"}}}, None),
         ({}, None),
+        ({"filters": [{"all": [{"prefix": {"source": "/s"}}, {"exact": {"type": "z"}}]}]}, "z"),
+        ({"filters": [{"cesql": "type = 'c' AND source LIKE '/s/%'"}]}, "c"),
+        ({"filters": [{"cesql": "EXISTS x AND ('c' = type AND x = 'y')"}]}, "c"),
+        ({"filters": [{"cesql": "type = 'c' OR source = 's'"}]}, None),
+        ({"filters": [{"cesql": "NOT (type = 'c')"}]}, None),
+        ({"filters": [{"cesql": "type = 1"}]}, None),  # an Integer: compared after a cast
+        ({"filters": [{"cesql": "type = ''"}]}, None),
+        ({"filters": [{"cesql": "source = 'c'"}]}, None),
+        ({"filters": [{"cesql": "type = "}]}, None),  # does not parse: the Trigger is paused
     ],
 )
 def test_the_type_a_filter_requires(spec: dict[str, object], wanted: str | None) -> None:
-    assert broker.required_type(spec) == wanted
+    assert required_type(spec) == wanted
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "type = 'c' AND source LIKE '/s/%'",
+        "EXISTS x AND ('c' = type AND x = 'y')",
+        "INT(x) > 1 AND type = 'c'",
+    ],
+)
+def test_a_cesql_filter_requiring_a_type_never_passes_another_type(expression: str) -> None:
+    """What lets the jetstream backend keep other types away from such a Trigger's consumer."""
+    predicate = compile_trigger_filter({"filters": [{"cesql": expression}]})
+    for event_type in ("c", "C", "c ", "d", "other.c"):
+        for extra in ({}, {"x": "y"}, {"x": "2"}, {"source": "/s/1"}):
+            attributes = {"type": event_type, "source": "/s/x", **extra}
+            assert not predicate(attributes) or event_type == "c"

@@ -46,7 +46,7 @@ from eventwire_runtime.dispatcher.routing import (
     tombstone_uids,
 )
 from eventwire_spec import cesql
-from eventwire_spec.filters import TriggerFilterError, compile_trigger_filter
+from eventwire_spec.filters import TriggerFilterError, compile_trigger_filter, required_type
 
 log = logging.getLogger(__name__)
 
@@ -169,23 +169,6 @@ def _trigger(entry: Any, where: str, namespace: str, broker: str, delivery: Any)
         log.error("%s: invalid filter, Trigger paused until fixed: %s", where, exc)
         return sub.uid
     return Subscriber(sub.uid, sub.subscriber_uri, None, sub.spec, sub.name, predicate, stats)
-
-
-def required_type(spec: Mapping[str, Any]) -> str | None:
-    """The value `type` must have for the Trigger's filters to pass, when they require one at the
-    top level (`filter.attributes.type`, or an `exact` on `type` in `filters`); else None."""
-    filters = spec.get("filters")
-    if filters:  # a non-empty `filters` overrides `filter` (Knative's rule)
-        for entry in filters if isinstance(filters, list) else ():
-            exact = entry.get("exact") if isinstance(entry, Mapping) else None
-            wanted = exact.get("type") if isinstance(exact, Mapping) else None
-            if isinstance(wanted, str) and wanted:
-                return wanted
-        return None
-    legacy = spec.get("filter")
-    attributes = legacy.get("attributes") if isinstance(legacy, Mapping) else None
-    wanted = attributes.get("type") if isinstance(attributes, Mapping) else None
-    return wanted if isinstance(wanted, str) and wanted else None
 
 
 def broker_from_object(obj: Mapping[str, Any], where: str = "broker") -> ChannelRoute:

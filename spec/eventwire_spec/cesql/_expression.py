@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from eventwire_spec.cesql._compiler import compile_node
 from eventwire_spec.cesql._errors import CesqlEvaluationError, CesqlParseError
 from eventwire_spec.cesql._parser import parse_syntax
+from eventwire_spec.cesql._syntax import Binary, Identifier, Literal, Node
 from eventwire_spec.cesql._values import ZERO, Value
 
 
@@ -59,6 +60,16 @@ class Expression:
         except CesqlEvaluationError:
             return False
 
+    def required_string(self, attribute: str) -> str | None:
+        """The string `attribute` must equal for the expression to be true, when a conjunct of
+        its top-level AND chain is `attribute = 'literal'` (either way round); else None.
+
+        An event whose attribute has another value is then false (not an error, when that
+        conjunct comes first): the jetstream backend uses it to give a Trigger's consumer a
+        subject of that event type only.
+        """
+        return _required_string(self._root, attribute)
+
     def predicate(
         self, on_error: Callable[[CesqlEvaluationError], None] | None = None
     ) -> Callable[[Mapping[str, object]], bool]:
@@ -74,6 +85,25 @@ class Expression:
                 return False
 
         return matches
+
+
+def _required_string(node: Node, attribute: str) -> str | None:
+    if not isinstance(node, Binary):
+        return None
+    if node.operator == "AND":
+        return _required_string(node.left, attribute) or _required_string(node.right, attribute)
+    if node.operator != "=":
+        return None
+    for name, value in ((node.left, node.right), (node.right, node.left)):
+        if (
+            isinstance(name, Identifier)
+            and name.name == attribute
+            and isinstance(value, Literal)
+            and type(value.value) is str
+            and value.value
+        ):
+            return value.value
+    return None
 
 
 def parse(text: str) -> Expression:

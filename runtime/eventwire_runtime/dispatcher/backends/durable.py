@@ -114,7 +114,8 @@ def track(tasks: dict[str, asyncio.Task[None]], uid: str, coro: Coroutine[Any, A
     """Run `coro` as `tasks[uid]` until it finishes."""
     task = asyncio.create_task(coro, name=f"ensure-{uid}")
     tasks[uid] = task
-    task.add_done_callback(lambda _: tasks.pop(uid, None))
+    # Only this task: a cancelled one's callback runs after its successor took the slot.
+    task.add_done_callback(lambda done: tasks.pop(uid) if tasks.get(uid) is done else None)
 
 
 class Lifecycle:

@@ -24,9 +24,12 @@
 - A Broker's events go to `<stream>.<namespace>.broker:<name>.<type>` (the type as one subject
   token, percent-encoded). A Trigger whose filter requires one `type` gets a consumer filtered
   on that subject: events of other types never reach it (no pull, decode or ack per Trigger);
-  other Triggers' consumers take `...broker:<name>.*` and filter in the dispatcher. When a
-  Trigger's required type changes, its consumer is recreated on the new subject (the old
-  backlog was selected by a filter the Trigger no longer has).
+  other Triggers' consumers take `...broker:<name>.*` and filter in the dispatcher. A CESQL
+  filter whose top-level AND chain holds `type = '<value>'` requires that type as well
+  (eventwire_spec.filters.required_type). When a Trigger's required type changes (ready or
+  paused), ingress for its Broker is held until its consumer's filter subject is edited in place
+  (the consumer keeps its position), so no event of the new type is taken before the consumer
+  keeps it.
 - Flow control (flow.py): while any subscription of the channel has more than
   `EVENTWIRE_MAX_BACKLOG` undelivered events (consumer info polled every 0.1 s for channels with
   traffic), ingress holds requests until it drains, then answers 429 if it does not within 2 s.
@@ -53,7 +56,7 @@ from nats.js.errors import NotFoundError
 from eventwire_runtime.cloudevents.http import Event
 from eventwire_runtime.dispatcher.backends import EventTooLarge, stored_status
 from eventwire_runtime.dispatcher.backends.codec import decode, encode
-from eventwire_runtime.dispatcher.backends.durable import Lifecycle, accept_once_provisioned
+from eventwire_runtime.dispatcher.backends.durable import Lifecycle, Plan, accept_once_provisioned
 from eventwire_runtime.dispatcher.backends.flow import BacklogGate, InFlight
 from eventwire_runtime.dispatcher.backends.nats_io import (
     ACK,
@@ -211,6 +214,7 @@ class JetStreamBackend:
     def _routes_changed(self, table: RoutingTable, deleted: tuple[ChannelRoute, ...]) -> None:
         """Consume ready subscriptions, keep paused ones, delete only what the plan says (durable.py)."""
         todo = self.durable.plan(table, deleted)
+        self._refilter(todo)
         for uid in list(self._consumers):
             subject = self._consumers[uid][0]
             entry = todo.consume.get(uid)
@@ -229,6 +233,20 @@ class JetStreamBackend:
             cleanup = asyncio.ensure_future(self._delete_consumer(uid))
             self._background.add(cleanup)
             cleanup.add_done_callback(self._background.discard)
+
+    def _refilter(self, todo: Plan) -> None:
+        """Hold ingress for each Trigger whose consumer has another subject than its filter needs
+        now (its required type changed), until `_ensure` has switched the subject: an event of
+        the new type taken before would not be kept for it (paused Triggers included)."""
+        routes = {uid: route for uid, (route, _) in todo.consume.items()} | todo.keep
+        for uid, route in routes.items():
+            ensured = self._filters.get(uid)
+            if ensured is not None and ensured != self.consumer_subject(route, uid):
+                del self._filters[uid]
+                self.durable.provisioned.discard(uid)  # accept() waits for it (503 after 2 s)
+                creating = self.durable.ensuring.pop(uid, None)
+                if creating is not None:
+                    creating.cancel()
 
     async def _delete_consumer(self, uid: str) -> None:
         assert self.js is not None
@@ -252,11 +270,18 @@ class JetStreamBackend:
                     max_deliver=-1,
                 )
                 try:
+                    # Creates it, or updates it in place keeping its position (nats-server 2.9.10
+                    # and later edit filter_subject this way: a Trigger whose type changed).
                     await self.js.add_consumer(self.stream, config)
-                except nats.js.errors.BadRequestError:  # exists: keep its position...
+                except nats.js.errors.BadRequestError:  # exists, and the server refused the edit
                     info = await self.js.consumer_info(self.stream, name)
-                    if info.config.filter_subject != subject:  # ...unless a Trigger's type changed
-                        log.info("recreating consumer %s on %s (its Trigger's filter changed)", name, subject)
+                    if info.config.filter_subject != subject:  # an older server: recreate it
+                        log.warning(
+                            "recreating consumer %s on %s (its Trigger's type changed and the server"
+                            " cannot edit filter subjects): its backlog of the old type is dropped",
+                            name,
+                            subject,
+                        )
                         await self.js.delete_consumer(self.stream, name)
                         await self.js.add_consumer(self.stream, config)
                 break
