@@ -211,6 +211,7 @@ def dispatcher(
     try:
         wait_until(lambda: proc.alive() and _ready(port), 60, interval=0.1, what="dispatcher ready")
         proc.port = port  # type: ignore[attr-defined]
+        proc.routes_path = routes  # type: ignore[attr-defined]
         yield proc
     finally:
         proc.stop()
