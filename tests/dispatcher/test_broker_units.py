@@ -145,3 +145,42 @@ def test_a_cesql_filter_requiring_a_type_never_passes_another_type(expression: s
         for extra in ({}, {"x": "y"}, {"x": "2"}, {"source": "/s/1"}):
             attributes = {"type": event_type, "source": "/s/x", **extra}
             assert not predicate(attributes) or event_type == "c"
+
+
+@pytest.mark.parametrize(
+    ("filters", "type_key"),
+    [
+        ([{"exact": {"type": "a b"}}], "a b"),
+        ([{"cesql": "type = 'a b' AND source LIKE '/s%'"}], "a b"),
+        ([{"cesql": "source = '/s' AND datacontenttype = 'text/plain'"}], None),
+        ([{"prefix": {"amount": "1"}}], None),
+    ],
+)
+def test_a_stored_event_is_filtered_on_its_headers_as_the_decoded_event_is(
+    filters: list[dict[str, object]], type_key: str | None
+) -> None:
+    from eventwire_runtime.dispatcher.backends import codec
+
+    route = broker.broker_from_object(
+        {"name": "b", "triggers": [{"uid": "u", "subscriberUri": "http://a/", "filters": filters}]}
+    )
+    trigger = route.subscribers[0]
+    assert route.type_keys["u"] == type_key
+    for event_type in ("a%20b", "a b", "a", "x"):
+        for amount in ("1", "2"):
+            ev = Event(
+                [
+                    ("ce-specversion", "1.0"),
+                    ("ce-id", "1"),
+                    ("ce-source", "/s"),
+                    ("ce-type", event_type),
+                    ("ce-amount", amount),
+                    ("content-type", "text/plain"),
+                ],
+                b"ce-type: a b\r\n\r\nbody",  # a body that looks like headers is never read
+                {"amount": "integer"},
+            )
+            stored = codec.encode(ev, 1.0)
+            assert codec.stored_headers(stored) == ev.headers
+            expected = trigger.filter is not None and trigger.filter(broker.attributes(ev))
+            assert broker.stored_event_passes(trigger, type_key, stored) is expected

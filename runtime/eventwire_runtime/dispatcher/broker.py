@@ -36,6 +36,7 @@ from prometheus_client.registry import Collector
 
 from eventwire_runtime.cloudevents.http import Event, add_extensions, percent_decode
 from eventwire_runtime.delivery.errors import ConfigError
+from eventwire_runtime.dispatcher.backends import codec
 from eventwire_runtime.dispatcher.routing import (
     BROKER,
     BROKER_PREFIX,
@@ -101,8 +102,13 @@ class TriggerCollector(Collector):
 
 def attributes(event: Event) -> dict[str, object]:
     """The event's context attributes and extensions by name (values as strings)."""
+    return header_attributes(event.headers)
+
+
+def header_attributes(headers: list[tuple[str, str]]) -> dict[str, object]:
+    """Context attributes and extensions by name from binary-mode headers (values as strings)."""
     out: dict[str, object] = {}
-    for name, value in event.headers:
+    for name, value in headers:
         if name.startswith("ce-"):
             out[name[3:]] = percent_decode(value) if "%" in value else value
         elif name == "content-type":
@@ -139,6 +145,32 @@ def select(triggers: Sequence[Subscriber], event: Event) -> list[Subscriber]:
         elif stats is not None:
             stats.filtered_out += 1
     return selected
+
+
+def stored_event_passes(trigger: Subscriber, type_key: str | None, data: bytes) -> bool:
+    """Whether the stored event `data` (codec.py's form) passes `trigger`'s filter, read from its
+    header block alone, counted as `select` does. The persistent backends ask before decoding,
+    so an event a Trigger does not want costs neither a body copy nor an Event. `type_key`:
+    the type the filter requires (ChannelRoute.type_keys), checked first with a byte search.
+
+    Raises:
+        ValueError: for data codec.py did not write.
+    """
+    stats = trigger.stats
+    if type_key is not None:
+        seen = codec.stored_type(data)
+        if seen is not None and seen != type_key:
+            if stats is not None:
+                stats.filtered_out += 1
+            return False
+    assert trigger.filter is not None
+    matched = trigger.filter(header_attributes(codec.stored_headers(data)))
+    if stats is not None:
+        if matched:
+            stats.matched += 1
+        else:
+            stats.filtered_out += 1
+    return matched
 
 
 def reply_event(answered: Event, reply: Event) -> Event | None:

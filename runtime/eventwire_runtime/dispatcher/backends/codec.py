@@ -25,6 +25,37 @@ def encode(event: Event, accepted_at: float) -> bytes:
     return f"{accepted_at:.6f}\r\n{head}\r\n".encode("latin-1", "replace") + event.body
 
 
+TYPE_LINE = b"\r\nce-type: "
+
+
+def stored_headers(data: bytes) -> list[tuple[str, str]]:
+    """The headers of a stored event, without copying its body or building an Event (the
+    persistent backends filter Trigger events on them before decoding). Raises ValueError for
+    data `encode` did not write."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        raise ValueError("stored event has no header terminator")
+    headers = []
+    for line in data[:end].decode("latin-1").split("\r\n")[1:]:
+        name, sep, value = line.partition(": ")
+        if not sep:
+            raise ValueError(f"stored event has a malformed header line {line[:60]!r}")
+        if name != TYPES_LINE:
+            headers.append((name, value))
+    return headers
+
+
+def stored_type(data: bytes) -> str | None:
+    """The event's `type` from its stored form, found with two byte searches; None when it is
+    percent-encoded (decode the headers to know it) or absent."""
+    start = data.find(TYPE_LINE)
+    if start < 0:
+        return None
+    start += len(TYPE_LINE)
+    raw = data[start : data.find(b"\r\n", start)]
+    return None if b"%" in raw else raw.decode("latin-1")
+
+
 def decode(data: bytes) -> tuple[Event, float]:
     """Inverse of `encode`. Raises ValueError for data it did not write."""
     end = data.find(b"\r\n\r\n")

@@ -54,9 +54,15 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolic
 from nats.js.errors import NotFoundError
 
 from eventwire_runtime.cloudevents.http import Event
+from eventwire_runtime.dispatcher import broker
 from eventwire_runtime.dispatcher.backends import EventTooLarge, stored_status
 from eventwire_runtime.dispatcher.backends.codec import decode, encode
-from eventwire_runtime.dispatcher.backends.durable import Lifecycle, Plan, accept_once_provisioned
+from eventwire_runtime.dispatcher.backends.durable import (
+    Lifecycle,
+    Plan,
+    SubscriberLookup,
+    accept_once_provisioned,
+)
 from eventwire_runtime.dispatcher.backends.flow import BacklogGate, InFlight
 from eventwire_runtime.dispatcher.backends.nats_io import (
     ACK,
@@ -69,7 +75,7 @@ from eventwire_runtime.dispatcher.backends.nats_io import (
 )
 from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.fanout import Fanout
-from eventwire_runtime.dispatcher.routing import BROKER, ChannelRoute, RoutingTable, Subscriber
+from eventwire_runtime.dispatcher.routing import BROKER, ChannelRoute, RoutingTable
 from eventwire_runtime.dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -120,6 +126,7 @@ class JetStreamBackend:
         self.durable = Lifecycle()  # whose consumers exist, are being created, were deleted
         self._in_progress: dict[int, Msg] = {}  # id(msg) -> message being delivered
         self._heartbeat: asyncio.Task[None] | None = None
+        self._subscriber = SubscriberLookup()
         self._filters: dict[str, str] = {}  # uid -> filter subject its consumer was ensured with
 
     def subject(self, namespace: str, channel: str) -> str:
@@ -298,9 +305,6 @@ class JetStreamBackend:
             for msg in list(self._in_progress.values()):
                 self.replies.send(msg, IN_PROGRESS)
 
-    def _current(self, route: ChannelRoute, uid: str) -> Subscriber | None:
-        return next((s for s in route.subscribers if s.uid == uid), None)
-
     async def _consume(self, route: ChannelRoute, uid: str, subject: str) -> None:
         """Pull from the subscription's durable consumer and deliver each message as it arrives.
 
@@ -369,12 +373,19 @@ class JetStreamBackend:
 
     def _start_delivery(self, route: ChannelRoute, uid: str, msg: Msg, finished: Callable[[], None]) -> None:
         """Deliver one message; ack it when the delivery is over, nak it after an internal error."""
-        sub = self._current(route, uid)
+        sub = self._subscriber(route, uid)
         if sub is None:  # subscription removed: leave it for redelivery elsewhere, or drop with it
             self.replies.send(msg, NAK)
             finished()
             return
         try:
+            # A Trigger whose consumer takes every type: its filter runs on the headers first,
+            # so an event it does not want is acked without decoding it (the subject already
+            # selected the type for the others).
+            if sub.filter is not None and not broker.stored_event_passes(sub, None, msg.data):
+                self.replies.send(msg, ACK)
+                finished()
+                return
             event, accepted_at = decode(msg.data)
         except ValueError as exc:
             log.error("dropping undecodable stored event: %s", exc)
@@ -391,7 +402,7 @@ class JetStreamBackend:
             self._delivering.finished()
 
         lag = max(time.time() - accepted_at, 0.0)
-        self.fanout.start(route, sub, event, time.monotonic() - lag, done)
+        self.fanout.start(route, sub, event, time.monotonic() - lag, done, selected=True)
 
     async def _measure(self, route: ChannelRoute) -> None:
         """Set the gate to the worst backlog among the route's consumers (unreadable ones skipped)."""

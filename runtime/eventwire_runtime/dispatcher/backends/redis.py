@@ -38,9 +38,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from eventwire_runtime.cloudevents.http import Event
+from eventwire_runtime.dispatcher import broker
 from eventwire_runtime.dispatcher.backends import stored_status
 from eventwire_runtime.dispatcher.backends.codec import decode, encode
-from eventwire_runtime.dispatcher.backends.durable import Lifecycle, accept_once_provisioned
+from eventwire_runtime.dispatcher.backends.durable import Lifecycle, SubscriberLookup, accept_once_provisioned
 from eventwire_runtime.dispatcher.backends.flow import BacklogGate, InFlight
 from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.fanout import Fanout
@@ -119,6 +120,7 @@ class RedisBackend:
         self.durable = Lifecycle()  # whose groups exist, are being created, were destroyed
         self._in_progress: dict[tuple[str, str], set[bytes]] = {}  # (key, group) -> entry ids
         self._heartbeat: asyncio.Task[None] | None = None
+        self._subscriber = SubscriberLookup()
 
     def key(self, namespace: str, channel: str) -> str:
         return f"{self.prefix}:{namespace}:{channel}"
@@ -320,13 +322,21 @@ class RedisBackend:
         The entry is in `_in_progress` (put there when it was read) until this is over.
         """
         in_progress = self._in_progress.setdefault((key, group), set())
-        sub = next((s for s in route.subscribers if s.uid == uid), None)
+        sub = self._subscriber(route, uid)
         if sub is None:  # paused or gone: left pending, read again when it resumes
             in_progress.discard(entry_id)
             release()
             return
         try:
-            event, accepted_at = decode(fields[FIELD])
+            data = fields[FIELD]
+            # Every group reads every entry: a Trigger's filter runs on the headers first, so
+            # an entry it does not want is acked without decoding it or a delivery's bookkeeping.
+            if sub.filter is not None and not broker.stored_event_passes(sub, route.type_keys.get(uid), data):
+                in_progress.discard(entry_id)
+                self._ack(key, group, entry_id)
+                release()
+                return
+            event, accepted_at = decode(data)
         except (KeyError, ValueError) as exc:
             log.error("dropping undecodable stored entry %s: %s", entry_id, exc)
             in_progress.discard(entry_id)
@@ -343,7 +353,7 @@ class RedisBackend:
             self._delivering.finished()
 
         lag = max(time.time() - accepted_at, 0.0)
-        self.fanout.start(route, sub, event, time.monotonic() - lag, done)
+        self.fanout.start(route, sub, event, time.monotonic() - lag, done, selected=True)
 
     def _ack(self, key: str, group: str, entry_id: bytes) -> None:
         self._acks.setdefault((key, group), []).append(entry_id)
