@@ -154,3 +154,40 @@ async def test_a_cancelled_pause_still_counts_one_slot_for_its_holder() -> None:
         await pausing
     limit.give()  # the holder's own release
     assert limit.free == 1
+
+
+async def test_the_backlog_monitor_logs_counts_and_survives_an_unexpected_error(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from eventwire_runtime.dispatcher.backends.flow import BacklogGate
+    from eventwire_runtime.dispatcher.metrics import INTERNAL_ERRORS, DispatcherMetrics
+
+    table = RoutingTable()
+    table.replace_all([route("orders", {"uid": "a", "subscriberUri": "http://a/"})])
+    gate = BacklogGate(threshold=10)
+    rounds: list[int] = []
+    measured_again = asyncio.Event()
+
+    async def measure(channel: ChannelRoute) -> None:
+        rounds.append(1)
+        if len(rounds) == 1:
+            raise RuntimeError("a bug in measuring")
+        gate.update(channel.key, 3)
+        measured_again.set()
+
+    gate.active.add(("default", "orders"))
+    gate.levels[("default", "orders")] = 50  # held until measured again
+    before = INTERNAL_ERRORS.counts.get(("backlog monitor",), 0)
+    watcher = asyncio.create_task(gate.watch(table, measure, (TimeoutError,)))
+    try:
+        async with asyncio.timeout(5):
+            await measured_again.wait()
+    finally:
+        watcher.cancel()
+    assert gate.levels[("default", "orders")] == 3
+    assert "a bug in measuring" in caplog.text
+    assert "Traceback" in caplog.text
+    scraped = DispatcherMetrics().registry.get_sample_value(
+        "eventwire_dispatcher_internal_errors_total", {"where": "backlog monitor"}
+    )
+    assert scraped == before + 1

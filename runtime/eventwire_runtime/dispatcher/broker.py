@@ -132,13 +132,24 @@ def admit(events: list[Event]) -> str | None:
     return None
 
 
-def select(triggers: Sequence[Subscriber], event: Event) -> list[Subscriber]:
-    """The Triggers whose filters `event` passes (the in-memory backend's one pass per event)."""
+def select(
+    triggers: Sequence[Subscriber], event: Event, type_keys: Mapping[str, str | None] | None = None
+) -> list[Subscriber]:
+    """The Triggers whose filters `event` passes (the in-memory backend's one pass per event).
+
+    `type_keys`: the type each Trigger's filter requires (ChannelRoute.type_keys); a Trigger
+    requiring another type is passed over without evaluating its filter.
+    """
     attrs = attributes(event)
+    event_type = attrs.get("type")
     selected = []
     for trigger in triggers:
         stats = trigger.stats
-        if trigger.filter is None or trigger.filter(attrs):
+        wanted = type_keys.get(trigger.uid) if type_keys else None
+        if wanted is not None and wanted != event_type:
+            if stats is not None:
+                stats.filtered_out += 1
+        elif trigger.filter is None or trigger.filter(attrs):
             selected.append(trigger)
             if stats is not None:
                 stats.matched += 1

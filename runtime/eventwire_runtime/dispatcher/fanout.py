@@ -35,8 +35,9 @@ from eventwire_runtime.delivery.retry import is_success
 from eventwire_runtime.delivery.sender import DeliveryResult, Sender
 from eventwire_runtime.dispatcher import broker
 from eventwire_runtime.dispatcher.deferred import Deferred
-from eventwire_runtime.dispatcher.metrics import DispatcherMetrics
+from eventwire_runtime.dispatcher.metrics import DispatcherMetrics, count_internal_error
 from eventwire_runtime.dispatcher.routing import BROKER, ChannelRoute, Subscriber
+from eventwire_runtime.errors import EventTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -312,8 +313,9 @@ class Fanout:
                 pause=limit.pause,
                 on_retry=on_retry,
             )
-        except Exception:
+        except Exception:  # task boundary: a bug must not kill the consumer; nak it, redelivered later
             log.exception("delivery to %s failed unexpectedly", sub.subscriber_uri)
+            count_internal_error("delivery")
             return None
         finally:
             limit.give()
@@ -400,7 +402,7 @@ class Fanout:
                 status = pending
             else:
                 status = await pending
-        except Exception as exc:  # EventTooLarge or a backend failure: the attempt fails
+        except EventTooLarge as exc:  # the attempt fails (other errors: the delivery's guard)
             return f"reply re-entry into broker {channel.namespace}/{channel.title} failed: {exc}"
         if status != 202:
             return f"reply re-entry into broker {channel.namespace}/{channel.title} answered {status}"

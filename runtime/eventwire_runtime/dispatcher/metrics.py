@@ -106,9 +106,25 @@ class LatencyHistogram(Collector):
         yield family
 
 
+# Unexpected exceptions caught by a task-boundary guard (a delivery, the backlog monitor, ...),
+# each also logged with its traceback: process-wide, since the backends' helpers that catch them
+# hold no metrics object.
+INTERNAL_ERRORS = Tally(
+    "eventwire_dispatcher_internal_errors",
+    "Unexpected exceptions caught (and logged with a traceback) at a task boundary, by where",
+    ["where"],
+)
+
+
+def count_internal_error(where: str) -> None:
+    """Count one unexpected exception caught at `where` (log it with its traceback too)."""
+    INTERNAL_ERRORS.add((where,))
+
+
 class DispatcherMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.registry.register(INTERNAL_ERRORS)
         self.received = Tally(
             "eventwire_dispatcher_events_received",
             "Ingress requests by channel and response code (a batch counts once)",

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
+from eventwire_runtime.dispatcher.metrics import count_internal_error
+
 if TYPE_CHECKING:
     from eventwire_runtime.dispatcher.deferred import Deferred
     from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable
@@ -114,8 +116,9 @@ class BacklogGate:
                     await measure(route)
                 except transient:
                     pass  # measure again next round
-                except Exception:
+                except Exception:  # task boundary: a dead monitor would leave a stale level holding ingress
                     log.exception("measuring the backlog of %s/%s failed", route.namespace, route.name)
+                    count_internal_error("backlog monitor")
 
 
 class InFlight:

@@ -63,7 +63,7 @@ class MemoryBackend:
         broker_route = channel.kind == BROKER
         for event in events:
             if broker_route:  # only the Triggers whose filters pass, decided in one pass
-                subscribers = broker.select(channel.subscribers, event)
+                subscribers = broker.select(channel.subscribers, event, channel.type_keys)
                 if not subscribers:
                     continue
             channel.in_flight += 1

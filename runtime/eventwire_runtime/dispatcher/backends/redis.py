@@ -21,6 +21,9 @@
 - Flow control (flow.py): while a subscription of the channel lags by more than
   `EVENTWIRE_MAX_BACKLOG`, ingress holds requests until it drains, 429 if not within 2 s.
 - Each subscription holds one blocking connection per replica while waiting for entries.
+- A Broker's Triggers each have a group on the Broker's one stream, so each reads every entry:
+  its filter runs on the stored headers first (broker.stored_event_passes; a required type by a
+  byte search), and an entry it does not want is acked without being decoded.
 """
 
 from __future__ import annotations
