@@ -29,7 +29,8 @@
   (eventwire_spec.filters.required_type). When a Trigger's required type changes (ready or
   paused), ingress for its Broker is held until its consumer's filter subject is edited in place
   (the consumer keeps its position), so no event of the new type is taken before the consumer
-  keeps it.
+  keeps it. Stored events of the old type that only this consumer wanted are dropped by
+  nats-server 2.10.15 and later (nats-server PR 5385); older servers keep them in the stream.
 - Flow control (flow.py): while any subscription of the channel has more than
   `EVENTWIRE_MAX_BACKLOG` undelivered events (consumer info polled every 0.1 s for channels with
   traffic), ingress holds requests until it drains, then answers 429 if it does not within 2 s.
