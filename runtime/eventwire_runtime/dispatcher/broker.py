@@ -158,11 +158,15 @@ def select(
     return selected
 
 
-def stored_event_passes(trigger: Subscriber, type_key: str | None, data: bytes) -> bool:
-    """Whether the stored event `data` (codec.py's form) passes `trigger`'s filter, read from its
-    header block alone, counted as `select` does. The persistent backends ask before decoding,
-    so an event a Trigger does not want costs neither a body copy nor an Event. `type_key`:
-    the type the filter requires (ChannelRoute.type_keys), checked first with a byte search.
+def prefilter(trigger: Subscriber, type_key: str | None, data: bytes) -> bool | None:
+    """Whether the stored event `data` (codec.py's form) passes `trigger`'s filter, told from its
+    header block alone: the persistent backends ask before decoding, so an event a Trigger does
+    not want costs neither a body copy nor an Event. Counted as `select` counts.
+
+    `type_key`: the type the filter requires (ChannelRoute.type_keys). With one, only the type
+    is read (a byte search): False when it differs, else None: decode the event and let
+    `Fanout.start` apply the rest of the filter. Without one, the whole filter runs on the
+    headers: True or False.
 
     Raises:
         ValueError: for data codec.py did not write.
@@ -174,6 +178,7 @@ def stored_event_passes(trigger: Subscriber, type_key: str | None, data: bytes) 
             if stats is not None:
                 stats.filtered_out += 1
             return False
+        return None
     assert trigger.filter is not None
     matched = trigger.filter(header_attributes(codec.stored_headers(data)))
     if stats is not None:

@@ -380,13 +380,16 @@ class JetStreamBackend:
             finished()
             return
         try:
-            # A Trigger whose consumer takes every type: its filter runs on the headers first,
-            # so an event it does not want is acked without decoding it (the subject already
-            # selected the type for the others).
-            if sub.filter is not None and not broker.stored_event_passes(sub, None, msg.data):
-                self.replies.send(msg, ACK)
-                finished()
-                return
+            # A Trigger whose consumer takes every type (its filter requires none; the subject
+            # selected the type for the others): the filter runs on the headers first, so an
+            # event it does not want is acked without decoding it.
+            verdict = None
+            if sub.filter is not None and route.type_keys.get(uid) is None:
+                verdict = broker.prefilter(sub, None, msg.data)
+                if not verdict:
+                    self.replies.send(msg, ACK)
+                    finished()
+                    return
             event, accepted_at = decode(msg.data)
         except ValueError as exc:
             log.error("dropping undecodable stored event: %s", exc)
@@ -403,7 +406,7 @@ class JetStreamBackend:
             self._delivering.finished()
 
         lag = max(time.time() - accepted_at, 0.0)
-        self.fanout.start(route, sub, event, time.monotonic() - lag, done, selected=True)
+        self.fanout.start(route, sub, event, time.monotonic() - lag, done, selected=verdict is True)
 
     async def _measure(self, route: ChannelRoute) -> None:
         """Set the gate to the worst backlog among the route's consumers (unreadable ones skipped)."""

@@ -22,7 +22,7 @@
   `EVENTWIRE_MAX_BACKLOG`, ingress holds requests until it drains, 429 if not within 2 s.
 - Each subscription holds one blocking connection per replica while waiting for entries.
 - A Broker's Triggers each have a group on the Broker's one stream, so each reads every entry:
-  its filter runs on the stored headers first (broker.stored_event_passes; a required type by a
+  its filter runs on the stored headers first (broker.prefilter; a required type by a
   byte search), and an entry it does not want is acked without being decoded.
 """
 
@@ -334,7 +334,8 @@ class RedisBackend:
             data = fields[FIELD]
             # Every group reads every entry: a Trigger's filter runs on the headers first, so
             # an entry it does not want is acked without decoding it or a delivery's bookkeeping.
-            if sub.filter is not None and not broker.stored_event_passes(sub, route.type_keys.get(uid), data):
+            verdict = None if sub.filter is None else broker.prefilter(sub, route.type_keys.get(uid), data)
+            if verdict is False:
                 in_progress.discard(entry_id)
                 self._ack(key, group, entry_id)
                 release()
@@ -356,7 +357,7 @@ class RedisBackend:
             self._delivering.finished()
 
         lag = max(time.time() - accepted_at, 0.0)
-        self.fanout.start(route, sub, event, time.monotonic() - lag, done, selected=True)
+        self.fanout.start(route, sub, event, time.monotonic() - lag, done, selected=verdict is True)
 
     def _ack(self, key: str, group: str, entry_id: bytes) -> None:
         self._acks.setdefault((key, group), []).append(entry_id)
