@@ -139,7 +139,6 @@ class RedisBackend:
         self._routes_changed(self.table, ())
         monitor = self.gate.watch(self.table, self._measure, (RedisError, OSError))
         self._monitor = asyncio.create_task(monitor, name="redis-backlog")
-        self._ack_task = asyncio.create_task(self._ack_loop(), name="redis-acks")
         self._heartbeat = asyncio.create_task(self._mark_in_progress(), name="redis-in-progress")
 
     def ready(self) -> bool:
@@ -361,9 +360,12 @@ class RedisBackend:
 
     def _ack(self, key: str, group: str, entry_id: bytes) -> None:
         self._acks.setdefault((key, group), []).append(entry_id)
+        if self._ack_task is None or self._ack_task.done():
+            self._ack_task = asyncio.get_running_loop().create_task(self._ack_soon(), name="redis-acks")
 
-    async def _ack_loop(self) -> None:
-        while True:
+    async def _ack_soon(self) -> None:
+        """XACK what is queued every 5 ms (one pipeline), while anything is: no wake-ups when idle."""
+        while self._acks:
             await asyncio.sleep(0.005)
             await self._flush_acks()
 
