@@ -7,7 +7,7 @@ import pytest
 from eventwire_runtime.cloudevents.http import Event
 from eventwire_runtime.delivery.errors import ConfigError
 from eventwire_runtime.dispatcher import broker
-from eventwire_runtime.dispatcher.routing import BROKER, RoutingTable
+from eventwire_runtime.dispatcher.routing import BROKER, CHANNEL, RoutingTable
 from eventwire_runtime.dispatcher.sources import parse_routes
 
 
@@ -110,6 +110,18 @@ def test_a_kind_scoped_replace_keeps_the_other_kind() -> None:
     assert list(table.channels) == [("default", "c")]
     assert table.lookup("h", "/brokers/default/b") is None
     assert table.lookup("h", "/default/c") is not None
+
+
+def test_the_table_is_loaded_once_channels_and_brokers_were_each_listed() -> None:
+    table = RoutingTable()
+    table.replace_all([], CHANNEL)  # the Channel watch listed first
+    assert not table.loaded
+    assert table.unloaded() == [BROKER]
+    table.replace_all([], BROKER)
+    assert table.loaded
+    from_file = RoutingTable()
+    from_file.replace_all([])  # a routes file holds both kinds
+    assert from_file.loaded
 
 
 def test_any_event_type_is_one_nats_subject_token() -> None:

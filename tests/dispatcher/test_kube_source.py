@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
@@ -12,7 +14,7 @@ import pytest
 from eventwire.api import render_crds
 from tests.dispatcher.conftest import binary_headers, dispatcher_process
 from tests.support.kube import KubeApiFake, running_kube
-from tests.support.processes import free_port
+from tests.support.processes import ManagedProcess, free_port
 from tests.support.sink import Received, Sink
 from tests.support.waiting import eventually_async
 
@@ -133,3 +135,80 @@ async def test_channels_naming_no_provisioner_follow_the_controllers_resolution(
             )
         await eventually(lambda: _is(http, f"{base}/default/mine", 202))
         assert await status_of(http, f"{base}/default/theirs") == 404
+
+
+EVENTING = "eventing.eventwire.dev/v1"
+
+
+def make_broker(name: str, triggers: list[dict[str, Any]], namespace: str = "default") -> dict[str, Any]:
+    """A Broker as the controller leaves it: its Triggers' routing entries in `status.triggers`."""
+    return {
+        "apiVersion": EVENTING,
+        "kind": "Broker",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {},
+        "status": {"triggers": triggers},
+    }
+
+
+def ready_trigger(uid: str, uri: str) -> dict[str, Any]:
+    return {"uid": uid, "name": uid, "generation": 1, "subscriberUri": uri, "ready": "True"}
+
+
+def paused_trigger(uid: str) -> dict[str, Any]:
+    return {"uid": uid, "name": uid, "generation": 1, "ready": "False", "message": "subscriber not found"}
+
+
+def settings_for(kube: KubeApiFake, port: int, **env: str) -> dict[str, str]:
+    return {
+        "EVENTWIRE_PORT": str(port),
+        "EVENTWIRE_ROUTES_SOURCE": "kubernetes",
+        "EVENTWIRE_KUBE_API_URL": kube.url,
+        "EVENTWIRE_KUBE_TOKEN_FILE": "/nonexistent",
+        **env,
+    }
+
+
+async def readyz(http: aiohttp.ClientSession, base: str) -> tuple[int, str]:
+    with contextlib.suppress(aiohttp.ClientError):
+        async with http.get(f"{base}/readyz") as resp:
+            return resp.status, await resp.text()
+    return 0, ""
+
+
+async def test_not_ready_until_the_brokers_are_listed_too() -> None:
+    # The Broker CRD is missing at first, so Brokers cannot be listed while Channels can.
+    with running_kube() as kube:
+        crds = render_crds()
+        kube.install_crds([c for c in crds if c["spec"]["names"]["kind"] != "Broker"])
+        kube.create(make_channel("orders", provisioner=None))
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        proc = ManagedProcess(
+            [sys.executable, "-m", "eventwire_runtime", "dispatcher"], env=settings_for(kube, port)
+        )
+        try:
+            async with aiohttp.ClientSession() as http:
+                # Channels are routed (so they were listed) ...
+                await eventually(lambda: _answers(http, f"{base}/default/orders", 202), within=15)
+                # ... but without the Brokers' routes the dispatcher is not ready.
+                status, text = await readyz(http, base)
+                assert status == 503, text
+                assert "Brokers" in text
+                kube.create(next(c for c in crds if c["spec"]["names"]["kind"] == "Broker"))
+                kube.create(make_broker("mesh", []))
+                await eventually(lambda: _ready(http, base), within=20)
+                assert await status_of(http, f"{base}/brokers/default/mesh") == 202
+        finally:
+            await asyncio.to_thread(proc.stop)
+
+
+async def _answers(http: aiohttp.ClientSession, url: str, status: int) -> bool:
+    """Like `_is`, while the dispatcher may not listen yet."""
+    with contextlib.suppress(aiohttp.ClientError):
+        return await status_of(http, url) == status
+    return False
+
+
+async def _ready(http: aiohttp.ClientSession, base: str) -> bool:
+    return (await readyz(http, base))[0] == 200

@@ -130,8 +130,8 @@ class ChannelWatcher:
                     await client.close()
 
     def _failed(self, exc: Exception) -> None:
-        """A list or watch failure ListWatch retries: named on /readyz until the first table."""
-        if not self.table.loaded:
+        """A list or watch failure ListWatch retries: named on /readyz until this kind's first list."""
+        if self.kind not in self.table.loaded_kinds:
             self.table.report_problem("kubernetes", f"cannot list {self.what}: {exc}")
 
     def _listed(self) -> None:

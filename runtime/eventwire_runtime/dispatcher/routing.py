@@ -32,6 +32,7 @@ BROKER = "broker"
 # never collides with a Channel of the same name (table key, stream subject, metrics label).
 BROKER_PREFIX = "broker:"
 BROKERS_PATH = "brokers"  # Broker addresses are `/brokers/<namespace>/<broker>`
+KINDS = (CHANNEL, BROKER)
 
 # A compiled Trigger filter over an event's attributes (eventwire_spec.filters).
 EventFilter = Callable[[Mapping[str, object]], bool]
@@ -197,16 +198,25 @@ class RoutingTable:
     """Channels by (namespace, name); `listeners` hear about every update.
 
     `problem` is the routing source's last error (None when its last read succeeded): /readyz
-    reports it, and `errors` counts them by source for the metric.
+    reports it, and `errors` counts them by source for the metric. The table is `loaded` once
+    every kind was read in full (a routes file holds both; Kubernetes lists each on its own).
     """
 
     def __init__(self, host_suffix: str | None = None) -> None:
         self.channels: dict[tuple[str, str], ChannelRoute] = {}
         self.host_suffix = host_suffix
         self.listeners: list[Listener] = []
-        self.loaded = False
+        self.loaded_kinds: set[str] = set()
         self.problem: str | None = None
         self.errors: dict[str, int] = {}
+
+    @property
+    def loaded(self) -> bool:
+        return not self.unloaded()
+
+    def unloaded(self) -> list[str]:
+        """The kinds (CHANNEL, BROKER) whose routes were never read in full yet."""
+        return [kind for kind in KINDS if kind not in self.loaded_kinds]
 
     def report_problem(self, source: str, message: str) -> None:
         """Record a failed read of the routing source (the table itself is left as it was)."""
@@ -232,6 +242,7 @@ class RoutingTable:
                 fresh[route.key] = route
         self.channels = fresh
         self.problem = None
+        self.loaded_kinds.update(KINDS if kind is None else (kind,))
         self._changed(())
 
     def upsert(self, route: ChannelRoute) -> None:
@@ -251,7 +262,6 @@ class RoutingTable:
             self._changed(())
 
     def _changed(self, deleted: tuple[ChannelRoute, ...]) -> None:
-        self.loaded = True
         for listener in self.listeners:
             try:
                 listener(self, deleted)
