@@ -140,15 +140,16 @@ async def test_channels_naming_no_provisioner_follow_the_controllers_resolution(
 EVENTING = "eventing.eventwire.dev/v1"
 
 
-def make_broker(name: str, triggers: list[dict[str, Any]], namespace: str = "default") -> dict[str, Any]:
+def create_broker(kube: KubeApiFake, name: str, triggers: list[dict[str, Any]]) -> None:
     """A Broker as the controller leaves it: its Triggers' routing entries in `status.triggers`."""
-    return {
-        "apiVersion": EVENTING,
-        "kind": "Broker",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {},
-        "status": {"triggers": triggers},
-    }
+    kube.create(
+        {"apiVersion": EVENTING, "kind": "Broker", "metadata": {"name": name, "namespace": "default"}}
+    )
+    set_triggers(kube, name, triggers)
+
+
+def set_triggers(kube: KubeApiFake, name: str, triggers: list[dict[str, Any]]) -> None:
+    kube.patch(EVENTING, "Broker", name, {"status": {"triggers": triggers}}, "default", subresource="status")
 
 
 def ready_trigger(uid: str, uri: str) -> dict[str, Any]:
@@ -196,7 +197,7 @@ async def test_not_ready_until_the_brokers_are_listed_too() -> None:
                 assert status == 503, text
                 assert "Brokers" in text
                 kube.create(next(c for c in crds if c["spec"]["names"]["kind"] == "Broker"))
-                kube.create(make_broker("mesh", []))
+                create_broker(kube, "mesh", [])
                 await eventually(lambda: _ready(http, base), within=20)
                 assert await status_of(http, f"{base}/brokers/default/mesh") == 202
         finally:
@@ -212,3 +213,82 @@ async def _answers(http: aiohttp.ClientSession, url: str, status: int) -> bool:
 
 async def _ready(http: aiohttp.ClientSession, base: str) -> bool:
     return (await readyz(http, base))[0] == 200
+
+
+async def durable_state(backend: dict[str, str], *brokers: str) -> set[str]:
+    """The consumers (jetstream) or consumer groups (redis) that hold the Triggers' positions."""
+    if backend["backend"] == "jetstream":
+        import nats
+
+        nc = await nats.connect(backend["nats_url"])
+        try:
+            return {c.name for c in await nc.jetstream().consumers_info("EVENTWIRE")}
+        finally:
+            await nc.close()
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(backend["redis_url"])
+    names: set[str] = set()
+    try:
+        for name in brokers:
+            key = f"EVENTWIRE:default:broker:{name}"
+            if await client.exists(key):
+                names |= {g["name"].decode() for g in await client.xinfo_groups(key)}
+    finally:
+        await client.aclose()
+    return names
+
+
+async def test_only_the_watchs_deletion_of_a_broker_deletes_its_triggers_state(
+    kube: KubeApiFake, backend: dict[str, str]
+) -> None:
+    env = {"EVENTWIRE_" + k.upper(): v for k, v in backend.items()}
+    mesh_triggers = [ready_trigger("t-a", "http://127.0.0.1:9/"), paused_trigger("t-b")]
+    other_triggers = [ready_trigger("t-c", "http://127.0.0.1:9/")]
+    create_broker(kube, "mesh", mesh_triggers)
+    create_broker(kube, "other", other_triggers)
+    mesh = {"sub-t-a", "sub-t-b"}
+
+    async def state() -> set[str]:
+        return await durable_state(backend, "mesh", "other")
+
+    async def state_is(want: set[str]) -> bool:
+        return await state() == want
+
+    def set_other(triggers: list[dict[str, Any]]) -> None:
+        kube.patch(
+            EVENTING, "Broker", "other", {"status": {"triggers": triggers}}, "default", subresource="status"
+        )
+
+    async with dispatcher(kube, **env) as base, aiohttp.ClientSession() as http:
+        mesh_url = f"{base}/brokers/default/mesh"
+        await eventually(lambda: state_is(mesh | {"sub-t-c"}))  # the paused Trigger's too
+
+        # Failed lists: the watch drops and its next requests fail. A Trigger added to the other
+        # Broker meanwhile is seen only through a successful list: the barrier.
+        kube.fail("GET", "/brokers", 500, times=3)
+        with kube.watch_gap():
+            pass
+        other_triggers.append(ready_trigger("t-d", "http://127.0.0.1:9/"))
+        set_triggers(kube, "other", other_triggers)
+        await eventually(lambda: state_is(mesh | {"sub-t-c", "sub-t-d"}))
+
+        # The Broker vanishes while the watch is away: the next list lacks it. It is no longer
+        # routed, but that is no deletion; a Trigger added to the other Broker after that list
+        # (its consumer or group is the barrier) shows no deletion was under way.
+        with kube.watch_gap():
+            kube.delete(EVENTING, "Broker", "mesh", "default")
+        await eventually(lambda: _answers(http, mesh_url, 404))
+        other_triggers.append(ready_trigger("t-e", "http://127.0.0.1:9/"))
+        set_triggers(kube, "other", other_triggers)
+        await eventually(lambda: state_is(mesh | {"sub-t-c", "sub-t-d", "sub-t-e"}))
+
+        # It comes back with the same Triggers: routed again, on the same durable state.
+        create_broker(kube, "mesh", mesh_triggers)
+        await eventually(lambda: _answers(http, mesh_url, 202))
+        assert await state() == mesh | {"sub-t-c", "sub-t-d", "sub-t-e"}
+
+        # The watch's DELETED: this Broker's Triggers' state goes, the other Broker's stays.
+        kube.delete(EVENTING, "Broker", "mesh", "default")
+        await eventually(lambda: state_is({"sub-t-c", "sub-t-d", "sub-t-e"}))
+        assert await status_of(http, mesh_url) == 404
