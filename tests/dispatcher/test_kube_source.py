@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -183,25 +184,50 @@ async def test_not_ready_until_the_brokers_are_listed_too() -> None:
         crds = render_crds()
         kube.install_crds([c for c in crds if c["spec"]["names"]["kind"] != "Broker"])
         kube.create(make_channel("orders", provisioner=None))
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        proc = ManagedProcess(
-            [sys.executable, "-m", "eventwire_runtime", "dispatcher"], env=settings_for(kube, port)
-        )
-        try:
-            async with aiohttp.ClientSession() as http:
-                # Channels are routed (so they were listed) ...
-                await eventually(lambda: _answers(http, f"{base}/default/orders", 202), within=15)
-                # ... but without the Brokers' routes the dispatcher is not ready.
-                status, text = await readyz(http, base)
-                assert status == 503, text
-                assert "Brokers" in text
-                kube.create(next(c for c in crds if c["spec"]["names"]["kind"] == "Broker"))
-                create_broker(kube, "mesh", [])
-                await eventually(lambda: _ready(http, base), within=20)
-                assert await status_of(http, f"{base}/brokers/default/mesh") == 202
-        finally:
-            await asyncio.to_thread(proc.stop)
+        async with unready_dispatcher(kube) as base, aiohttp.ClientSession() as http:
+            # Channels are routed (so they were listed) ...
+            await eventually(lambda: _answers(http, f"{base}/default/orders", 202), within=15)
+            # ... but without the Brokers' routes the dispatcher is not ready.
+            status, text = await readyz(http, base)
+            assert status == 503, text
+            assert "Brokers" in text
+            kube.create(next(c for c in crds if c["spec"]["names"]["kind"] == "Broker"))
+            create_broker(kube, "mesh", [])
+            await eventually(lambda: _ready(http, base), within=20)
+            assert await status_of(http, f"{base}/brokers/default/mesh") == 202
+
+
+@contextlib.asynccontextmanager
+async def unready_dispatcher(kube: KubeApiFake, **env: str) -> AsyncIterator[str]:
+    """A dispatcher process on the fake, not waited for: its /readyz is what the test looks at."""
+    port = free_port()
+    argv = [sys.executable, "-m", "eventwire_runtime", "dispatcher"]
+    proc = ManagedProcess(argv, env={**settings_for(kube, port), **env})
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await asyncio.to_thread(proc.stop)
+
+
+async def test_unusable_credentials_are_named_on_readyz_as_an_expected_error(
+    kube: KubeApiFake, tmp_path: Path
+) -> None:
+    token = tmp_path / "token"
+    token.write_text("t0ken")
+    env = {
+        "EVENTWIRE_KUBE_TOKEN_FILE": str(token),
+        "EVENTWIRE_KUBE_CA_FILE": str(tmp_path / "missing-ca.crt"),
+    }
+    async with unready_dispatcher(kube, **env) as base, aiohttp.ClientSession() as http:
+
+        async def says_why() -> bool:
+            status, text = await readyz(http, base)
+            return status == 503 and "cannot start" in text and "credentials" in text
+
+        await eventually(says_why, within=15)
+        async with http.get(f"{base}/metrics") as resp:
+            metrics = await resp.text()
+    assert 'internal_errors_total{where="kube_watch"}' not in metrics  # not a bug: no guard fired
 
 
 async def _answers(http: aiohttp.ClientSession, url: str, status: int) -> bool:

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from eventwire_runtime.cloudevents.http import Event, events_from_request
 from eventwire_runtime.delivery.errors import EventFormatError
-from eventwire_runtime.dispatcher import broker
+from eventwire_runtime.dispatcher import broker, guards
 from eventwire_runtime.dispatcher.backends import Backend, EventTooLarge
 from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.metrics import DispatcherMetrics
@@ -131,8 +131,9 @@ class Ingress:
             status = await pending
         except EventTooLarge as exc:
             return self._too_large(channel, exc)
-        except Exception:
-            log.exception("backend failed to accept an event for %s/%s", channel.namespace, channel.name)
+        except Exception:  # task boundary: backends answer failures as statuses, so a bug: answer 500
+            where = f"{channel.namespace}/{channel.name}"
+            guards.caught("ingress_backend", log, "backend failed to accept an event for %s", where)
             status = 500
         return self._answer(channel, status, events)
 

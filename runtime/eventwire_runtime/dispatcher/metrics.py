@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from eventwire_runtime.dispatcher import guards
 from eventwire_runtime.dispatcher.routing import RoutingTable
 
 DepthSource = Callable[[], Iterable[tuple[str, str, int]]]
@@ -58,6 +59,18 @@ class _RoutesCollector(Collector):
             "1 when the routing source's last read succeeded, else 0 (see /readyz for why)",
             value=0 if self.table.problem is not None else 1,
         )
+
+
+class _GuardsCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "eventwire_dispatcher_internal_errors",
+            "Unexpected errors caught at a task boundary (logged with a traceback): bugs to report",
+            labels=["where"],
+        )
+        for where, count in list(guards.CAUGHT.items()):
+            family.add_metric([where], count)
+        yield family
 
 
 class Tally(Collector):
@@ -124,7 +137,7 @@ class DispatcherMetrics:
             "Seconds from ingress acceptance to the end of one subscriber's delivery",
             LATENCY_BUCKETS,
         )
-        for collector in (self.received, self.deliveries, self.latency):
+        for collector in (self.received, self.deliveries, self.latency, _GuardsCollector()):
             self.registry.register(collector)
         self.retries = Counter(
             "eventwire_dispatcher_retries",

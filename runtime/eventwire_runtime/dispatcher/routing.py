@@ -25,6 +25,7 @@ from typing import Any
 
 from eventwire_runtime.delivery.errors import ConfigError
 from eventwire_runtime.delivery.spec import DeliverySpec
+from eventwire_runtime.dispatcher import guards
 
 CHANNEL = "channel"
 BROKER = "broker"
@@ -142,9 +143,12 @@ def object_parts(obj: Any, where: str) -> tuple[str, str, Any, Mapping[str, Any]
     if not isinstance(obj, Mapping):
         raise ConfigError(f"{where} must be a mapping")
     if "metadata" in obj:
-        meta = obj.get("metadata") or {}
+        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        for field_name, value in (("metadata", meta), ("spec", spec)):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}.{field_name} must be a mapping")
         name, namespace = meta.get("name"), meta.get("namespace") or "default"
-        delivery = (obj.get("spec") or {}).get("delivery")
+        delivery = spec.get("delivery")
         holder = obj.get("status") or {}
     else:
         name, namespace = obj.get("name"), obj.get("namespace") or "default"
@@ -265,8 +269,8 @@ class RoutingTable:
         for listener in self.listeners:
             try:
                 listener(self, deleted)
-            except Exception:
-                log.exception("routing listener failed")
+            except Exception:  # task boundary: one failing listener must not starve the others
+                guards.caught("routing_listener", log, "routing listener %r failed", listener)
 
     def lookup(self, host: str, path: str) -> ChannelRoute | None:
         """The channel a request addresses: by path `/<namespace>/<channel>` (a Broker:
