@@ -11,8 +11,8 @@ not its readiness, and never an entry's mere absence from one table:
   state is kept (and created, so nothing accepted from now on is lost), nothing is delivered;
 - an entry missing from the table is no longer delivered to, its durable state is kept;
 - only a tombstone (`deletedSubscribers: [{uid, name, deletedAt}]`, written by the controller when
-  the Subscription is really deleted) or the explicit deletion of the whole Channel (the watch's
-  DELETED event) removes durable state.
+  the Subscription is really deleted) or the explicit deletion of the whole Channel or Broker
+  (the watch's DELETED event, not a list that lacks it) removes durable state.
 """
 
 from __future__ import annotations
