@@ -8,6 +8,7 @@ import itertools
 import pytest
 
 from eventwire_runtime.delivery import DeliverySpec, HttpClient, Response, Sender
+from eventwire_runtime.delivery.sender import Refusal
 from tests.support.processes import free_port
 from tests.support.sink import Received, Reply, Sink
 
@@ -193,6 +194,26 @@ async def test_failed_success_hook_retries_the_whole_delivery() -> None:
     assert result.attempts == 2
     assert len(sink.received) == 2
     assert result.body == b"ok"
+
+
+@pytest.mark.parametrize(("status", "attempts"), [(400, 1), (503, 3)])
+async def test_a_refused_follow_up_fails_with_its_status_retried_only_if_retryable(
+    status: int, attempts: int
+) -> None:
+    async def hook(_: Response) -> Refusal:
+        return Refusal(f"reply refused with {status}", status)
+
+    async with Sink.start(lambda i, r: Reply(200, body=b"reply")) as sink, Sink.start() as dls:
+        spec = DeliverySpec(retry=2, backoff_delay=0.01, dead_letter_uri=dls.url)
+        sender = Sender()
+        try:
+            result = await sender.send(sink.url, EVENT, BODY, spec, on_success=hook)
+        finally:
+            await sender.close()
+    assert (result.attempts, result.dead_lettered) == (attempts, True)
+    assert len(sink.received) == attempts
+    [dead] = dls.received
+    assert dead.headers["ce-knativeerrorcode"] == str(status)
 
 
 async def test_client_reuses_connections_and_survives_server_closing_them() -> None:

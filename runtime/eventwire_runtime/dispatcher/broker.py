@@ -169,9 +169,14 @@ def reply_event(answered: Event, reply: Event) -> Event:
     return add_extensions(reply, {TTL_ATTRIBUTE: ttl if ttl is not None else DEFAULT_TTL_TEXT})
 
 
+def subscriber_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """An event's headers as a Trigger's subscriber gets them: without the hop count."""
+    return [pair for pair in headers if pair[0] != TTL_HEADER]
+
+
 def for_subscriber(event: Event) -> Event:
     """`event` as a Trigger's subscriber (and dead-letter sink) gets it: without the hop count."""
-    headers = [pair for pair in event.headers if pair[0] != TTL_HEADER]
+    headers = subscriber_headers(event.headers)
     types = event.types
     if TTL_ATTRIBUTE in types:
         types = {k: v for k, v in types.items() if k != TTL_ATTRIBUTE}

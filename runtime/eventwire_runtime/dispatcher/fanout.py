@@ -419,7 +419,7 @@ def _count(stats: broker.TriggerStats, outcome: str) -> None:
 
 def delivered_headers(channel: ChannelRoute, event: Event) -> list[tuple[str, str]]:
     """The headers a subscriber of `channel` gets for `event` (Triggers': no hop count)."""
-    return broker.for_subscriber(event).headers if channel.kind == BROKER else event.headers
+    return broker.subscriber_headers(event.headers) if channel.kind == BROKER else event.headers
 
 
 def _may_reply(response: Response) -> bool:
