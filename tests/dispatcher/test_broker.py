@@ -346,3 +346,29 @@ async def test_a_trigger_whose_type_filter_changes_gets_the_new_type(
 
 async def _has(sink: Sink, event_id: str) -> bool:
     return event_id in ids(sink)
+
+
+async def test_a_reply_too_large_for_the_broker_dead_letters_with_413_without_retry(
+    routes: Routes, http: aiohttp.ClientSession
+) -> None:
+    def big_reply(_: int, rec: Received) -> Reply:
+        reply = replying("order.checked")(0, rec)
+        return Reply(200, reply.headers, b'"' + b"x" * 100_000 + b'"')
+
+    with nats_server(max_payload=64 * 1024) as nats_url:
+        settings = {"backend": "jetstream", "nats_url": nats_url, "ack_wait": "2"}
+        async with Sink.start(big_reply) as checker, Sink.start() as dls:
+            write_brokers(
+                routes,
+                broker(
+                    "default",
+                    trigger("checker", checker.url, deadLetterSinkUri=dls.url, **by_type("order.created")),
+                    delivery={"retry": 2, "backoffDelay": "PT0.01S"},
+                ),
+            )
+            async with started(routes, settings) as d:
+                assert await send(http, url(d, "default"), "o-1", "order.created") == 202
+                [dead] = await dls.wait_for(1)
+    assert dead.headers["ce-id"] == "o-1"
+    assert dead.headers["ce-knativeerrorcode"] == "413"
+    assert ids(checker) == ["o-1"]  # retrying cannot make the reply smaller

@@ -33,10 +33,11 @@ from eventwire_runtime.delivery.errors import EventFormatError, TransportError
 from eventwire_runtime.delivery.http_client import Response, header_block
 from eventwire_runtime.delivery.retry import is_success
 from eventwire_runtime.delivery.sender import DeliveryResult, Refusal, Sender
-from eventwire_runtime.dispatcher import broker
+from eventwire_runtime.dispatcher import broker, guards
 from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.metrics import DispatcherMetrics
 from eventwire_runtime.dispatcher.routing import BROKER, ChannelRoute, Subscriber
+from eventwire_runtime.errors import EventTooLarge
 
 log = logging.getLogger(__name__)
 
@@ -315,8 +316,8 @@ class Fanout:
                 pause=limit.pause,
                 on_retry=on_retry,
             )
-        except Exception:
-            log.exception("delivery to %s failed unexpectedly", sub.subscriber_uri)
+        except Exception:  # task boundary: a bug; the event stays unacknowledged, to be redelivered
+            guards.caught("delivery", log, "delivery to %s failed unexpectedly", sub.subscriber_uri)
             return None
         finally:
             limit.give()
@@ -406,7 +407,10 @@ class Fanout:
                 status = pending
             else:
                 status = await pending
-        except Exception as exc:  # EventTooLarge or a backend failure: the attempt fails
+        except EventTooLarge as exc:  # as ingress answers it: 413, which retrying cannot change
+            return Refusal(f"reply re-entry into {where} failed: {exc}", 413)
+        except Exception as exc:  # task boundary: backends answer failures as statuses, so a bug
+            guards.caught("reply_reentry", log, "reply re-entry into %s failed", where)
             return f"reply re-entry into {where} failed: {exc}"
         if status != 202:
             return Refusal(f"reply re-entry into {where} answered {status}", status)
