@@ -51,6 +51,20 @@ def by_type(event_type: str) -> dict[str, Any]:
     return {"filter": {"attributes": {"type": event_type}}}
 
 
+def write_dead_lettering(
+    routes: Routes, uid: str, uri: str, dls: str, event_type: str, retry: int = 2
+) -> None:
+    """Broker `default` with one Trigger for `event_type`, dead-lettering to `dls` after `retry` quick retries."""
+    write_brokers(
+        routes,
+        broker(
+            "default",
+            trigger(uid, uri, deadLetterSinkUri=dls, **by_type(event_type)),
+            delivery={"retry": retry, "backoffDelay": "PT0.01S"},
+        ),
+    )
+
+
 def url(d: RunningDispatcher, name: str) -> str:
     return f"{d.base}/brokers/default/{name}"
 
@@ -224,14 +238,7 @@ async def test_a_failing_trigger_dead_letters_with_the_error(
     routes: Routes, http: aiohttp.ClientSession, any_backend: dict[str, str]
 ) -> None:
     async with Sink.start(lambda i, r: Reply(422, body=b"no")) as bad, Sink.start() as dls:
-        write_brokers(
-            routes,
-            broker(
-                "default",
-                trigger("bad", bad.url, deadLetterSinkUri=dls.url, **by_type("x")),
-                delivery={"retry": 1, "backoffDelay": "PT0.01S"},
-            ),
-        )
+        write_dead_lettering(routes, "bad", bad.url, dls.url, "x", retry=1)
         async with started(routes, any_backend) as d:
             assert await send(http, url(d, "default"), "d-1", "x") == 202
             assert await send(http, url(d, "default"), "d-2", "y") == 202  # filtered: never tried
@@ -358,14 +365,7 @@ async def test_a_reply_too_large_for_the_broker_dead_letters_with_413_without_re
     with nats_server(max_payload=64 * 1024) as nats_url:
         settings = {"backend": "jetstream", "nats_url": nats_url, "ack_wait": "2"}
         async with Sink.start(big_reply) as checker, Sink.start() as dls:
-            write_brokers(
-                routes,
-                broker(
-                    "default",
-                    trigger("checker", checker.url, deadLetterSinkUri=dls.url, **by_type("order.created")),
-                    delivery={"retry": 2, "backoffDelay": "PT0.01S"},
-                ),
-            )
+            write_dead_lettering(routes, "checker", checker.url, dls.url, "order.created")
             async with started(routes, settings) as d:
                 assert await send(http, url(d, "default"), "o-1", "order.created") == 202
                 [dead] = await dls.wait_for(1)

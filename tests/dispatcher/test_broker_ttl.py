@@ -18,13 +18,22 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http, to_binary
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
-from tests.dispatcher.conftest import Routes
-from tests.dispatcher.test_broker import _equals, broker, by_type, metric, send, started, trigger, until, url
+from tests.dispatcher.conftest import Routes, binary_headers
+from tests.dispatcher.test_broker import (
+    _equals,
+    broker,
+    metric,
+    send,
+    started,
+    trigger,
+    until,
+    url,
+    write_dead_lettering,
+)
 from tests.dispatcher.test_broker import write_brokers as write
 from tests.support.sink import Received, Reply, Sink
 
 TTL = "knativebrokerttl"
-FAST_RETRIES = {"retry": 2, "backoffDelay": "PT0.01S"}
 
 
 def sdk_event(rec: Received) -> Any:
@@ -101,28 +110,14 @@ async def test_ingress_counts_one_hop_and_refuses_an_event_left_at_zero(
 
 
 def _event(event_id: str, **extra: str) -> dict[str, str]:
-    return {
-        "ce-specversion": "1.0",
-        "ce-id": event_id,
-        "ce-source": "/test",
-        "ce-type": "x",
-        "content-type": "application/json",
-        **extra,
-    }
+    return binary_headers(event_id, **{"ce-type": "x", **extra})
 
 
 async def test_a_reply_carries_the_answered_count_and_the_refused_one_dead_letters(
     routes: Routes, http: aiohttp.ClientSession, any_backend: dict[str, str]
 ) -> None:
     async with Sink.start(sdk_replying("ping")) as looper, Sink.start() as dls:
-        write(
-            routes,
-            broker(
-                "default",
-                trigger("loop", looper.url, deadLetterSinkUri=dls.url, **by_type("ping")),
-                delivery=FAST_RETRIES,
-            ),
-        )
+        write_dead_lettering(routes, "loop", looper.url, dls.url, "ping")
         async with started(routes, any_backend) as d:
             # 4 at the producer, 3 once ingress counted a hop, then 2 and 1 for the replies; the
             # third reply would be at 0: refused, so the delivery that produced it dead-letters.
@@ -142,10 +137,7 @@ async def test_the_default_count_lets_a_loop_run_255_deliveries(
     routes: Routes, http: aiohttp.ClientSession
 ) -> None:
     async with Sink.start(sdk_replying("ping")) as looper, Sink.start() as dls:
-        write(
-            routes,
-            broker("default", trigger("loop", looper.url, deadLetterSinkUri=dls.url, **by_type("ping"))),
-        )
+        write_dead_lettering(routes, "loop", looper.url, dls.url, "ping")
         async with started(routes, {}) as d:
             assert await send(http, url(d, "default"), "p", "ping") == 202
             await dls.wait_for(1, within=30)
