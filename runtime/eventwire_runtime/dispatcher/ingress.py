@@ -2,7 +2,7 @@
 
 Order: operations paths (`/healthz`, `/readyz`, `/metrics`); method (OPTIONS answered with
 `Allow`, anything but POST gets 405); resolve the channel (404); parse and validate the event(s)
-(400 naming the problem); hand off to the backend (202, 429 + Retry-After when full, 503 when
+(400 naming the problem); at a Broker, count a hop (400 at the hop limit, broker.py); hand off to the backend (202, 429 + Retry-After when full, 503 when
 the backend is down); anything unexpected is a 500. The 413 for oversized bodies happens in the
 server before the body is read.
 """
