@@ -11,6 +11,7 @@ from eventwire_runtime.delivery import DeliverySpec, HttpClient, Response, Sende
 from eventwire_runtime.delivery.http_client import header_block
 from tests.support.processes import free_port
 from tests.support.sink import Reply, Sink
+from tests.support.waiting import eventually_async
 
 HEADERS = [("ce-specversion", "1.0"), ("ce-id", "n-1"), ("ce-source", "/t"), ("ce-type", "t.t")]
 
@@ -44,11 +45,11 @@ async def test_post_nowait_recovers_from_a_stale_pooled_connection() -> None:
         client = HttpClient()
         try:
             assert isinstance(await post(client, sink.url), Response)
-            for pool in client._idle.values():  # the server side closes the idle connection
-                for conn in pool:
-                    assert conn.transport is not None
-                    conn.transport.abort()
-            await asyncio.sleep(0.05)
+            pooled = [conn for pool in client._idle.values() for conn in pool]
+            for conn in pooled:  # the pooled connection breaks while idle
+                assert conn.transport is not None
+                conn.transport.abort()
+            await eventually_async(lambda: all(c.closed for c in pooled), what="the pool saw the close")
             second = await post(client, sink.url)
         finally:
             await client.close()
