@@ -188,7 +188,7 @@ async def hammer(http: aiohttp.ClientSession, url: str, ledger: Ledger, prefix: 
             if status == 202:
                 ledger.accepted.append(event_id)
             else:
-                await asyncio.sleep(0.001)
+                await asyncio.sleep(0.001)  # a sender pacing its retries, as a real one would
 
     await asyncio.gather(*(worker(w) for w in range(16)))
     assert len(ledger.accepted) >= want
