@@ -64,6 +64,7 @@ async def test_not_ready_flip_keeps_the_backlog_and_resumes(
             async with producing(http, d.url("default", "orders"), ledger):
                 await until(lambda: len(sink.received) >= 20, what="first deliveries")
                 routes.write([channel("orders", {**ready, "ready": "False"})])
+                await table_loaded(d, channels=1, subscribers=0, paused=1)  # the pause took effect
                 await asyncio.sleep(hold)  # the subscription stays not ready this long
                 routes.write([channel("orders", ready)])
                 await ledger.accepts_more(20, what="events after the pause")
@@ -405,7 +406,7 @@ async def refused(http: aiohttp.ClientSession, d: RunningDispatcher, write: Call
     await until(counted, what="the routes file refused")
 
 
-async def table_loaded(d: RunningDispatcher, channels: int, subscribers: int) -> None:
+async def table_loaded(d: RunningDispatcher, channels: int, subscribers: int, paused: int = 0) -> None:
     """Wait until the dispatcher logged loading a table of this size (proof it read the file)."""
 
     def logged() -> bool:
@@ -417,12 +418,13 @@ async def table_loaded(d: RunningDispatcher, channels: int, subscribers: int) ->
             if (
                 isinstance(entry, dict)
                 and entry.get("msg") == "routing table loaded"
-                and (entry.get("channels"), entry.get("subscribers")) == (channels, subscribers)
+                and (entry.get("channels"), entry.get("subscribers"), entry.get("paused"))
+                == (channels, subscribers, paused)
             ):
                 return True
         return False
 
-    await until(logged, what=f"a table of {channels} channels, {subscribers} subscribers loaded")
+    await until(logged, what=f"a table of {channels} channels, {subscribers} subscribers, {paused} paused")
 
 
 # 8. Durable state is deleted only on an explicit tombstone, never on absence.
