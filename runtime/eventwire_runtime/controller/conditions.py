@@ -105,6 +105,20 @@ def is_ready(obj: Mapping[str, Any] | None) -> bool:
     return cond is not None and cond.get("status") == TRUE
 
 
+def status_says(obj: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
+    """Whether `obj`'s status is of its current generation and its conditions have the `wanted`
+    statuses (type -> status): what lets an event of another object skip a reconcile."""
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") != obj["metadata"].get("generation", 1):
+        return False
+    return all((condition(status, type_) or {}).get("status") == value for type_, value in wanted.items())
+
+
+def inherited_dead_letter(parent: Mapping[str, Any]) -> str | None:
+    """The resolved dead-letter sink a Channel or Broker lends to children that set none."""
+    return ((parent.get("status") or {}).get("deadLetterSinkUri")) or None
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 JSON merge patch: dicts merge recursively, None deletes, anything else replaces."""
     if not isinstance(patch, Mapping):

@@ -26,7 +26,7 @@ from eventwire_runtime.api import SOURCES_GROUP
 from eventwire_runtime.controller.children import apply_child
 from eventwire_runtime.controller.conditions import Conditions, is_ready, now_rfc3339
 from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented
-from eventwire_runtime.controller.destinations import Resolution, resolve
+from eventwire_runtime.controller.destinations import Resolution
 from eventwire_runtime.controller.sources import apiserver, kinds, names, resources
 from eventwire_runtime.controller.sources import conditions as cond
 from eventwire_runtime.controller.sources.github import GitHubHooks, hook_payload
@@ -237,10 +237,8 @@ async def reconcile(ctx: Context, source: Body) -> Body:
         generation = int(current["metadata"].get("generation", 1))
         old_conditions = (current.get("status") or {}).get("conditions")
         conds = cond.condition_set(kind).manage(old_conditions, generation, now_rfc3339())
-        domain = ctx.settings.cluster_domain
-        sink = await resolve(spec.get("sink"), namespace, ctx.cache, domain)
-        dls_ref = (spec.get("delivery") or {}).get("deadLetterSink")
-        dead_letter = await resolve(dls_ref, namespace, ctx.cache, domain) if dls_ref else None
+        sink = await ctx.resolve(spec.get("sink"), namespace)
+        dead_letter = await ctx.resolve_dead_letter(current)
         if not sink.ok:
             conds.mark_false(cond.SINK_PROVIDED, sink.reason, f"sink: {sink.message}")
         elif dead_letter is not None and not dead_letter.ok:
@@ -258,9 +256,7 @@ async def reconcile(ctx: Context, source: Body) -> Body:
         except KubeError as exc:
             conds.mark_false(cond.DEPLOYED, "ApplyFailed", str(exc))
         status = resources.make_status(current, conds, sink.uri or None, extra)
-        await ctx.write_status(current, status)
-        ctx.warn_on_failure(current, status)
-        return {**current, "status": status}
+        return await ctx.report(current, status)
 
 
 async def source_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
