@@ -54,6 +54,10 @@ class Conditions:
         condition["lastTransitionTime"] = transition or self.now
         self._new[type_] = condition
 
+    def mark(self, type_: str, status: str, reason: str = "", message: str = "") -> None:
+        """Set a condition to a computed status (True, False or Unknown)."""
+        self._set(type_, status, reason, message)
+
     def mark_true(self, type_: str, reason: str = "", message: str = "") -> None:
         self._set(type_, TRUE, reason, message)
 

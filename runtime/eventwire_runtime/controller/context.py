@@ -63,7 +63,9 @@ class Context:
     def queue(self, kind: str, process: Callable[[Any], Awaitable[float | None]]) -> WorkQueue[Any]:
         """The work queue of `kind`'s reconciler, created on first use."""
         if kind not in self._queues:
-            self._queues[kind] = WorkQueue(kind, process)
+            self._queues[kind] = WorkQueue(
+                kind, process, on_error=lambda: self.metrics.task_error(f"workqueue:{kind}")
+            )
         return self._queues[kind]
 
     async def close(self) -> None:

@@ -83,6 +83,7 @@ def make_status(
     dead_letter: Resolution | None,
     now: str | None = None,
     listed: Mapping[str, Mapping[str, Any]] | None = None,
+    dependency: tuple[str, str, str] = (TRUE, "", ""),
 ) -> dict[str, Any]:
     """The desired Trigger status.
 
@@ -92,6 +93,7 @@ def make_status(
         dead_letter: the resolved spec.delivery.deadLetterSink, None when unset (the Broker's
             resolved one stands in).
         listed: `listed_entries(broker)`, when the caller checks many Triggers.
+        dependency: DependencyReady's (status, reason, message) (`dependency.judge`).
     """
     meta, spec = trigger["metadata"], trigger.get("spec") or {}
     namespace, broker_name = meta["namespace"], spec.get("broker", "")
@@ -136,6 +138,8 @@ def make_status(
             "DeadLetterSinkResolveFailed",
             f"deadLetterSink: {dead_letter.message}",
         )
+
+    conds.mark(cond.DEPENDENCY_READY, *dependency)
 
     _mark_subscription(conds, trigger, broker, subscriber_uri, listed)
     return {
