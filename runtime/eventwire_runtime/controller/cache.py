@@ -3,8 +3,9 @@
 kopf keeps each index current from its watch streams (an index is updated before any handler
 sees the event) and starts handlers only once every index holds its initial listing, so an
 object missing from an index does not exist. Reconcilers read other kinds only from here, never
-by GET/LIST; the one exception is a destination `ref` to a kind the controller does not watch
-(anything with `status.address.url`), which `Cache.get_object` fetches from the API. Brokers,
+by GET/LIST; the one exception is a reference to a kind the controller does not watch (a
+destination `ref` to anything with `status.address.url`, a Trigger's dependency of such a kind),
+which `Cache.get_object` fetches from the API. Brokers,
 like Channels, are indexed: a sink, subscriber or reply naming a Broker resolves from here.
 
 The index functions are pure: `Cache.from_objects` runs them over plain objects, which is how
