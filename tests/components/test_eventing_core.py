@@ -321,6 +321,21 @@ def test_several_provisioners_get_one_dispatcher_each(run: Runner) -> None:
     assert find(record, "Deployment", "eventwire-dispatcher-fast").plain["spec"]["replicas"] == 2
 
 
+def test_a_provisioners_http_limits_reach_its_dispatcher(run: Runner) -> None:
+    limits = {"maxBodyBytes": 1048576, "idleTimeout": "PT30S"}
+    provisioners = [{"name": "default", "type": "in-memory", "spec": {"dispatcher": {"http": limits}}}]
+
+    def program() -> None:
+        EventingCore("eventing", {"image": IMAGE, "provisioners": provisioners})  # type: ignore[typeddict-item]
+
+    record = run(program)
+    assert find(record, "ClusterChannelProvisioner", "default").plain["spec"]["dispatcher"]["http"] == limits
+    env = env_of(find(record, "Deployment", "eventwire-dispatcher-default").plain)
+    assert env["EVENTWIRE_MAX_BODY_BYTES"] == "1048576"
+    assert env["EVENTWIRE_IDLE_TIMEOUT"] == "PT30S"
+    assert "EVENTWIRE_MAX_HEADER_BYTES" not in env
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -36,6 +36,7 @@ from eventwire.install.workloads import (
     service,
     standard_labels,
 )
+from eventwire_spec.durations import parse_duration
 
 # Every dispatcher pod, whatever its provisioner.
 _DISPATCHER_PODS: Final = {"app.kubernetes.io/name": "eventwire", "app.kubernetes.io/component": "dispatcher"}
@@ -569,6 +570,13 @@ def provisioner_manifest(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
     errors = resource_errors(manifest)
     if errors:
         raise ConfigError(f"provisioner {name}: " + "; ".join(str(error) for error in errors))
+    # The schema admits PT0S; the dispatcher refuses a zero timeout at start (a crash loop).
+    limits = spec.get("dispatcher", {}).get("http", {})
+    for field in ("headerTimeout", "bodyTimeout", "idleTimeout"):
+        if field in limits and parse_duration(limits[field]) == 0:
+            raise ConfigError(
+                f"provisioner {name}: spec.dispatcher.http.{field} must be longer than zero, got {limits[field]!r}"
+            )
     return manifest
 
 

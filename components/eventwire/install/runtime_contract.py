@@ -36,6 +36,19 @@ def stream_name(provisioner: str) -> str:
     return "EVENTWIRE_" + provisioner.upper().replace("-", "_").replace(".", "_")
 
 
+# spec.dispatcher.http of a ClusterChannelProvisioner -> the dispatcher's variable. Byte and
+# connection counts pass as integers, timeouts as the ISO-8601 duration the runtime also reads.
+DISPATCHER_HTTP_SETTINGS: Final = {
+    "maxBodyBytes": "EVENTWIRE_MAX_BODY_BYTES",
+    "maxRequestLineBytes": "EVENTWIRE_MAX_REQUEST_LINE_BYTES",
+    "maxHeaderBytes": "EVENTWIRE_MAX_HEADER_BYTES",
+    "maxConnections": "EVENTWIRE_MAX_CONNECTIONS",
+    "headerTimeout": "EVENTWIRE_HEADER_TIMEOUT",
+    "bodyTimeout": "EVENTWIRE_BODY_TIMEOUT",
+    "idleTimeout": "EVENTWIRE_IDLE_TIMEOUT",
+}
+
+
 def dispatcher_env(provisioner: str, spec: Mapping[str, Any]) -> dict[str, str]:
     """The dispatcher environment for the ClusterChannelProvisioner `provisioner` with `spec`."""
     backend = str(spec["type"])
@@ -47,9 +60,15 @@ def dispatcher_env(provisioner: str, spec: Mapping[str, Any]) -> dict[str, str]:
         "EVENTWIRE_SHUTDOWN_TIMEOUT": str(SHUTDOWN_TIMEOUT_SECONDS),
         "EVENTWIRE_LOG_LEVEL": "INFO",
     }
-    host_suffix = spec.get("dispatcher", {}).get("hostSuffix")
+    dispatcher = spec.get("dispatcher", {})
+    host_suffix = dispatcher.get("hostSuffix")
     if host_suffix:
         env["EVENTWIRE_HOST_SUFFIX"] = str(host_suffix)
+    if "maxBacklog" in dispatcher:
+        env["EVENTWIRE_MAX_BACKLOG"] = str(dispatcher["maxBacklog"])
+    for field, variable in DISPATCHER_HTTP_SETTINGS.items():
+        if field in dispatcher.get("http", {}):
+            env[variable] = str(dispatcher["http"][field])
     if backend == "in-memory" and "capacity" in spec.get("inMemory", {}):
         env["EVENTWIRE_QUEUE_CAPACITY"] = str(spec["inMemory"]["capacity"])
     if backend == "jetstream":
