@@ -5,6 +5,9 @@ what the GitHubSource adapter turns into CloudEvents, so that the two cannot dis
 from GitHub's "Webhook events and payloads" reference, plus the legacy `integration_*` names
 GitHub still sends to older apps. `KNATIVE_GITHUB_EVENTS` is the subset Knative's
 eventing-github adapter parses; it answers 404 to the others, eventwire forwards them too.
+`APP_ONLY_GITHUB_EVENTS` are those GitHub delivers only to GitHub Apps, Marketplace or Sponsors
+listings (their documented availability names neither repositories nor organisations): a
+repository or organisation webhook cannot subscribe to them.
 """
 
 from typing import Final
@@ -130,5 +133,21 @@ KNATIVE_GITHUB_EVENTS: Final[frozenset[str]] = frozenset(
         "team_add",
         "team",
         "watch",
+    }
+)
+
+APP_ONLY_GITHUB_EVENTS: Final[frozenset[str]] = frozenset(
+    {
+        "github_app_authorization",
+        "installation",
+        "installation_repositories",
+        "installation_target",
+        "integration_installation",
+        "integration_installation_repositories",
+        "marketplace_purchase",  # Marketplace listings
+        "personal_access_token_request",
+        "repository_dispatch",
+        "security_advisory",
+        "sponsorship",  # Sponsors listings
     }
 )

@@ -6,13 +6,15 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 
 import pytest
+from google.api_core.exceptions import NotFound
 from google.cloud import pubsub_v1
 
-from eventwire_runtime.adapters.pubsub import PubSubAdapter
+from eventwire_runtime.adapters.pubsub import PubSubAdapter, _wait_closed
 from eventwire_runtime.delivery.errors import ConfigError
 from tests.adapters.conftest import make_env, metered_sender, running, wait_for
 from tests.support.pubsub import create_topic, emulator, publish, pubsub_emulator
@@ -185,3 +187,43 @@ async def test_shutdown_finishes_deliveries_in_flight_and_acks_them(emulator: st
                 await task
     assert len(sink.received) == 1
     assert await asyncio.to_thread(_pull_leftovers, subscription) == 0, "acked before the stream closed"
+
+
+def _stream_ending(subscription: str, within: float) -> None:
+    """A real streaming pull on `subscription`, cancelled and waited for by `_wait_closed`. Blocking."""
+    with pubsub_v1.SubscriberClient() as subscriber:
+        future = subscriber.subscribe(f"projects/{PROJECT}/subscriptions/{subscription}", lambda m: m.nack())
+        try:
+            _wait_closed(future, within)
+        finally:
+            future.cancel()
+            with contextlib.suppress(Exception):  # the first call said how it ended
+                future.result(timeout=10)
+
+
+def test_a_stream_that_ends_with_an_error_is_logged_with_its_traceback(
+    emulator: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="eventwire_runtime.adapters.pubsub"):
+        _stream_ending("never-created", within=20)  # the stream fails: NotFound
+    [record] = [r for r in caplog.records if r.name == "eventwire_runtime.adapters.pubsub"]
+    assert record.levelno == logging.ERROR
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], NotFound)
+
+
+def test_a_stream_that_does_not_shut_down_in_time_is_a_warning(
+    emulator: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = create_topic(PROJECT)
+    subscription = f"s-{uuid.uuid4().hex[:10]}"
+    with pubsub_v1.SubscriberClient() as subscriber:
+        subscriber.create_subscription(
+            name=f"projects/{PROJECT}/subscriptions/{subscription}",
+            topic=f"projects/{PROJECT}/topics/{topic}",
+        )
+    with caplog.at_level(logging.DEBUG, logger="eventwire_runtime.adapters.pubsub"):
+        _stream_ending(subscription, within=0.2)  # a healthy stream, never cancelled in that time
+    [record] = [r for r in caplog.records if r.name == "eventwire_runtime.adapters.pubsub"]
+    assert record.levelno == logging.WARNING
+    assert "did not shut down within 0.2s" in record.getMessage()

@@ -29,58 +29,43 @@ def _ticks(schedule: CronSchedule, start: dt.datetime, count: int) -> list[str]:
         (
             "0 * * * *",
             "Europe/Berlin",
-            dt.datetime(2026, 3, 28, 22, 30, tzinfo=UTC),
+            "2026-03-28T22:30:00Z",
             ["03-28 23:00:00", "03-29 00:00:00", "03-29 01:00:00", "03-29 02:00:00"],
         ),
         # Daily at 02:30: that wall time is skipped by the clock, so it fires when the clock jumps.
         (
             "30 2 * * *",
             "Europe/Berlin",
-            dt.datetime(2026, 3, 28, 0, 0, tzinfo=UTC),
+            "2026-03-28T00:00:00Z",
             ["03-28 01:30:00", "03-29 01:00:00", "03-30 00:30:00"],
         ),
         # Every 30 minutes: the two wall times in the gap collapse into one tick at the jump.
         (
             "*/30 * * * *",
             "Europe/Berlin",
-            dt.datetime(2026, 3, 29, 0, 10, tzinfo=UTC),
+            "2026-03-29T00:10:00Z",
             ["03-29 00:30:00", "03-29 01:00:00", "03-29 01:30:00"],
         ),
         # Berlin falls back at 01:00 UTC on 2026-10-25 (03:00 CEST -> 02:00 CET): the repeated
         # wall 02:30 fires once, at its first occurrence.
-        (
-            "30 2 * * *",
-            "Europe/Berlin",
-            dt.datetime(2026, 10, 24, 1, 0, tzinfo=UTC),
-            ["10-25 00:30:00", "10-26 01:30:00"],
-        ),
+        ("30 2 * * *", "Europe/Berlin", "2026-10-24T01:00:00Z", ["10-25 00:30:00", "10-26 01:30:00"]),
         (
             "0 * * * *",
             "Europe/Berlin",
-            dt.datetime(2026, 10, 24, 23, 30, tzinfo=UTC),
+            "2026-10-24T23:30:00Z",
             ["10-25 00:00:00", "10-25 02:00:00", "10-25 03:00:00"],
         ),
         # New York springs forward at 07:00 UTC on 2026-03-08.
-        (
-            "0 9 * * *",
-            "America/New_York",
-            dt.datetime(2026, 3, 7, 0, 0, tzinfo=UTC),
-            ["03-07 14:00:00", "03-08 13:00:00"],
-        ),
+        ("0 9 * * *", "America/New_York", "2026-03-07T00:00:00Z", ["03-07 14:00:00", "03-08 13:00:00"]),
         # Six fields: seconds last.
-        (
-            "* * * * * */20",
-            "UTC",
-            dt.datetime(2026, 1, 1, 0, 0, 5, tzinfo=UTC),
-            ["01-01 00:00:20", "01-01 00:00:40"],
-        ),
+        ("* * * * * */20", "UTC", "2026-01-01T00:00:05Z", ["01-01 00:00:20", "01-01 00:00:40"]),
     ],
 )
 def test_ticks_are_exactly_once_across_clock_changes(
-    expression: str, zone: str, start_utc: dt.datetime, expected_utc: list[str]
+    expression: str, zone: str, start_utc: str, expected_utc: list[str]
 ) -> None:
     schedule = CronSchedule.parse(expression, zone)
-    assert _ticks(schedule, start_utc, len(expected_utc)) == expected_utc
+    assert _ticks(schedule, dt.datetime.fromisoformat(start_utc), len(expected_utc)) == expected_utc
 
 
 def test_a_day_of_hourly_ticks_across_each_change_has_no_gap_or_double() -> None:

@@ -193,7 +193,7 @@ async def test_oversized_headers_get_431() -> None:
         for at in range(0, len(request), 4096):
             writer.write(request[at : at + 4096])
             await writer.drain()
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.02)  # separate reads on the server (not asserted: a merge is fine)
         answer = await rawhttp.read_answer(reader, within=20)
         await rawhttp.close(writer)
         assert answer.status == 202, answer.raw

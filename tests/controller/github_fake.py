@@ -2,7 +2,8 @@
 
 POST /repos/{owner}/{repo}/hooks and /orgs/{org}/hooks create (201 with an id); PATCH and DELETE
 .../hooks/{id} update (200) and remove (204); unknown ids answer 404. Requests without the
-expected bearer token answer 401, like GitHub.
+expected bearer token answer 401, like GitHub; a hook with events only GitHub Apps (or
+Marketplace and Sponsors listings) receive answers 422, like GitHub.
 """
 
 from __future__ import annotations
@@ -14,6 +15,20 @@ from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
+
+# GitHub's side of the facts, kept apart from eventwire_spec's list on purpose: the events whose
+# documented availability is only a GitHub App, a Marketplace or a Sponsors listing.
+NOT_FOR_HOOKS = {
+    "github_app_authorization",
+    "installation",
+    "installation_repositories",
+    "installation_target",
+    "marketplace_purchase",
+    "personal_access_token_request",
+    "repository_dispatch",
+    "security_advisory",
+    "sponsorship",
+}
 
 
 class GitHubHooksFake:
@@ -34,6 +49,11 @@ class GitHubHooksFake:
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return web.json_response({"message": "Bad credentials"}, status=401)
         parts = request.path.strip("/").split("/")
+        if request.method in ("POST", "PATCH"):
+            refused = sorted(set((await request.json()).get("events") or []) & NOT_FOR_HOOKS)
+            if refused:
+                message = f"Validation Failed: events {refused} are not available to this hook"
+                return web.json_response({"message": message}, status=422)
         if request.method == "POST" and parts[-1] == "hooks":
             self._next_id += 1
             hook_id = str(self._next_id)

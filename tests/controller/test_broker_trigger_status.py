@@ -151,7 +151,15 @@ def test_a_trigger_listed_by_a_ready_broker_is_ready() -> None:
     broker["status"] = broker_status(broker, "default", ccp, "", None, [trigger], NOW)
     status = trigger_status(trigger, broker, Resolution(uri="http://t.example/"), None, LATER)
     assert statuses(status) == dict.fromkeys(
-        ("BrokerReady", "DeadLetterSinkResolved", "Ready", "SubscriberResolved", "SubscriptionReady"), "True"
+        (
+            "BrokerReady",
+            "DeadLetterSinkResolved",
+            "DependencyReady",  # no dependency annotation
+            "Ready",
+            "SubscriberResolved",
+            "SubscriptionReady",
+        ),
+        "True",
     )
     assert status["subscriberUri"] == "http://t.example/"
     assert reflects_broker({**trigger, "status": status}, broker)

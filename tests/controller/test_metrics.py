@@ -94,7 +94,8 @@ def test_resources_gauge_follows_tracked_objects() -> None:
     assert gauge[(("kind", "Channel"), ("ready", "False"))] == 0
     assert gauge[(("kind", "ClusterChannelProvisioner"), ("ready", "Unknown"))] == 1
     assert gauge[(("kind", "PingSource"), ("ready", "True"))] == 0  # every kind and state is exported
-    assert len(gauge) == 9 * 3
+    assert gauge[(("kind", "Trigger"), ("ready", "Unknown"))] == 0  # Brokers and Triggers too
+    assert len(gauge) == 11 * 3
 
 
 async def test_api_errors_are_counted_by_the_client_except_not_found() -> None:

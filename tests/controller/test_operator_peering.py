@@ -7,8 +7,9 @@ from each process's own metrics."""
 from __future__ import annotations
 
 import contextlib
+import datetime
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from eventwire.install.peering import kopf_peering, kopf_peering_crd
 from eventwire.rbac import CONTROLLER_RULES, peering_rules
 from tests.controller.conftest import running_operator
-from tests.controller.factories import SOURCES, apply, make_source, requests_outside_rbac
+from tests.controller.factories import (
+    MESSAGING,
+    SOURCES,
+    apply,
+    make_channel,
+    make_source,
+    make_subscription,
+    requests_outside_rbac,
+)
 from tests.support.kube import KubeApiFake
 from tests.support.processes import ManagedProcess, free_port
 from tests.support.waiting import eventually
@@ -47,7 +56,11 @@ def peers(kube: KubeApiFake) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def replica(
-    kube: KubeApiFake, workdir: Path, identity: str, lifetime: int = LIFETIME
+    kube: KubeApiFake,
+    workdir: Path,
+    identity: str,
+    lifetime: int = LIFETIME,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[tuple[ManagedProcess, int]]:
     """One controller replica named `identity` (kopf's POD_ID), ready once its keep-alive is in
     the peering object; yields (process, metrics port)."""
@@ -57,6 +70,7 @@ def replica(
         "EVENTWIRE_PEERING_LIFETIME": str(lifetime),
         "POD_ID": identity,
         "EVENTWIRE_METRICS_PORT": str(port),
+        **(extra_env or {}),
     }
     with running_operator(kube, workdir, env, ready=lambda: identity in peers(kube)) as proc:
         yield proc, port
@@ -125,3 +139,49 @@ def test_one_replica_is_active_and_a_standby_takes_over(
         (m, p.split("?")[0]) for m, p in requests
     ]
     assert requests_outside_rbac(requests, (*CONTROLLER_RULES, *peering_rules(PEERING))) == []
+
+
+def hold(kube: KubeApiFake, identity: str | None) -> None:
+    """Write (or, with None, remove) the keep-alive of a peer outranking every replica: kopf pauses
+    them all while it is alive (its lifetime is far longer than the test)."""
+    now = datetime.datetime.now(datetime.UTC).isoformat()
+    keepalive = {"priority": 1, "lifetime": 3600, "lastseen": now}
+    status = {"holder": keepalive if identity else None}
+    kube.patch("kopf.dev/v1", "ClusterKopfPeering", PEERING, {"status": status}, subresource="status")
+
+
+def table(kube: KubeApiFake, namespace: str) -> list[tuple[str, str]]:
+    channel = kube.get(MESSAGING, "Channel", "orders", namespace) or {}
+    return [(e["name"], e.get("ready", "")) for e in (channel.get("status") or {}).get("subscribers") or []]
+
+
+def test_a_paused_replica_runs_no_cache_resync_and_writes_nothing(
+    peered: KubeApiFake, namespace: str, tmp_path: Path
+) -> None:
+    kube = peered
+    env = {"EVENTWIRE_CACHE_RESYNC_SECONDS": "1"}
+    with replica(kube, tmp_path, "controller-r", extra_env=env) as (proc, _):
+        apply(kube, make_channel("orders", namespace))
+        apply(kube, make_subscription("gone", namespace, "orders", subscriber={"uri": "http://a.example/"}))
+        # Converged: nothing of this namespace is left for the replica to do before it pauses.
+        eventually(lambda: table(kube, namespace) == [("gone", "True")], 15, "the routing table")
+
+        hold(kube, "holder")
+        try:
+            eventually(lambda: "Pausing operations" in proc.output(), 15, "kopf pausing the replica")
+            mark = len(kube.requests)
+            # Deleted while the replica watches nothing: its cache still holds the Subscription,
+            # so a resync round would find it gone and rewrite the Channel's table.
+            kube.delete(MESSAGING, "Subscription", "gone", namespace)
+            skipped = proc.output().count("cache resync: skipped")
+            eventually(
+                lambda: proc.output().count("cache resync: skipped") >= skipped + 2, 15, "two skipped rounds"
+            )
+            # (Work the replica had in flight elsewhere when it paused may still finish.)
+            here = [(m, p) for m, p in list(kube.requests)[mark:] if f"/namespaces/{namespace}/" in p]
+            assert here == []  # no LIST of the resync, no write of what it would find gone
+            assert table(kube, namespace) == [("gone", "True")]
+        finally:
+            hold(kube, None)
+        # Active again: the next resync round finds the Subscription gone (no watch event said so).
+        eventually(lambda: table(kube, namespace) == [], 15, "the resync after resuming")

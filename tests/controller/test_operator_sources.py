@@ -369,6 +369,67 @@ def test_github_source_with_token_registers_and_removes_its_webhook(
         assert github.requests[-1] == ("DELETE", f"/api/v3/repos/acme/shop/hooks/{hook_id}")
 
 
+def test_github_source_omits_events_a_repository_webhook_cannot_have(
+    cluster: KubeApiFake, namespace: str
+) -> None:
+    """GitHub refuses a repository hook naming App-only events (the fake answers 422 as it does):
+    they are left out and named in WebhookRegistered; with nothing left, nothing is registered."""
+    kube = cluster
+    token = {"secretKeyRef": {"name": "gh", "key": "token"}}
+
+    def registered(name: str) -> dict[str, Any]:
+        return condition(
+            {"status": source_status(kube, "GitHubSource", name, namespace)}, "WebhookRegistered"
+        )
+
+    with running_github(token="s3cr3t") as github:
+        kube.create(make_secret("gh", namespace, token=b"s3cr3t"))
+        events = ["push", "installation", "marketplace_purchase"]
+        apply(
+            kube,
+            make_source(
+                "GitHubSource",
+                "mixed",
+                namespace,
+                ownerAndRepository="acme/shop",
+                eventTypes=events,
+                accessToken=token,
+                githubAPIURL=github.url,
+            ),
+        )
+        hook_id = eventually(
+            lambda: source_status(kube, "GitHubSource", "mixed", namespace).get("webhookIDKey"),
+            TIMEOUT,
+            "webhook id",
+        )
+        assert github.hooks[hook_id]["events"] == ["push"]
+        cond = eventually(
+            lambda: registered("mixed") if registered("mixed").get("reason") else None, TIMEOUT, "why"
+        )
+        assert (cond["status"], cond["reason"]) == ("True", "AppOnlyEventsOmitted")
+        assert "installation, marketplace_purchase" in cond["message"]
+        assert "repository webhook" in cond["message"]
+
+        apply(
+            kube,
+            make_source(
+                "GitHubSource",
+                "app-only",
+                namespace,
+                ownerAndRepository="acme",
+                eventTypes=["installation", "github_app_authorization"],
+                accessToken=token,
+                githubAPIURL=github.url,
+            ),
+        )
+        eventually(lambda: registered("app-only").get("reason") == "AppOnlyEvents", TIMEOUT, "AppOnlyEvents")
+        cond = registered("app-only")
+        assert cond["status"] == "False"
+        assert "github_app_authorization, installation" in cond["message"]
+        assert "organisation webhook" in cond["message"]
+        assert [p for _, p in github.requests if "/orgs/" in p] == []  # GitHub was not asked
+
+
 def test_github_source_with_a_missing_token_secret(cluster: KubeApiFake, namespace: str) -> None:
     kube = cluster
     apply(

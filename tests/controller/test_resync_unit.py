@@ -73,3 +73,48 @@ def test_an_object_indexed_while_the_list_runs_is_not_judged() -> None:
     client = ScriptedList([a], during=index_late)
     assert run(client, indexes) == (0, [], [])
     assert client.calls == 1, "one LIST per namespace of the index"
+
+
+async def test_a_standby_skips_its_rounds_and_a_failed_round_is_counted_and_survived() -> None:
+    """The periodic loop: no LIST while standing by (kopf peering); a round that raises is
+    logged, counted, and the loop goes on."""
+    a = subscription("a")
+    client = ScriptedList([])
+    standing_by = [True, True, False, False]
+    rounds = asyncio.Event()
+    errors: list[str] = []
+    deleted: list[str] = []
+
+    async def standby() -> bool:
+        if not standing_by:
+            rounds.set()
+            await asyncio.Event().wait()  # the test is over: park here until cancelled
+        return standing_by.pop(0)
+
+    async def on_deleted(plural: str, obj: dict[str, Any]) -> None:
+        deleted.append(obj["metadata"]["name"])
+        raise RuntimeError("a handler bug")  # fails the round (after the discard)
+
+    indexes = {SUBSCRIPTIONS: indexed(a)}
+
+    def discard(obj: dict[str, Any]) -> None:
+        indexes[SUBSCRIPTIONS] = {}
+
+    task = asyncio.create_task(
+        resync.run_periodically(
+            0.001,
+            client,
+            indexes,
+            discard,
+            on_deleted,
+            standby=standby,
+            on_error=lambda: errors.append("x"),  # type: ignore[arg-type]
+        )
+    )
+    try:
+        await asyncio.wait_for(rounds.wait(), 5)
+    finally:
+        task.cancel()
+    assert client.calls == 1  # the two standby rounds listed nothing; the fourth found nothing to list
+    assert deleted == ["a"]
+    assert errors == ["x"]

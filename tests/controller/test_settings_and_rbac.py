@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 
 from eventwire.rbac import (
@@ -238,3 +240,48 @@ def test_cli_runs_kopf_standalone_or_peering(
         assert priority < 0  # the negated start time: the oldest replica ranks highest
     else:
         assert "priority" not in kwargs
+
+
+NOW = datetime.datetime(2026, 11, 30, 12, 0, tzinfo=datetime.UTC)
+
+
+def keepalive(priority: int, seen_seconds_ago: float, lifetime: int = 30) -> dict[str, object]:
+    seen = NOW - datetime.timedelta(seconds=seen_seconds_ago)
+    return {"priority": priority, "lifetime": lifetime, "lastseen": seen.isoformat()}
+
+
+@pytest.mark.parametrize(
+    ("peers", "standing_by"),
+    [
+        ({"me": keepalive(-5, 0)}, False),  # alone
+        ({"me": keepalive(-5, 0), "older": keepalive(-3, 10)}, True),  # a live higher priority
+        ({"me": keepalive(-5, 0), "older": keepalive(-3, 31)}, False),  # its keep-alive expired
+        ({"me": keepalive(-5, 0), "newer": keepalive(-9, 0)}, False),  # a lower priority
+        ({"me": keepalive(-5, 0), "twin": keepalive(-5, 0)}, True),  # kopf pauses both
+        ({"me": keepalive(-5, 0), "odd": {"priority": 1}}, True),  # unreadable: assume alive
+    ],
+    ids=["alone", "outranked", "expired", "outranking", "same-priority", "unreadable"],
+)
+def test_a_replica_stands_by_by_kopfs_rule(peers: dict[str, object], standing_by: bool) -> None:
+    assert peering.standing_by(peers, "me", -5, NOW) is standing_by
+
+
+def test_the_cli_gives_kopf_the_identity_the_standby_check_uses(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    import kopf
+
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(kopf, "configure", lambda **_: None)
+    monkeypatch.setattr(kopf, "run", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setenv("EVENTWIRE_PEERING", "eventwire-controller")
+    monkeypatch.setenv("POD_ID", "controller-0")
+    level = logging.getLogger().level
+    try:
+        assert main([]) == 0
+    finally:
+        logging.getLogger().setLevel(level)
+    [kwargs] = calls
+    memo = kwargs["memo"]
+    assert kwargs["identity"] == "controller-0"
+    assert getattr(memo, "identity", None) == "controller-0"

@@ -604,3 +604,15 @@ def test_ce_attributes(kind: str, spec: dict[str, Any], expected: list[dict[str,
 )
 def test_deployment_available(deployment: Any, expected: tuple[bool, str]) -> None:
     assert resources.deployment_available(deployment) == expected
+
+
+def test_app_only_events_are_split_from_those_a_webhook_can_have() -> None:
+    from eventwire_runtime.controller.sources.github import hook_events
+    from eventwire_spec.github_events import APP_ONLY_GITHUB_EVENTS, GITHUB_EVENTS
+
+    assert set(GITHUB_EVENTS) >= APP_ONLY_GITHUB_EVENTS  # every one is a name the CRD accepts
+    assert hook_events(["push", "sponsorship", "issues", "installation", "push"]) == (
+        ["issues", "push"],
+        ["installation", "sponsorship"],
+    )
+    assert hook_events(["repository_dispatch"]) == ([], ["repository_dispatch"])

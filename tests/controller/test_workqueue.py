@@ -78,11 +78,13 @@ async def test_a_failure_is_retried_after_its_backoff_and_a_resync_runs_again() 
         done.set()
         return None
 
-    queue: WorkQueue[str] = WorkQueue("test", process, backoff=(0.01,))
+    errors: list[str] = []
+    queue: WorkQueue[str] = WorkQueue("test", process, backoff=(0.01,), on_error=lambda: errors.append("x"))
     queue.add("a")
     await asyncio.wait_for(done.wait(), 5)
     await queue.close()
     assert calls == ["a", "a", "a"]
+    assert errors == ["x"]  # the failure was counted once (a metric in the operator)
 
 
 async def test_forget_drops_a_delayed_reconcile() -> None:

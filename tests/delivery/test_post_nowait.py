@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from eventwire_runtime.delivery import DeliverySpec, HttpClient, Response, Sende
 from eventwire_runtime.delivery.http_client import header_block
 from tests.support.processes import free_port
 from tests.support.sink import Reply, Sink
+from tests.support.waiting import eventually_async
 
 HEADERS = [("ce-specversion", "1.0"), ("ce-id", "n-1"), ("ce-source", "/t"), ("ce-type", "t.t")]
 
@@ -44,11 +46,11 @@ async def test_post_nowait_recovers_from_a_stale_pooled_connection() -> None:
         client = HttpClient()
         try:
             assert isinstance(await post(client, sink.url), Response)
-            for pool in client._idle.values():  # the server side closes the idle connection
-                for conn in pool:
-                    assert conn.transport is not None
-                    conn.transport.abort()
-            await asyncio.sleep(0.05)
+            pooled = [conn for pool in client._idle.values() for conn in pool]
+            for conn in pooled:  # the pooled connection breaks while idle
+                assert conn.transport is not None
+                conn.transport.abort()
+            await eventually_async(lambda: all(c.closed for c in pooled), what="the pool saw the close")
             second = await post(client, sink.url)
         finally:
             await client.close()
@@ -101,3 +103,36 @@ async def test_send_continues_after_a_first_attempt_made_by_the_caller() -> None
     assert (after_error.delivered, after_error.attempts) == (True, 2)
     assert (not_retryable.delivered, not_retryable.attempts, not_retryable.status) == (False, 1, 400)
     assert len(sink.received) == 3
+
+
+@pytest.mark.parametrize("path", ["pooled connection", "task"])
+async def test_a_failing_callback_is_logged_and_the_connection_keeps_serving(
+    path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`on_done` raising is the caller's bug: logged with its traceback on either path, and the
+    keep-alive connection goes on serving."""
+    called = asyncio.Event()
+
+    def buggy(outcome: Response | TransportError) -> None:
+        called.set()
+        raise KeyError("a bug in the caller's callback")
+
+    async with Sink.start() as sink:
+        client = HttpClient()
+        try:
+            if path == "pooled connection":
+                assert isinstance(await post(client, sink.url), Response)  # an idle connection to reuse
+            with caplog.at_level(logging.ERROR):
+                client.post_nowait(sink.url, header_block(HEADERS), b"payload", 5.0, buggy)
+                await asyncio.wait_for(called.wait(), 10)
+            after = await post(client, sink.url)
+            pool = [len(p) for p in client._idle.values()]
+        finally:
+            await client.close()
+    [record] = caplog.records
+    assert record.getMessage() == "HTTP response callback failed"
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], KeyError)
+    assert isinstance(after, Response)
+    assert after.status == 202
+    assert pool == [1]  # one keep-alive connection served them all

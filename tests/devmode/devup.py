@@ -16,6 +16,8 @@ from typing import Any
 
 import aiohttp
 
+from tests.support.waiting import eventually_async
+
 REPO = Path(__file__).resolve().parents[2]
 EVENTWIRE = str(Path(sys.executable).parent / "eventwire")
 READY_LINE = "Ctrl-C stops everything."
@@ -81,12 +83,12 @@ class DevUp:
         self, predicate: Callable[[dict[str, Any]], bool], within: float = 15.0
     ) -> dict[str, Any]:
         """The first recorded event (viewer API) that satisfies `predicate`."""
-        async with asyncio.timeout(within):
-            while True:
-                for record in await self.events():
-                    if predicate(record):
-                        return record
-                await asyncio.sleep(0.1)
+
+        async def matching() -> dict[str, Any] | None:
+            return next((record for record in await self.events() if predicate(record)), None)
+
+        found: dict[str, Any] = await eventually_async(matching, timeout=within, what="a matching event")
+        return found
 
     async def send(self, *args: str) -> tuple[int, str]:
         return await run_eventwire("dev", "send", *args, "--state", str(self.state))

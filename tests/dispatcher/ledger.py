@@ -35,6 +35,11 @@ class Ledger:
         missing = self.missing()
         assert not missing, f"{len(missing)} of {len(self.accepted)} accepted events never delivered"
 
+    async def accepts_more(self, count: int, what: str = "more events accepted") -> None:
+        """Wait until `count` more ids than now were accepted (by a `producing` block)."""
+        before = len(self.accepted)
+        await until(lambda: len(self.accepted) >= before + count, what=what)
+
     def report(self, label: str = "") -> None:
         got = self.delivered()
         dupes = sum(n - 1 for n in got.values())
@@ -63,7 +68,7 @@ async def producing(
             event_id = f"{prefix}-{i}"
             if await post(http, url, event_id) == 202:
                 ledger.accepted.append(event_id)
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(0.002)  # a steady trickle (the load is the scenario), not a wait
 
     task = asyncio.create_task(run())
     try:

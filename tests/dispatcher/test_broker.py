@@ -51,6 +51,20 @@ def by_type(event_type: str) -> dict[str, Any]:
     return {"filter": {"attributes": {"type": event_type}}}
 
 
+def write_dead_lettering(
+    routes: Routes, uid: str, uri: str, dls: str, event_type: str, retry: int = 2
+) -> None:
+    """Broker `default` with one Trigger for `event_type`, dead-lettering to `dls` after `retry` quick retries."""
+    write_brokers(
+        routes,
+        broker(
+            "default",
+            trigger(uid, uri, deadLetterSinkUri=dls, **by_type(event_type)),
+            delivery={"retry": retry, "backoffDelay": "PT0.01S"},
+        ),
+    )
+
+
 def url(d: RunningDispatcher, name: str) -> str:
     return f"{d.base}/brokers/default/{name}"
 
@@ -143,7 +157,7 @@ async def test_each_trigger_gets_exactly_the_events_its_filter_selects(
     assert ids(shop) == ["1", "marker"]
     assert sorted(ids(everything)) == ["1", "2", "3", "4", "marker"]
     assert ids(big) == ["2", "marker"]
-    assert everything.received[0].headers["ce-knativebrokerttl"] == "255"
+    assert "ce-knativebrokerttl" not in everything.received[0].headers  # Knative's filter removes it
 
 
 async def _decisions(http: aiohttp.ClientSession, d: RunningDispatcher, expected: int) -> bool:
@@ -211,27 +225,9 @@ async def test_a_reply_re_enters_the_broker(
             assert await send(http, url(d, "default"), "o-1", "order.created") == 202
             [reply] = await audit.wait_for(1)
     assert reply.headers["ce-id"] == "re-o-1"
-    assert reply.headers["ce-knativebrokerttl"] == "254"
+    assert "ce-knativebrokerttl" not in reply.headers
     assert reply.body == b'{"checked": true}'
     assert ids(checker) == ["o-1"]
-
-
-async def test_the_hop_limit_stops_a_reply_loop(routes: Routes, http: aiohttp.ClientSession) -> None:
-    async with Sink.start(replying("ping")) as looper:
-        write_brokers(routes, broker("default", trigger("loop", looper.url, **by_type("ping"))))
-        async with started(routes, {}) as d:
-            target = url(d, "default")
-            assert await send(http, target, "p", "ping", **{"ce-knativebrokerttl": "3"}) == 202
-            await looper.wait_for(3)
-            await until(
-                lambda: _equals(
-                    metric(http, d, "eventwire_dispatcher_trigger_events_total", outcome="hop_limit"), 1
-                )
-            )
-            # Refused, so never accepted; the hop_limit count above already ended the loop.
-            assert await send(http, target, "q", "ping", **{"ce-knativebrokerttl": "0"}) == 400
-    assert ids(looper) == ["p", "re-p", "re-re-p"]
-    assert [r.headers["ce-knativebrokerttl"] for r in looper.received] == ["3", "2", "1"]
 
 
 async def _equals(value: Any, expected: float) -> bool:
@@ -242,14 +238,7 @@ async def test_a_failing_trigger_dead_letters_with_the_error(
     routes: Routes, http: aiohttp.ClientSession, any_backend: dict[str, str]
 ) -> None:
     async with Sink.start(lambda i, r: Reply(422, body=b"no")) as bad, Sink.start() as dls:
-        write_brokers(
-            routes,
-            broker(
-                "default",
-                trigger("bad", bad.url, deadLetterSinkUri=dls.url, **by_type("x")),
-                delivery={"retry": 1, "backoffDelay": "PT0.01S"},
-            ),
-        )
+        write_dead_lettering(routes, "bad", bad.url, dls.url, "x", retry=1)
         async with started(routes, any_backend) as d:
             assert await send(http, url(d, "default"), "d-1", "x") == 202
             assert await send(http, url(d, "default"), "d-2", "y") == 202  # filtered: never tried
@@ -428,3 +417,22 @@ async def test_a_paused_trigger_whose_type_changes_keeps_events_of_the_new_type(
             write_brokers(routes, broker("default", trigger("t", sink.url, **by_type("b"))))
             await sink.wait_for(6)
     assert sorted(ids(sink)) == ["a-1", *(f"b-{i}" for i in range(5))]
+
+
+async def test_a_reply_too_large_for_the_broker_dead_letters_with_413_without_retry(
+    routes: Routes, http: aiohttp.ClientSession
+) -> None:
+    def big_reply(_: int, rec: Received) -> Reply:
+        reply = replying("order.checked")(0, rec)
+        return Reply(200, reply.headers, b'"' + b"x" * 100_000 + b'"')
+
+    with nats_server(max_payload=64 * 1024) as nats_url:
+        settings = {"backend": "jetstream", "nats_url": nats_url, "ack_wait": "2"}
+        async with Sink.start(big_reply) as checker, Sink.start() as dls:
+            write_dead_lettering(routes, "checker", checker.url, dls.url, "order.created")
+            async with started(routes, settings) as d:
+                assert await send(http, url(d, "default"), "o-1", "order.created") == 202
+                [dead] = await dls.wait_for(1)
+    assert dead.headers["ce-id"] == "o-1"
+    assert dead.headers["ce-knativeerrorcode"] == "413"
+    assert ids(checker) == ["o-1"]  # retrying cannot make the reply smaller

@@ -7,7 +7,7 @@ import pytest
 from eventwire_runtime.cloudevents.http import Event
 from eventwire_runtime.delivery.errors import ConfigError
 from eventwire_runtime.dispatcher import broker
-from eventwire_runtime.dispatcher.routing import BROKER, RoutingTable
+from eventwire_runtime.dispatcher.routing import BROKER, CHANNEL, RoutingTable
 from eventwire_runtime.dispatcher.sources import parse_routes
 from eventwire_spec.filters import compile_trigger_filter, required_type
 
@@ -18,22 +18,36 @@ def event(event_type: str = "t", **extensions: str) -> Event:
     return Event(headers, b"")
 
 
-def test_ingress_stamps_the_default_ttl_and_refuses_an_exhausted_or_bad_one() -> None:
+def test_ingress_stamps_the_default_ttl_counts_a_hop_and_refuses_an_exhausted_or_bad_one() -> None:
     fresh = event()
     assert broker.admit([fresh]) is None
     assert fresh.attribute("knativebrokerttl") == "255"
-    kept = event(knativebrokerttl="7")
-    assert broker.admit([kept]) is None
-    assert kept.attribute("knativebrokerttl") == "7"
-    assert "hop limit" in (broker.admit([event(knativebrokerttl="0")]) or "")
-    assert "must be an integer" in (broker.admit([event(knativebrokerttl="many")]) or "")
+    counted = event(knativebrokerttl="7")
+    assert broker.admit([counted]) is None
+    assert counted.attribute("knativebrokerttl") == "6"
+    for exhausted in ("1", "0", "-5"):
+        assert "hop limit" in (broker.admit([event(knativebrokerttl=exhausted)]) or ""), exhausted
+    for bad in ("many", " 7", "7.0", "+7", "1_000", "2147483648", "-2147483649"):
+        assert "must be a 32-bit integer" in (broker.admit([event(knativebrokerttl=bad)]) or ""), bad
+    assert broker.admit([event(knativebrokerttl="2147483647")]) is None
 
 
-def test_a_reply_carries_one_hop_less_and_is_dropped_at_the_limit() -> None:
+def test_a_reply_carries_the_answered_events_count_whatever_it_says_itself() -> None:
     reply = broker.reply_event(event(knativebrokerttl="5"), event("r", knativebrokerttl="200"))
-    assert reply is not None
-    assert reply.attribute("knativebrokerttl") == "4"  # the answered event's count, not the reply's
-    assert broker.reply_event(event(knativebrokerttl="1"), event("r")) is None
+    assert reply.attribute("knativebrokerttl") == "5"
+    assert broker.admit([reply]) is None  # re-entering counts the hop
+    assert reply.attribute("knativebrokerttl") == "4"
+    assert "hop limit" in (broker.admit([broker.reply_event(event(knativebrokerttl="1"), event("r"))]) or "")
+
+
+def test_subscribers_get_the_event_without_the_hop_count() -> None:
+    stored = event(knativebrokerttl="9", other="x")
+    stored.types["knativebrokerttl"] = "integer"
+    sent = broker.for_subscriber(stored)
+    assert sent.attribute("knativebrokerttl") is None
+    assert "knativebrokerttl" not in sent.types
+    assert sent.attribute("other") == "x"
+    assert stored.attribute("knativebrokerttl") == "9"  # the stored event keeps it for the reply
 
 
 def test_attributes_are_decoded_and_include_the_content_type() -> None:
@@ -97,6 +111,18 @@ def test_a_kind_scoped_replace_keeps_the_other_kind() -> None:
     assert list(table.channels) == [("default", "c")]
     assert table.lookup("h", "/brokers/default/b") is None
     assert table.lookup("h", "/default/c") is not None
+
+
+def test_the_table_is_loaded_once_channels_and_brokers_were_each_listed() -> None:
+    table = RoutingTable()
+    table.replace_all([], CHANNEL)  # the Channel watch listed first
+    assert not table.loaded
+    assert table.unloaded() == [BROKER]
+    table.replace_all([], BROKER)
+    assert table.loaded
+    from_file = RoutingTable()
+    from_file.replace_all([])  # a routes file holds both kinds
+    assert from_file.loaded
 
 
 def test_any_event_type_is_one_nats_subject_token() -> None:

@@ -3,17 +3,21 @@
 Every scenario streams events at a channel while the routing table changes under the dispatcher
 (a subscription turns not ready, the provisioner is briefly unresolved, the routes file is empty,
 truncated or garbage, a channel is new), then waits until every id answered 202 reached the
-counting sink. Waits are on conditions with bounded timeouts; the few fixed sleeps are how long a
-scenario holds a state (the control-plane change itself), never a window an assertion depends on.
+counting sink. Waits are on conditions with bounded timeouts, and "the dispatcher saw it" is an
+explicit barrier (a refusal it counted, a table it logged, a marker it delivered); the two fixed
+sleeps left are how long a scenario holds a state (the control-plane change itself), never a window
+an assertion depends on.
 Each test prints a `FIGURE` line (accepted, delivered, duplicates) for the issue's figures.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -22,6 +26,7 @@ import pytest
 from eventwire.api import render_crds
 from tests.dispatcher.conftest import (
     Routes,
+    RunningDispatcher,
     channel,
     run_dispatcher,
     subscriber,
@@ -59,10 +64,10 @@ async def test_not_ready_flip_keeps_the_backlog_and_resumes(
             async with producing(http, d.url("default", "orders"), ledger):
                 await until(lambda: len(sink.received) >= 20, what="first deliveries")
                 routes.write([channel("orders", {**ready, "ready": "False"})])
+                await table_loaded(d, channels=1, subscribers=0, paused=1)  # the pause took effect
                 await asyncio.sleep(hold)  # the subscription stays not ready this long
-                paused_at = len(ledger.accepted)
                 routes.write([channel("orders", ready)])
-                await until(lambda: len(ledger.accepted) >= paused_at + 20, what="events after the pause")
+                await ledger.accepts_more(20, what="events after the pause")
             await ledger.all_delivered()
 
 
@@ -95,10 +100,9 @@ async def test_provisioner_briefly_unresolved_loses_nothing(
                     assert len(ledger.missing()) > 50  # a real backlog when the provisioner goes
                     unresolved = {"status": {"provisioner": None}}
                     kube.patch(API, "Channel", "orders", unresolved, "default", subresource="status")
-                    await asyncio.sleep(1.0)  # no default provisioner for a second
+                    await asyncio.sleep(1.0)  # the state under test: no provisioner for a second
                     kube.patch(API, "Channel", "orders", {"status": status}, "default", subresource="status")
-                    resumed_at = len(ledger.accepted)
-                    await until(lambda: len(ledger.accepted) >= resumed_at + 20, what="events after")
+                    await ledger.accepts_more(20, what="events after")
                 await ledger.all_delivered()
 
 
@@ -117,13 +121,14 @@ async def test_empty_routes_file_keeps_the_table_and_the_backlog(
             ledger.accepted += [f"b-{i}" for i, status in enumerate(results) if status == 202]
             assert len(ledger.missing()) > 50  # a real backlog when the file goes empty
             async with producing(http, url, ledger):
-                routes.path.write_text("")  # a file rewritten in place is empty for a moment
-                await asyncio.sleep(1.0)
-                routes.path.write_text("# only a comment\n")
-                await asyncio.sleep(0.3)
-                count = len(ledger.accepted)
+                # A file rewritten in place is empty for a moment, or holds only a comment. Each
+                # is held until the dispatcher has refused it (its errors count went up) and 20
+                # more events were accepted meanwhile.
+                for content in ("", "# only a comment\n"):
+                    await refused(http, d, lambda content=content: routes.path.write_text(content))
+                    await ledger.accepts_more(20, what=f"events while the file holds {content!r}")
                 routes.write([channel("orders", subscriber("s1", sink.url))])
-                await until(lambda: len(ledger.accepted) >= count + 20, what="events after")
+                await ledger.accepts_more(20, what="events after")
             await ledger.all_delivered()
 
 
@@ -147,18 +152,18 @@ async def test_truncated_routes_file_is_not_a_deletion(
             ledger.accepted += [f"t-{i}" for i, status in enumerate(results) if status == 202]
             # Cuts where the rest still parses: the payments channel without its last subscriber
             # (s3), then without the payments channel; then a cut that does not parse.
-            cuts = [
-                text.rindex("  - subscriberUri"),
-                text.index("- name: payments"),
-                text.index("subscriberUri") + 5,
-            ]
-            for cut in cuts:
+            # Each cut is held until the dispatcher has read it: the table it logged loading
+            # (2 channels and 2 subscribers, then 1 and 1), then the refusal it counted.
+            for cut, table in (
+                (text.rindex("  - subscriberUri"), (2, 2)),
+                (text.index("- name: payments"), (1, 1)),
+            ):
                 routes.path.write_text(text[:cut])
-                await asyncio.sleep(0.5)  # the dispatcher polls the file every 0.05 s
+                await table_loaded(d, *table)
+            await refused(http, d, lambda: routes.path.write_text(text[: text.index("subscriberUri") + 5]))
             routes.write(full)
-            before = len(ledger.accepted)
             async with producing(http, url, ledger, prefix="after", limit=50):
-                await until(lambda: len(ledger.accepted) >= before + 20, what="events after")
+                await ledger.accepts_more(20, what="events after")
             await ledger.all_delivered()
             copies.accepted = ledger.accepted
             await copies.all_delivered()
@@ -184,7 +189,7 @@ async def hammer(http: aiohttp.ClientSession, url: str, ledger: Ledger, prefix: 
             if status == 202:
                 ledger.accepted.append(event_id)
             else:
-                await asyncio.sleep(0.001)
+                await asyncio.sleep(0.001)  # a sender pacing its retries, as a real one would
 
     await asyncio.gather(*(worker(w) for w in range(16)))
     assert len(ledger.accepted) >= want
@@ -335,7 +340,16 @@ async def test_a_waiting_retry_does_not_hold_up_the_events_behind_it(
 async def test_delivery_longer_than_the_ack_wait_is_not_duplicated(
     routes: Routes, http: aiohttp.ClientSession, backend: dict[str, str]
 ) -> None:
-    async with Sink.start(lambda i, r: Reply(202, delay=5.0)) as sink:  # 2.5 ack waits
+    answered: list[str] = []
+
+    async def slow(index: int, request: Any) -> Reply:
+        event_id = request.headers["ce-id"]
+        if event_id != "marker":
+            await asyncio.sleep(5.0)  # 2.5 ack waits: the slow delivery is the behaviour under test
+        answered.append(event_id)
+        return Reply(202)
+
+    async with Sink.start(slow) as sink:
         routes.write([channel("orders", subscriber("s1", sink.url))])
         ledger = Ledger(sink)
         async with run_dispatcher(routes, **{**backend, "ack_wait": "2"}) as d:
@@ -343,8 +357,74 @@ async def test_delivery_longer_than_the_ack_wait_is_not_duplicated(
                 assert await post(http, d.url("default", "orders"), f"s-{i}") == 202
                 ledger.accepted.append(f"s-{i}")
             await ledger.all_delivered(within=30)
-            await asyncio.sleep(2.0)  # room for a redelivery to show up
+            # Barriers instead of a pause: every slow delivery answered (two ack waits passed
+            # during each), the broker holds nothing unacknowledged (nothing left to redeliver),
+            # and a marker sent after that was delivered (the consumer went round again).
+            await until(lambda: len(answered) >= 5, within=30, what="the slow deliveries answered")
+            await until(lambda: unacked(backend, "default:orders", "sub-s1"), what="everything acked")
+            assert await post(http, d.url("default", "orders"), "marker") == 202
+            await until(lambda: "marker" in answered, what="the marker delivered")
     assert max(ledger.delivered().values()) == 1, ledger.delivered()
+
+
+async def unacked(backend: dict[str, str], key: str, consumer: str) -> bool:
+    """Whether `consumer` of stream `key` has no delivered-but-unacknowledged entry (is settled)."""
+    if backend["backend"] == "jetstream":
+        import nats
+
+        nc = await nats.connect(backend["nats_url"])
+        try:
+            info = await nc.jetstream().consumer_info("EVENTWIRE", consumer)
+            return bool(info.num_ack_pending == 0)
+        finally:
+            await nc.close()
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(backend["redis_url"])
+    try:
+        return int((await client.xpending(f"EVENTWIRE:{key}", consumer))["pending"]) == 0
+    finally:
+        await client.aclose()
+
+
+async def file_errors(http: aiohttp.ClientSession, d: RunningDispatcher) -> float:
+    """The dispatcher's count of refused routes files."""
+    async with http.get(f"{d.base}/metrics") as resp:
+        metrics = await resp.text()
+    found = re.search(r'eventwire_dispatcher_routes_errors_total\{source="file"\} ([0-9.]+)', metrics)
+    return float(found.group(1)) if found else 0.0
+
+
+async def refused(http: aiohttp.ClientSession, d: RunningDispatcher, write: Callable[[], object]) -> None:
+    """`write()` an unusable routes file; wait until the dispatcher counted it refused."""
+    before = await file_errors(http, d)
+    write()
+
+    async def counted() -> bool:
+        return await file_errors(http, d) > before
+
+    await until(counted, what="the routes file refused")
+
+
+async def table_loaded(d: RunningDispatcher, channels: int, subscribers: int, paused: int = 0) -> None:
+    """Wait until the dispatcher logged loading a table of this size (proof it read the file)."""
+
+    def logged() -> bool:
+        for line in d.proc.output().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if (
+                isinstance(entry, dict)
+                and entry.get("msg") == "routing table loaded"
+                and (entry.get("channels"), entry.get("subscribers"), entry.get("paused"))
+                == (channels, subscribers, paused)
+            ):
+                return True
+        return False
+
+    await until(logged, what=f"a table of {channels} channels, {subscribers} subscribers, {paused} paused")
 
 
 # 8. Durable state is deleted only on an explicit tombstone, never on absence.

@@ -13,6 +13,7 @@ from eventwire_runtime.dispatcher.backends.durable import Provisioned, plan
 from eventwire_runtime.dispatcher.fanout import _Limiter
 from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, channel_from_object
 from eventwire_runtime.dispatcher.sources import load_routes_file
+from tests.support.waiting import eventually_async
 
 
 def route(name: str, *entries: dict[str, str], deleted: tuple[str, ...] = ()) -> ChannelRoute:
@@ -99,7 +100,7 @@ async def test_provisioned_waits_for_every_subscription_of_the_channel() -> None
     assert not await provisioned.wait(orders, 0.01)
     waiting = asyncio.ensure_future(provisioned.wait(orders, 5))
     provisioned.add("s1")
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one loop turn: the waiter has seen s1 and still waits for s2
     assert not waiting.done()
     provisioned.add("s2")
     assert await waiting
@@ -135,10 +136,11 @@ async def test_a_pausing_holder_lends_its_slot_and_gets_one_back() -> None:
     limit = _Limiter(1)
     assert limit.try_take()
     pausing = asyncio.ensure_future(limit.pause(0.05))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one loop turn: the pause has started and given its slot back
     assert limit.try_take()  # the slot is free while the retry waits
-    await asyncio.sleep(0.1)
-    assert not pausing.done()  # the pause is over, but the slot is taken: it waits in line
+    # The pause is over once it queues for a slot; the slot is taken, so it waits in line.
+    await eventually_async(lambda: limit.waiters, timeout=10, what="the pause queued for a slot")
+    assert not pausing.done()
     limit.give()
     await pausing
     assert limit.free == 0  # the pausing holder holds it again
@@ -148,7 +150,7 @@ async def test_a_cancelled_pause_still_counts_one_slot_for_its_holder() -> None:
     limit = _Limiter(1)
     assert limit.try_take()
     pausing = asyncio.ensure_future(limit.pause(10))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one loop turn: the pause has started
     pausing.cancel()
     with pytest.raises(asyncio.CancelledError):
         await pausing
@@ -159,8 +161,9 @@ async def test_a_cancelled_pause_still_counts_one_slot_for_its_holder() -> None:
 async def test_the_backlog_monitor_logs_counts_and_survives_an_unexpected_error(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    from eventwire_runtime.dispatcher import guards
     from eventwire_runtime.dispatcher.backends.flow import BacklogGate
-    from eventwire_runtime.dispatcher.metrics import INTERNAL_ERRORS, DispatcherMetrics
+    from eventwire_runtime.dispatcher.metrics import DispatcherMetrics
 
     table = RoutingTable()
     table.replace_all([route("orders", {"uid": "a", "subscriberUri": "http://a/"})])
@@ -177,7 +180,7 @@ async def test_the_backlog_monitor_logs_counts_and_survives_an_unexpected_error(
 
     gate.active.add(("default", "orders"))
     gate.levels[("default", "orders")] = 50  # held until measured again
-    before = INTERNAL_ERRORS.counts.get(("backlog monitor",), 0)
+    before = guards.CAUGHT.get("backlog_monitor", 0)
     watcher = asyncio.create_task(gate.watch(table, measure, (TimeoutError,)))
     try:
         async with asyncio.timeout(5):
@@ -188,6 +191,6 @@ async def test_the_backlog_monitor_logs_counts_and_survives_an_unexpected_error(
     assert "a bug in measuring" in caplog.text
     assert "Traceback" in caplog.text
     scraped = DispatcherMetrics().registry.get_sample_value(
-        "eventwire_dispatcher_internal_errors_total", {"where": "backlog monitor"}
+        "eventwire_dispatcher_internal_errors_total", {"where": "backlog_monitor"}
     )
     assert scraped == before + 1

@@ -190,7 +190,7 @@ async def _trickled(port: int, start: bytes, piece: bytes) -> bytes:
             for _ in range(200):
                 writer.write(piece)
                 await writer.drain()
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.1)  # the slow client is the behaviour under test
 
     trickler = asyncio.create_task(trickle())
     try:
@@ -258,12 +258,16 @@ async def test_connection_limit_answers_503_when_no_connection_is_idle(routes: R
     async with hostile_target(routes, max_connections="3") as d:
         held = []
         try:
-            for _ in range(3):  # each mid-request, so none may be closed to make room
+            for i in range(3):  # each mid-request, so none may be closed to make room
                 reader, writer = await asyncio.open_connection("127.0.0.1", d.port)
-                writer.write(b"POST /default/orders HTTP/1.1\r\nHost: x\r\n")
-                await writer.drain()
+                headers = [*binary_headers(f"held-{i}").items(), ("Expect", "100-continue")]
+                request = rawhttp.request_bytes("POST", "/default/orders", headers, b"{}")
+                writer.write(request.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")  # the head, no body
                 held.append(writer)
-            await asyncio.sleep(0.2)  # let the server see them
+                # The barrier: the server answers 100 Continue once it has read the head, so this
+                # connection is mid-request on its side before the next one opens.
+                async with asyncio.timeout(10):
+                    assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
             reader, writer = await asyncio.open_connection("127.0.0.1", d.port)
             data = await _closed_within(reader, 10)
             await rawhttp.close(writer)

@@ -82,7 +82,7 @@ async def test_limiter_passes_freed_slots_to_waiters_in_order() -> None:
     assert not limit.try_take()
     limit.queue(lambda: order.append("callback 1"))
     waiter = asyncio.ensure_future(limit.take())
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # one loop turn: the coroutine waiter is in line after callback 1
     limit.queue(lambda: order.append("callback 2"))
     limit.give()  # to callback 1, at once
     assert order == ["callback 1"]

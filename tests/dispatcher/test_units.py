@@ -158,6 +158,14 @@ def test_channel_object_to_route() -> None:
             "delivery.retry",
         ),
         ({"channels": "nope"}, "channels"),
+        (
+            {"channels": [{"kind": "Channel", "metadata": ["orders"]}]},
+            r"channels\[0\]\.metadata must be a mapping",
+        ),
+        (
+            {"items": [{"kind": "Broker", "metadata": {"name": "b"}, "spec": "x"}]},
+            r"items\[0\]\.spec must be a mapping",
+        ),
     ],
 )
 def test_routes_errors(document: Any, says: str) -> None:

@@ -9,7 +9,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from eventwire.render.pod_security import pod_spec_of, restricted_violations
 from eventwire.render.validate import KUBERNETES_VERSION
 from tests.infra.conftest import ROOT
 from tests.infra.workflows import check_common_shape, load
+from tests.support.waiting import eventually
 
 WORKFLOW = ROOT / ".github" / "workflows" / "e2e.yml"
 SCRIPT = ROOT / "scripts" / "e2e-kind.sh"
@@ -139,15 +139,15 @@ def sink() -> Any:
         stderr=subprocess.DEVNULL,
         text=True,
     )
-    deadline = time.monotonic() + 20
-    while True:
+
+    def healthy() -> bool:
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-                assert response.status == 200
-            break
+                return response.status == 200
         except OSError:
-            assert time.monotonic() < deadline, "the sink did not start"
-            time.sleep(0.1)
+            return False
+
+    eventually(healthy, timeout=20, what="the sink to start")
     yield port, process
     process.terminate()
     process.wait(timeout=10)

@@ -105,6 +105,28 @@ async def test_a_service_account_token_is_sent_and_a_missing_ca_bundle_is_named(
     assert seen == ["Bearer sa-token", ""]
 
 
+async def test_a_token_file_ending_with_a_newline_is_sent_without_it(tmp_path: Path) -> None:
+    """Token files written by hand or by tools (echo, kubectl create secret --from-file) often end
+    with a newline; the kubelet's do not. Either way the bearer token is the text without it."""
+    seen: list[str] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        seen.append(request.headers.get("Authorization", ""))
+        return web.json_response({"kind": "ConfigMapList", "metadata": {"resourceVersion": "1"}, "items": []})
+
+    token, ca = tmp_path / "token", tmp_path / "ca.crt"
+    token.write_text("sa-token\n")
+    shutil.copyfile(certifi.where(), ca)
+    async with serving(answer) as port:
+        client = KubeClient.for_service_account(f"http://127.0.0.1:{port}", str(token), str(ca))
+        try:
+            for _ in range(2):  # every request runs the library's token refresh hook
+                assert (await client.request("GET", CM))["items"] == []
+        finally:
+            await client.close()
+    assert seen == ["Bearer sa-token", "Bearer sa-token"]
+
+
 async def test_a_list_of_the_wrong_shape_is_retried_and_reported_without_ending_the_loop() -> None:
     """ListWatch: an answer that is no Kubernetes List is an error it reports and retries."""
     answers = [web.json_response(["not", "a", "list"]), web.json_response({"items": "nope"})]

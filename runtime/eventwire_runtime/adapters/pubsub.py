@@ -250,9 +250,17 @@ class PubSubAdapter(BaseAdapter):
             message.nack()
 
 
-def _wait_closed(future: Any) -> None:
-    """Wait (bounded) for the streaming pull to shut down after `cancel()`."""
+def _wait_closed(future: Any, within: float = 10.0) -> None:
+    """Wait (bounded) for the streaming pull to shut down after `cancel()`; say how it ended.
+
+    A clean shutdown resolves the future. Otherwise the client closed the stream with its reason,
+    or it is still shutting down; either way the adapter goes on to close the client.
+    """
     try:
-        future.result(timeout=10)
-    except Exception as exc:
-        log.debug("streaming pull closed: %s", exc)
+        future.result(timeout=within)
+    except TimeoutError:
+        log.warning("the streaming pull did not shut down within %gs; closing the client anyway", within)
+    # The close reason is whatever the client caught (an RPC error, a plain Exception it wrapped,
+    # an error raised in our callback): any of them is logged with its traceback, never hidden.
+    except Exception:
+        log.exception("the streaming pull ended with an error while shutting down")

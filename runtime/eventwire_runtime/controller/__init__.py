@@ -4,8 +4,9 @@ so `kopf run -m eventwire_runtime.controller` and `eventwire-runtime controller`
 One reconciler per kind: `provisioner`, `channel`, `subscription`, `broker`, `trigger` and
 `sources` (all six source kinds), each split into handlers (kopf glue), resources (pure builders), names and conditions.
 Each writes only its own kind's status and children and reads other kinds from `cache` (kopf's
-indexes); watch events reach dependents through each kind's work queue (`workqueue`) and, for
-destinations, `tracking`. `operator` holds the operator-wide hooks (startup, metrics endpoint,
+indexes); watch events reach dependents through each kind's work queue (`workqueue`), fed by
+the kopf glue every kind shares (`reconciler.Reconciler`) and, for destinations and a Trigger's
+dependency, `tracking`. `operator` holds the operator-wide hooks (startup, metrics endpoint,
 cleanup).
 """
 

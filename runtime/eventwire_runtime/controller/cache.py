@@ -3,8 +3,9 @@
 kopf keeps each index current from its watch streams (an index is updated before any handler
 sees the event) and starts handlers only once every index holds its initial listing, so an
 object missing from an index does not exist. Reconcilers read other kinds only from here, never
-by GET/LIST; the one exception is a destination `ref` to a kind the controller does not watch
-(anything with `status.address.url`), which `Cache.get_object` fetches from the API. Brokers,
+by GET/LIST; the one exception is a reference to a kind the controller does not watch (a
+destination `ref` to anything with `status.address.url`, a Trigger's dependency of such a kind),
+which `Cache.get_object` fetches from the API. Brokers,
 like Channels, are indexed: a sink, subscriber or reply naming a Broker resolves from here.
 
 The index functions are pure: `Cache.from_objects` runs them over plain objects, which is how
@@ -27,6 +28,7 @@ from eventwire_runtime.api import (
     SOURCES_API_VERSION,
     SOURCES_GROUP,
 )
+from eventwire_runtime.controller.dependency import Dependency, dependency_target
 from eventwire_runtime.controller.destinations import TargetKey, ref_target
 
 Body = dict[str, Any]
@@ -136,9 +138,10 @@ def index_service(body: Mapping[str, Any]) -> dict[Any, Any]:
 
 
 def index_knative_service(body: Mapping[str, Any]) -> dict[Any, Any]:
-    meta = body["metadata"]
-    address = (body.get("status") or {}).get("address")
-    return {(meta["namespace"], meta["name"]): {"metadata": dict(meta), "status": {"address": address}}}
+    meta, status = body["metadata"], body.get("status") or {}
+    # The address (a destination) and the readiness (a Trigger's dependency).
+    kept = {key: status.get(key) for key in ("address", "conditions", "observedGeneration")}
+    return {(meta["namespace"], meta["name"]): {"metadata": dict(meta), "status": kept}}
 
 
 def index_namespace(body: Mapping[str, Any]) -> dict[Any, Any]:
@@ -158,7 +161,10 @@ def index_source(body: Mapping[str, Any]) -> dict[Any, Any]:
 def index_referrer(body: Mapping[str, Any]) -> dict[Any, Any]:
     meta = body["metadata"]
     who = (str(body.get("kind")), meta["namespace"], meta["name"])
-    return dict.fromkeys(referenced_targets(body.get("spec") or {}, meta["namespace"]), who)
+    targets = referenced_targets(body.get("spec") or {}, meta["namespace"])
+    if body.get("kind") == "Trigger":  # and the object its dependency annotation names
+        targets |= dependency_target(body)
+    return dict.fromkeys(targets, who)
 
 
 SOURCE_KINDS = {
@@ -305,6 +311,16 @@ class Cache:
         if self.fetcher is None:
             return None
         return await self.fetcher.get(api_version, kind, name, namespace)
+
+    async def dependency(self, dependency: Dependency) -> Mapping[str, Any] | None:
+        """The object a Trigger's dependency annotation names: a source from its index, else as
+        `get_object` finds it (from the indexes where the kind has one, else from the API)."""
+        target = dependency.target
+        if target is None:
+            return None
+        if target.group == SOURCES_GROUP:
+            return self.source(target.kind, target.namespace, target.name)
+        return await self.get_object(dependency.api_version, target.kind, target.name, target.namespace)
 
     @classmethod
     def from_objects(cls, objects: Iterable[Mapping[str, Any]], fetcher: Fetcher | None = None) -> Cache:

@@ -54,6 +54,10 @@ class Conditions:
         condition["lastTransitionTime"] = transition or self.now
         self._new[type_] = condition
 
+    def mark(self, type_: str, status: str, reason: str = "", message: str = "") -> None:
+        """Set a condition to a computed status (True, False or Unknown)."""
+        self._set(type_, status, reason, message)
+
     def mark_true(self, type_: str, reason: str = "", message: str = "") -> None:
         self._set(type_, TRUE, reason, message)
 
@@ -103,6 +107,20 @@ def is_ready(obj: Mapping[str, Any] | None) -> bool:
     """Whether an object's Ready condition is True."""
     cond = condition((obj or {}).get("status"), "Ready")
     return cond is not None and cond.get("status") == TRUE
+
+
+def status_says(obj: Mapping[str, Any], wanted: Mapping[str, str]) -> bool:
+    """Whether `obj`'s status is of its current generation and its conditions have the `wanted`
+    statuses (type -> status): what lets an event of another object skip a reconcile."""
+    status = obj.get("status") or {}
+    if status.get("observedGeneration") != obj["metadata"].get("generation", 1):
+        return False
+    return all((condition(status, type_) or {}).get("status") == value for type_, value in wanted.items())
+
+
+def inherited_dead_letter(parent: Mapping[str, Any]) -> str | None:
+    """The resolved dead-letter sink a Channel or Broker lends to children that set none."""
+    return ((parent.get("status") or {}).get("deadLetterSinkUri")) or None
 
 
 def merge_patch(target: Any, patch: Any) -> Any:

@@ -17,6 +17,7 @@ import kopf
 
 from eventwire_runtime.controller.cache import Cache
 from eventwire_runtime.controller.conditions import condition, status_changed
+from eventwire_runtime.controller.destinations import Resolution, resolve
 from eventwire_runtime.controller.metrics import ControllerMetrics
 from eventwire_runtime.controller.settings import ControllerSettings
 from eventwire_runtime.controller.workqueue import WorkQueue
@@ -62,7 +63,9 @@ class Context:
     def queue(self, kind: str, process: Callable[[Any], Awaitable[float | None]]) -> WorkQueue[Any]:
         """The work queue of `kind`'s reconciler, created on first use."""
         if kind not in self._queues:
-            self._queues[kind] = WorkQueue(kind, process)
+            self._queues[kind] = WorkQueue(
+                kind, process, on_error=lambda: self.metrics.task_error(f"workqueue:{kind}")
+            )
         return self._queues[kind]
 
     async def close(self) -> None:
@@ -117,6 +120,22 @@ class Context:
     def lock(self, kind: str, namespace: str | None, name: str) -> asyncio.Lock:
         """Serialises reconciles of one object (its own handler and those triggered by targets)."""
         return self._locks.setdefault((kind, namespace or "", name), asyncio.Lock())
+
+    async def resolve(self, destination: Mapping[str, Any] | None, namespace: str) -> Resolution:
+        """A destination of an object in `namespace`, resolved from the cache."""
+        return await resolve(destination, namespace, self.cache, self.settings.cluster_domain)
+
+    async def resolve_dead_letter(self, obj: Mapping[str, Any]) -> Resolution | None:
+        """The object's own spec.delivery.deadLetterSink resolved, None when it sets none."""
+        sink = ((obj.get("spec") or {}).get("delivery") or {}).get("deadLetterSink")
+        return await self.resolve(sink, obj["metadata"]["namespace"]) if sink else None
+
+    async def report(self, obj: Body, status: Mapping[str, Any]) -> Body:
+        """Write `status` (when it changes anything), warn when it turns or stays newly Ready
+        False (`warn_on_failure`); returns the object with it: a reconcile's last step."""
+        await self.write_status(obj, status)
+        self.warn_on_failure(obj, status)
+        return {**obj, "status": dict(status)}
 
     async def write_status(self, obj: Mapping[str, Any], status: Mapping[str, Any]) -> bool:
         """Merge-patch `status` into the object's status subresource when it changes anything.

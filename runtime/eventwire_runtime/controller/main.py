@@ -49,6 +49,7 @@ def main(argv: list[str]) -> int:
         return 2
     import kopf
     from kopf._core.engines.indexing import OperatorIndexers  # not exported by kopf
+    from kopf._core.engines.peering import detect_own_id  # not exported by kopf
 
     import eventwire_runtime.controller  # noqa: F401  (registers the handlers)
 
@@ -67,10 +68,14 @@ def main(argv: list[str]) -> int:
         logging.getLogger(__name__).info(
             f"peering through {settings.peering!r} with priority {own_priority} (the oldest replica is active)"
         )
+        # kopf's own identity (POD_ID, else generated), kept for the resync's standby check.
+        memo.identity = detect_own_id(manual=False)
+        memo.namespaces = tuple(args.namespace)
         kopf.run(
             standalone=False,
             peering_name=settings.peering,
             priority=own_priority,
+            identity=memo.identity,
             clusterwide=not args.namespace,
             namespaces=args.namespace,
             liveness_endpoint=args.liveness,

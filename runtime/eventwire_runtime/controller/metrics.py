@@ -14,6 +14,11 @@
         code (0: no answer, e.g. a refused connection or a timeout). 404 answers are not counted:
         the reconcilers use them to learn that an object or kind does not exist. kopf's own
         watch and patch requests are not included.
+    eventwire_controller_task_errors_total{task}
+        Exceptions caught at the boundary of the operator's own background tasks, each logged
+        with its traceback: `workqueue:<Kind>` (a reconcile run from a kind's work queue raised;
+        it is retried with backoff) and `cache_resync` (a resync round failed; the next one
+        tries again). Any increase is a bug or an API outage worth a look.
 
 One `ControllerMetrics` per operator, with its own registry (no process-global state), kept in the
 reconcilers' `Context`; `serve` exposes it over HTTP from the operator's event loop.
@@ -38,6 +43,8 @@ KINDS = (
     "ClusterChannelProvisioner",
     "Channel",
     "Subscription",
+    "Broker",
+    "Trigger",
     "ApiServerSource",
     "AwsSqsSource",
     "ContainerSource",
@@ -108,6 +115,12 @@ class ControllerMetrics:
             ["method", "code"],
             registry=self.registry,
         )
+        self.task_errors = Counter(
+            "eventwire_controller_task_errors",
+            "Exceptions caught (and logged) at a background task's boundary, by task.",
+            ["task"],
+            registry=self.registry,
+        )
         self._tracked: dict[tuple[str, str, str], str] = {}
         self.registry.register(_ResourceCollector(self._tracked))
 
@@ -136,6 +149,10 @@ class ControllerMetrics:
         """Count a failed API request (`code` 0 when there was no answer); 404 is not an error."""
         if code != 404:
             self.api_errors.labels(method, str(code)).inc()
+
+    def task_error(self, task: str) -> None:
+        """Count an exception caught at a background task's boundary (see the module docstring)."""
+        self.task_errors.labels(task).inc()
 
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""

@@ -6,19 +6,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import kopf
 
 from eventwire_runtime.controller import metrics as metrics_server
-from eventwire_runtime.controller import resync
+from eventwire_runtime.controller import peering, resync
 from eventwire_runtime.controller.cache import Cache, is_cache_index
 from eventwire_runtime.controller.context import Context, ctx_of, load_settings
 from eventwire_runtime.controller.metrics import ControllerMetrics
 from eventwire_runtime.kube import KubeClient, KubeConfigError
 
 FINALIZER = "eventwire.dev/finalizer"
+Standby = Callable[[], Awaitable[bool]]
 
 
 @kopf.on.startup()
@@ -61,8 +62,25 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, logger: Any, **kwa
                 indexes,
                 indexers.discard,
                 resync.kopf_deleted_handlers(memo, indexes),
+                standby=standby_check(settings, memo, client),
+                on_error=lambda: metrics.task_error("cache_resync"),
             )
         )
+
+
+def standby_check(settings: kopf.OperatorSettings, memo: Any, client: KubeClient) -> Standby | None:
+    """With kopf peering, whether this replica stands by now (see `peering`); None standalone.
+    kopf does not tell its handlers, so the peering object is read as kopf reads it."""
+    identity = getattr(memo, "identity", None)  # set by `main` when peering
+    if settings.peering.standalone or not settings.peering.name or identity is None:
+        return None
+    name, priority = settings.peering.name, settings.peering.priority
+    namespaces = () if settings.peering.clusterwide else tuple(getattr(memo, "namespaces", ()))
+
+    async def standing_by() -> bool:
+        return await peering.standby(client, name, identity, priority, namespaces)
+
+    return standing_by
 
 
 @kopf.on.cleanup()

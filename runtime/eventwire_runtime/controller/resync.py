@@ -132,12 +132,27 @@ def kopf_deleted_handlers(memo: Any, indices: Mapping[str, Any]) -> Deleted:
 
 
 async def run_periodically(
-    interval: float, client: KubeClient, indexes: Mapping[str, Index], discard: Discard, deleted: Deleted
+    interval: float,
+    client: KubeClient,
+    indexes: Mapping[str, Index],
+    discard: Discard,
+    deleted: Deleted,
+    standby: Callable[[], Awaitable[bool]] | None = None,
+    on_error: Callable[[], None] | None = None,
 ) -> None:
-    """`resync_once` every `interval` seconds, until cancelled."""
+    """`resync_once` every `interval` seconds, until cancelled; a round is skipped while
+    `standby` says this replica stands by (kopf peering: another replica is active). `on_error`
+    is called for each failed round (a metric counts them)."""
     while True:
         await asyncio.sleep(interval)
         try:
+            if standby is not None and await standby():
+                log.info("cache resync: skipped, this replica stands by (kopf peering)")
+                continue
             await resync_once(client, indexes, discard, deleted)
-        except Exception:  # a task boundary: logged with its traceback, the next round tries again
+        # The task boundary: a failed round (an API outage, a bug) must not end the resync for the
+        # operator's lifetime; logged with its traceback, counted, and the next round tries again.
+        except Exception:
             log.exception("cache resync failed")
+            if on_error is not None:
+                on_error()

@@ -10,7 +10,7 @@ that are not Ready are reconciled again after the resync interval.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import kopf
@@ -29,7 +29,7 @@ TARGET_RESOURCES = (
 Enqueue = Callable[[Any, str, str, str], None]  # (memo, kind, namespace, name)
 
 
-def target_of(body: kopf.Body) -> TargetKey:
+def target_of(body: Mapping[str, Any]) -> TargetKey:
     meta = body["metadata"]
     group = str(body.get("apiVersion", "")).rpartition("/")[0]
     return TargetKey(group, str(body.get("kind", "")), str(meta.get("namespace") or ""), str(meta["name"]))

@@ -31,6 +31,7 @@ class WorkQueue(Generic[K]):
         process: reconciles one key; returns seconds after which to reconcile it again, or None.
             An exception is logged and the key retried after the next of `backoff` delays.
         backoff: the retry delays after consecutive failures (the last one repeats).
+        on_error: called once per failed reconcile (a metric counts them).
     """
 
     def __init__(
@@ -38,10 +39,12 @@ class WorkQueue(Generic[K]):
         name: str,
         process: Callable[[K], Awaitable[float | None]],
         backoff: Sequence[float] = BACKOFF_SECONDS,
+        on_error: Callable[[], None] | None = None,
     ):
         self.name = name
         self._process = process
         self._backoff = tuple(backoff)
+        self._on_error = on_error
         self._running: set[K] = set()
         self._again: set[K] = set()
         self._later: dict[K, asyncio.TimerHandle] = {}
@@ -98,10 +101,14 @@ class WorkQueue(Generic[K]):
             later = await self._process(key)
         except asyncio.CancelledError:
             raise
-        except Exception:  # logged with its traceback, then retried like kopf retries a handler
+        # The task boundary of a reconcile: whatever it raises (an API error, a bug) must not end
+        # the queue's task; logged with its traceback, counted, retried as kopf retries a handler.
+        except Exception:
             failures = self._failures[key] = self._failures.get(key, 0) + 1
             delay = self._backoff[min(failures, len(self._backoff)) - 1]
             log.exception(f"reconciling {self.name} {key} failed (attempt {failures}); retrying in {delay}s")
+            if self._on_error is not None:
+                self._on_error()
             return delay
         self._failures.pop(key, None)
         return later

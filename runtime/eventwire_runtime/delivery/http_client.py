@@ -142,6 +142,19 @@ def _no_breaks(text: str) -> str:
     return text.replace("\r", "%0D").replace("\n", "%0A")
 
 
+def _report(on_done: OnDone, outcome: Response | TransportError) -> None:
+    """Hand `outcome` to the caller's `on_done`, logging (with the traceback) what it raises.
+
+    A boundary: `on_done` is the caller's code, run from a connection's transport callbacks or
+    from a request's task; an exception there would tear down a healthy keep-alive connection,
+    be mistaken for a broken response, or end as an unretrieved task exception.
+    """
+    try:
+        on_done(outcome)
+    except Exception:
+        log.exception("HTTP response callback failed")
+
+
 class _Connection(asyncio.Protocol):
     """One keep-alive connection; at most one request in flight."""
 
@@ -212,10 +225,7 @@ class _Connection(asyncio.Protocol):
         self._on_done = None
         if on_done is None:
             return
-        try:
-            on_done(outcome)
-        except Exception:  # a callback's bug must not be mistaken for a broken response
-            log.exception("HTTP response callback failed")
+        _report(on_done, outcome)
 
     def close(self) -> None:
         self.closed = True
@@ -345,14 +355,14 @@ class HttpClient:
             try:
                 response = await self._exchange(target, data, deadline)
             except _Expired:
-                on_done(TransportError(f"timed out after {seconds}s waiting for {url}"))
+                _report(on_done, TransportError(f"timed out after {seconds}s waiting for {url}"))
             except TransportError as exc:
-                on_done(exc)
+                _report(on_done, exc)
             except asyncio.CancelledError:
-                on_done(TransportError("request cancelled (client shutting down)"))
+                _report(on_done, TransportError("request cancelled (client shutting down)"))
                 raise
             else:
-                on_done(response)
+                _report(on_done, response)
 
         task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)

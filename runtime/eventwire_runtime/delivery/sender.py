@@ -22,9 +22,21 @@ from eventwire_runtime.delivery.spec import DeliverySpec
 log = logging.getLogger(__name__)
 
 Headers = Mapping[str, str] | Iterable[tuple[str, str]]
-# Called with a 2xx response; returns None when it was handled, or a message saying why the
-# attempt must count as failed (e.g. the reply could not be forwarded), which triggers a retry.
-SuccessHook = Callable[[Response], Awaitable[str | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A success hook's answer when the response's follow-up was refused with an HTTP status (a
+    reply a Broker refused): the attempt fails with that status, retried only if it is retryable,
+    and a dead letter carries it as `knativeerrorcode`."""
+
+    error: str
+    status: int
+
+
+# Called with a 2xx response; returns None when it was handled, or why the attempt must count as
+# failed: a message (e.g. the reply could not be forwarded), which triggers a retry, or a Refusal.
+SuccessHook = Callable[[Response], Awaitable["str | Refusal | None"]]
 # Waits the given seconds between two attempts; the dispatcher's releases the subscriber's
 # concurrency slot meanwhile, so a retry that waits does not hold up the events behind it.
 Pause = Callable[[float], Awaitable[None]]
@@ -193,8 +205,12 @@ class Sender:
                     problem = await on_success(response) if on_success is not None else None
                     if problem is None:
                         return result
-                    result.error = problem
-                    retryable = True
+                    if isinstance(problem, Refusal):
+                        result = DeliveryResult(problem.status, attempts=attempt, error=problem.error)
+                        retryable = is_retryable(problem.status)
+                    else:
+                        result.error = problem
+                        retryable = True
                 else:
                     result.error = f"{url} answered {response.status}"
                     retryable = is_retryable(response.status)

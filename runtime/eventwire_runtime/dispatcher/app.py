@@ -13,7 +13,7 @@ from eventwire_runtime.dispatcher.backends import Backend
 from eventwire_runtime.dispatcher.fanout import Fanout
 from eventwire_runtime.dispatcher.ingress import Ingress
 from eventwire_runtime.dispatcher.metrics import DispatcherMetrics
-from eventwire_runtime.dispatcher.routing import RoutingTable
+from eventwire_runtime.dispatcher.routing import BROKER, RoutingTable
 from eventwire_runtime.dispatcher.server import HttpServer, Limits
 from eventwire_runtime.dispatcher.settings import Settings
 
@@ -77,8 +77,10 @@ class Dispatcher:
         """None when ready; else why not (served by /readyz)."""
         if self.table.problem is not None:
             return self.table.problem
-        if not self.table.loaded:
-            return "no routing table loaded yet"
+        unloaded = self.table.unloaded()
+        if unloaded:
+            names = " and ".join("Brokers" if kind == BROKER else "Channels" for kind in unloaded)
+            return f"no routes loaded yet for {names}"
         if not self.backend.ready():
             return "the backend is not connected"
         if not self.backend.settled():

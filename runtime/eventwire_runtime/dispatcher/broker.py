@@ -20,14 +20,19 @@ before any delivery attempt (fanout.py). A Trigger whose filter does not compile
 refuses those, so only a hand-written routes file gets here) is paused: its durable state is kept
 and nothing is delivered until it is fixed.
 
-Hop counting is Knative's: the `knativebrokerttl` extension, set to 255 at ingress when absent;
-a subscriber's reply re-enters the Broker with the TTL of the event it answers minus one, and is
-dropped (counted) once that reaches 0. An event arriving with a TTL of 0 or less is refused (400).
+Hop counting is Knative's (eventing pkg/broker/ttl.go and the broker ingress and filter
+handlers): ingress sets the `knativebrokerttl` extension to 255 when absent, else counts one hop
+(one less), and refuses with 400 an event left at 0 or less (`admit`). A Trigger's subscriber
+never sees the extension (`for_subscriber`); its reply gets the answered event's count back
+(`reply_event`, whatever count the reply carried) and is admitted like any event, so the reply
+that would reach 0 is refused and the delivery that produced it fails without retry. Unlike
+Knative, which replaces a count it cannot read by 255, such a count is refused naming it.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -55,6 +60,7 @@ TTL_ATTRIBUTE = "knativebrokerttl"
 TTL_HEADER = "ce-" + TTL_ATTRIBUTE
 DEFAULT_TTL = 255
 DEFAULT_TTL_TEXT = str(DEFAULT_TTL)
+_INTEGER = re.compile(r"-?[0-9]{1,11}")
 
 
 class TriggerStats:
@@ -117,19 +123,33 @@ def header_attributes(headers: list[tuple[str, str]]) -> dict[str, object]:
 
 
 def admit(events: list[Event]) -> str | None:
-    """Stamp the default TTL on events arriving at a Broker; the problem when one is refused."""
+    """Count one hop on each event arriving at a Broker (255 when it has no count yet); the
+    problem when one is refused: its count is not a 32-bit integer, or the hop leaves it at 0."""
     for event in events:
-        ttl = next((value for name, value in event.headers if name == TTL_HEADER), None)
-        if ttl is None:
-            event.headers.append((TTL_HEADER, DEFAULT_TTL_TEXT))
+        headers = event.headers
+        at = next((i for i, pair in enumerate(headers) if pair[0] == TTL_HEADER), None)
+        if at is None:
+            headers.append((TTL_HEADER, DEFAULT_TTL_TEXT))
             continue
-        try:
-            value = int(ttl)
-        except ValueError:
-            return f"extension {TTL_ATTRIBUTE} must be an integer, got {ttl!r}"
-        if value <= 0:
-            return f"hop limit reached: {TTL_ATTRIBUTE} is {value} (the event went round a loop of Triggers)"
+        value = headers[at][1]
+        ttl = _count(value)
+        if ttl is None:
+            return f"extension {TTL_ATTRIBUTE} must be a 32-bit integer, got {value[:40]!r}"
+        if ttl <= 1:
+            return (
+                f"hop limit reached: {TTL_ATTRIBUTE} is {ttl} before this hop"
+                " (the event went round a loop of Triggers)"
+            )
+        headers[at] = (TTL_HEADER, str(ttl - 1))
     return None
+
+
+def _count(text: str) -> int | None:
+    """The hop count in `text`, None unless it is a CloudEvents Integer (32-bit, decimal)."""
+    if not _INTEGER.fullmatch(text):
+        return None
+    value = int(text)
+    return value if -(2**31) <= value < 2**31 else None
 
 
 def select(
@@ -189,15 +209,26 @@ def prefilter(trigger: Subscriber, type_key: str | None, data: bytes) -> bool | 
     return matched
 
 
-def reply_event(answered: Event, reply: Event) -> Event | None:
-    """`reply` ready to re-enter the Broker: TTL one less than `answered`'s; None at the limit."""
-    try:
-        ttl = int(answered.attribute(TTL_ATTRIBUTE) or DEFAULT_TTL) - 1
-    except ValueError:
-        ttl = DEFAULT_TTL - 1
-    if ttl <= 0:
-        return None
-    return add_extensions(reply, {TTL_ATTRIBUTE: str(ttl)})
+def reply_event(answered: Event, reply: Event) -> Event:
+    """`reply` carrying `answered`'s hop count, ready to be admitted into the Broker (as Knative's
+    filter does, so a subscriber cannot reset the count by setting it in its reply)."""
+    ttl = answered.attribute(TTL_ATTRIBUTE)
+    # Every event on a Broker's route was admitted, so it has a count; 255 only guards the rest.
+    return add_extensions(reply, {TTL_ATTRIBUTE: ttl if ttl is not None else DEFAULT_TTL_TEXT})
+
+
+def subscriber_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """An event's headers as a Trigger's subscriber gets them: without the hop count."""
+    return [pair for pair in headers if pair[0] != TTL_HEADER]
+
+
+def for_subscriber(event: Event) -> Event:
+    """`event` as a Trigger's subscriber (and dead-letter sink) gets it: without the hop count."""
+    headers = subscriber_headers(event.headers)
+    types = event.types
+    if TTL_ATTRIBUTE in types:
+        types = {k: v for k, v in types.items() if k != TTL_ATTRIBUTE}
+    return Event(headers, event.body, types)
 
 
 def _trigger(entry: Any, where: str, namespace: str, broker: str, delivery: Any) -> Subscriber | str:

@@ -32,10 +32,10 @@ from eventwire_runtime.cloudevents.http import Event, event_from_response, to_st
 from eventwire_runtime.delivery.errors import EventFormatError, TransportError
 from eventwire_runtime.delivery.http_client import Response, header_block
 from eventwire_runtime.delivery.retry import is_success
-from eventwire_runtime.delivery.sender import DeliveryResult, Sender
-from eventwire_runtime.dispatcher import broker
+from eventwire_runtime.delivery.sender import DeliveryResult, Refusal, Sender
+from eventwire_runtime.dispatcher import broker, guards
 from eventwire_runtime.dispatcher.deferred import Deferred
-from eventwire_runtime.dispatcher.metrics import DispatcherMetrics, count_internal_error
+from eventwire_runtime.dispatcher.metrics import DispatcherMetrics
 from eventwire_runtime.dispatcher.routing import BROKER, ChannelRoute, Subscriber
 from eventwire_runtime.errors import EventTooLarge
 
@@ -180,8 +180,8 @@ class Fanout:
     ) -> None:
         """Deliver to one subscriber like `deliver`, reporting the end to `done` (see `Done`).
 
-        `block` is `header_block(event.headers)` when the caller fans one event out to several
-        subscribers (encoded once); `selected` when the caller already applied Trigger filters
+        `block` is the header lines the subscriber gets, when the caller fans one event out to
+        several subscribers (encoded once: `header_block(delivered_headers(channel, event))`); `selected` when the caller already applied Trigger filters
         (broker.select). Never raises; `done` runs in a later loop iteration, except for a Trigger
         whose filter the event does not match: then at once, with True.
         """
@@ -194,7 +194,9 @@ class Fanout:
         if sub.spec.format == "structured":
             self._spawn(self._deliver_reporting(channel, sub, event, accepted_at, None, done))
             return
-        lines = (header_block(event.headers) if block is None else block) + PREFER_REPLY_LINE
+        if block is None:
+            block = header_block(delivered_headers(channel, event))
+        lines = block + PREFER_REPLY_LINE
         if limit.try_take():
             self._attempt(channel, sub, event, accepted_at, done, lines, limit)
         else:  # the subscriber's limit is reached: wait in line, still without a task
@@ -282,14 +284,15 @@ class Fanout:
         `first`: outcome of a first attempt already made (binary mode) while holding `held`, the
         subscriber's limiter slot, which is then released here.
         """
+        sent = broker.for_subscriber(event) if channel.kind == BROKER else event
         if sub.spec.format == "structured":
-            headers, body = to_structured(event)
+            headers, body = to_structured(sent)
             headers.append(PREFER_REPLY)
         else:
-            headers = [*event.headers, PREFER_REPLY]
-            body = event.body
+            headers = [*sent.headers, PREFER_REPLY]
+            body = sent.body
 
-        async def on_success(response: Response) -> str | None:
+        async def on_success(response: Response) -> str | Refusal | None:
             return await self._handle_reply(sub, response, channel, event)
 
         observer = self.observer
@@ -313,9 +316,8 @@ class Fanout:
                 pause=limit.pause,
                 on_retry=on_retry,
             )
-        except Exception:  # task boundary: a bug must not kill the consumer; nak it, redelivered later
-            log.exception("delivery to %s failed unexpectedly", sub.subscriber_uri)
-            count_internal_error("delivery")
+        except Exception:  # task boundary: a bug; the event stays unacknowledged, to be redelivered
+            guards.caught("delivery", log, "delivery to %s failed unexpectedly", sub.subscriber_uri)
             return None
         finally:
             limit.give()
@@ -350,7 +352,7 @@ class Fanout:
 
     async def _handle_reply(
         self, sub: Subscriber, response: Response, channel: ChannelRoute, event: Event
-    ) -> str | None:
+    ) -> str | Refusal | None:
         if not _may_reply(response):
             return None
         try:
@@ -361,7 +363,8 @@ class Fanout:
         if reply is not None and channel.kind == BROKER:
             problem = await self._reenter(channel, sub, event, reply)
             if self.observer is not None:
-                self.observer.reply_forwarded(channel, sub, event, reply, problem)
+                message = problem.error if isinstance(problem, Refusal) else problem
+                self.observer.reply_forwarded(channel, sub, event, reply, message)
             return problem
         if reply is None or sub.reply_uri is None:
             return None
@@ -381,17 +384,19 @@ class Fanout:
 
     async def _reenter(
         self, channel: ChannelRoute, sub: Subscriber, event: Event, reply: Event
-    ) -> str | None:
+    ) -> str | Refusal | None:
         """Send a Trigger's reply back into its Broker; the problem (the attempt fails) or None."""
+        where = f"broker {channel.namespace}/{channel.title}"
         again = broker.reply_event(event, reply)
-        if again is None:
+        refused = broker.admit([again])  # the hop count, as at ingress
+        if refused is not None:
             log.warning(
-                "dropping a reply: hop limit reached",
+                "a reply was refused: hop limit reached",
                 extra={"broker": f"{channel.namespace}/{channel.title}", "trigger": sub.name or sub.uid},
             )
             if sub.stats is not None:
                 _count(sub.stats, "hop_limit")
-            return None
+            return Refusal(f"reply refused by {where}: {refused}", 400)
         if self.reenter is None:
             return "the broker cannot take replies yet"
         try:
@@ -402,15 +407,23 @@ class Fanout:
                 status = pending
             else:
                 status = await pending
-        except EventTooLarge as exc:  # the attempt fails (other errors: the delivery's guard)
-            return f"reply re-entry into broker {channel.namespace}/{channel.title} failed: {exc}"
+        except EventTooLarge as exc:  # as ingress answers it: 413, which retrying cannot change
+            return Refusal(f"reply re-entry into {where} failed: {exc}", 413)
+        except Exception as exc:  # task boundary: backends answer failures as statuses, so a bug
+            guards.caught("reply_reentry", log, "reply re-entry into %s failed", where)
+            return f"reply re-entry into {where} failed: {exc}"
         if status != 202:
-            return f"reply re-entry into broker {channel.namespace}/{channel.title} answered {status}"
+            return Refusal(f"reply re-entry into {where} answered {status}", status)
         return None
 
 
 def _count(stats: broker.TriggerStats, outcome: str) -> None:
     stats.outcomes[outcome] = stats.outcomes.get(outcome, 0) + 1
+
+
+def delivered_headers(channel: ChannelRoute, event: Event) -> list[tuple[str, str]]:
+    """The headers a subscriber of `channel` gets for `event` (Triggers': no hop count)."""
+    return broker.subscriber_headers(event.headers) if channel.kind == BROKER else event.headers
 
 
 def _may_reply(response: Response) -> bool:

@@ -2,7 +2,7 @@
 
 Order: operations paths (`/healthz`, `/readyz`, `/metrics`); method (OPTIONS answered with
 `Allow`, anything but POST gets 405); resolve the channel (404); parse and validate the event(s)
-(400 naming the problem); hand off to the backend (202, 429 + Retry-After when full, 503 when
+(400 naming the problem); at a Broker, count a hop (400 at the hop limit, broker.py); hand off to the backend (202, 429 + Retry-After when full, 503 when
 the backend is down); anything unexpected is a 500. The 413 for oversized bodies happens in the
 server before the body is read.
 """
@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from eventwire_runtime.cloudevents.http import Event, events_from_request
 from eventwire_runtime.delivery.errors import EventFormatError
-from eventwire_runtime.dispatcher import broker
+from eventwire_runtime.dispatcher import broker, guards
 from eventwire_runtime.dispatcher.backends import Backend, EventTooLarge
 from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.metrics import DispatcherMetrics
@@ -131,8 +131,9 @@ class Ingress:
             status = await pending
         except EventTooLarge as exc:
             return self._too_large(channel, exc)
-        except Exception:
-            log.exception("backend failed to accept an event for %s/%s", channel.namespace, channel.name)
+        except Exception:  # task boundary: backends answer failures as statuses, so a bug: answer 500
+            where = f"{channel.namespace}/{channel.name}"
+            guards.caught("ingress_backend", log, "backend failed to accept an event for %s", where)
             status = 500
         return self._answer(channel, status, events)
 

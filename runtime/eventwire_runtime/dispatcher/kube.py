@@ -30,6 +30,7 @@ from typing import Any
 
 from eventwire_runtime.api import MESSAGING_GROUP, VERSION
 from eventwire_runtime.delivery.errors import ConfigError
+from eventwire_runtime.dispatcher import guards
 from eventwire_runtime.dispatcher.broker import broker_from_object
 from eventwire_runtime.dispatcher.routing import (
     BROKER,
@@ -40,7 +41,7 @@ from eventwire_runtime.dispatcher.routing import (
     channel_from_object,
 )
 from eventwire_runtime.dispatcher.settings import Settings
-from eventwire_runtime.kube import Change, KubeClient, ListWatch, Obj
+from eventwire_runtime.kube import Change, KubeClient, KubeError, ListWatch, Obj
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +118,16 @@ class ChannelWatcher:
                     logger=log,
                 )
                 await self.watch.run()
-            except Exception as exc:  # bad credentials, an answer of an unexpected shape: go on
+            except KubeError as exc:  # no usable credentials (ListWatch retries the API's own errors)
                 attempt += 1
                 delay = _backoff(attempt)
-                log.exception("%s watch failed; retrying in %.1fs", self.what, delay)
+                log.error("%s watch cannot start: %s; retrying in %.1fs", self.what, exc, delay)
+                self.table.report_problem("kubernetes", f"{self.what} watch cannot start: {exc}")
+                await asyncio.sleep(delay)
+            except Exception as exc:  # task boundary: a bug applying an object must not end the watch
+                attempt += 1
+                delay = _backoff(attempt)
+                guards.caught("kube_watch", log, "%s watch failed; retrying in %.1fs", self.what, delay)
                 self.table.report_problem(
                     "kubernetes", f"{self.what} watch failed: {type(exc).__name__}: {exc}"
                 )
@@ -130,8 +137,8 @@ class ChannelWatcher:
                     await client.close()
 
     def _failed(self, exc: Exception) -> None:
-        """A list or watch failure ListWatch retries: named on /readyz until the first table."""
-        if not self.table.loaded:
+        """A list or watch failure ListWatch retries: named on /readyz until this kind's first list."""
+        if self.kind not in self.table.loaded_kinds:
             self.table.report_problem("kubernetes", f"cannot list {self.what}: {exc}")
 
     def _listed(self) -> None:

@@ -17,6 +17,7 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from eventwire_runtime.dispatcher import guards
 from eventwire_runtime.dispatcher.routing import RoutingTable
 
 DepthSource = Callable[[], Iterable[tuple[str, str, int]]]
@@ -58,6 +59,18 @@ class _RoutesCollector(Collector):
             "1 when the routing source's last read succeeded, else 0 (see /readyz for why)",
             value=0 if self.table.problem is not None else 1,
         )
+
+
+class _GuardsCollector(Collector):
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "eventwire_dispatcher_internal_errors",
+            "Unexpected errors caught at a task boundary (logged with a traceback): bugs to report",
+            labels=["where"],
+        )
+        for where, count in list(guards.CAUGHT.items()):
+            family.add_metric([where], count)
+        yield family
 
 
 class Tally(Collector):
@@ -106,25 +119,9 @@ class LatencyHistogram(Collector):
         yield family
 
 
-# Unexpected exceptions caught by a task-boundary guard (a delivery, the backlog monitor, ...),
-# each also logged with its traceback: process-wide, since the backends' helpers that catch them
-# hold no metrics object.
-INTERNAL_ERRORS = Tally(
-    "eventwire_dispatcher_internal_errors",
-    "Unexpected exceptions caught (and logged with a traceback) at a task boundary, by where",
-    ["where"],
-)
-
-
-def count_internal_error(where: str) -> None:
-    """Count one unexpected exception caught at `where` (log it with its traceback too)."""
-    INTERNAL_ERRORS.add((where,))
-
-
 class DispatcherMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.registry.register(INTERNAL_ERRORS)
         self.received = Tally(
             "eventwire_dispatcher_events_received",
             "Ingress requests by channel and response code (a batch counts once)",
@@ -140,7 +137,7 @@ class DispatcherMetrics:
             "Seconds from ingress acceptance to the end of one subscriber's delivery",
             LATENCY_BUCKETS,
         )
-        for collector in (self.received, self.deliveries, self.latency):
+        for collector in (self.received, self.deliveries, self.latency, _GuardsCollector()):
             self.registry.register(collector)
         self.retries = Counter(
             "eventwire_dispatcher_retries",

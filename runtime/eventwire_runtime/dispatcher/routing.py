@@ -11,8 +11,8 @@ not its readiness, and never an entry's mere absence from one table:
   state is kept (and created, so nothing accepted from now on is lost), nothing is delivered;
 - an entry missing from the table is no longer delivered to, its durable state is kept;
 - only a tombstone (`deletedSubscribers: [{uid, name, deletedAt}]`, written by the controller when
-  the Subscription is really deleted) or the explicit deletion of the whole Channel (the watch's
-  DELETED event) removes durable state.
+  the Subscription is really deleted) or the explicit deletion of the whole Channel or Broker
+  (the watch's DELETED event, not a list that lacks it) removes durable state.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 
 from eventwire_runtime.delivery.errors import ConfigError
 from eventwire_runtime.delivery.spec import DeliverySpec
+from eventwire_runtime.dispatcher import guards
 
 CHANNEL = "channel"
 BROKER = "broker"
@@ -32,6 +33,7 @@ BROKER = "broker"
 # never collides with a Channel of the same name (table key, stream subject, metrics label).
 BROKER_PREFIX = "broker:"
 BROKERS_PATH = "brokers"  # Broker addresses are `/brokers/<namespace>/<broker>`
+KINDS = (CHANNEL, BROKER)
 
 # A compiled Trigger filter over an event's attributes (eventwire_spec.filters).
 EventFilter = Callable[[Mapping[str, object]], bool]
@@ -141,9 +143,12 @@ def object_parts(obj: Any, where: str) -> tuple[str, str, Any, Mapping[str, Any]
     if not isinstance(obj, Mapping):
         raise ConfigError(f"{where} must be a mapping")
     if "metadata" in obj:
-        meta = obj.get("metadata") or {}
+        meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+        for field_name, value in (("metadata", meta), ("spec", spec)):
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where}.{field_name} must be a mapping")
         name, namespace = meta.get("name"), meta.get("namespace") or "default"
-        delivery = (obj.get("spec") or {}).get("delivery")
+        delivery = spec.get("delivery")
         holder = obj.get("status") or {}
     else:
         name, namespace = obj.get("name"), obj.get("namespace") or "default"
@@ -197,16 +202,25 @@ class RoutingTable:
     """Channels by (namespace, name); `listeners` hear about every update.
 
     `problem` is the routing source's last error (None when its last read succeeded): /readyz
-    reports it, and `errors` counts them by source for the metric.
+    reports it, and `errors` counts them by source for the metric. The table is `loaded` once
+    every kind was read in full (a routes file holds both; Kubernetes lists each on its own).
     """
 
     def __init__(self, host_suffix: str | None = None) -> None:
         self.channels: dict[tuple[str, str], ChannelRoute] = {}
         self.host_suffix = host_suffix
         self.listeners: list[Listener] = []
-        self.loaded = False
+        self.loaded_kinds: set[str] = set()
         self.problem: str | None = None
         self.errors: dict[str, int] = {}
+
+    @property
+    def loaded(self) -> bool:
+        return not self.unloaded()
+
+    def unloaded(self) -> list[str]:
+        """The kinds (CHANNEL, BROKER) whose routes were never read in full yet."""
+        return [kind for kind in KINDS if kind not in self.loaded_kinds]
 
     def report_problem(self, source: str, message: str) -> None:
         """Record a failed read of the routing source (the table itself is left as it was)."""
@@ -232,6 +246,7 @@ class RoutingTable:
                 fresh[route.key] = route
         self.channels = fresh
         self.problem = None
+        self.loaded_kinds.update(KINDS if kind is None else (kind,))
         self._changed(())
 
     def upsert(self, route: ChannelRoute) -> None:
@@ -251,12 +266,11 @@ class RoutingTable:
             self._changed(())
 
     def _changed(self, deleted: tuple[ChannelRoute, ...]) -> None:
-        self.loaded = True
         for listener in self.listeners:
             try:
                 listener(self, deleted)
-            except Exception:
-                log.exception("routing listener failed")
+            except Exception:  # task boundary: one failing listener must not starve the others
+                guards.caught("routing_listener", log, "routing listener %r failed", listener)
 
     def lookup(self, host: str, path: str) -> ChannelRoute | None:
         """The channel a request addresses: by path `/<namespace>/<channel>` (a Broker:

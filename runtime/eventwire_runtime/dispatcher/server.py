@@ -29,6 +29,7 @@ from typing import cast
 
 import httptools
 
+from eventwire_runtime.dispatcher import guards
 from eventwire_runtime.dispatcher.deferred import Deferred
 
 log = logging.getLogger(__name__)
@@ -321,8 +322,8 @@ class HttpProtocol(asyncio.Protocol):
         head = request.method == "HEAD"
         try:
             result = self.handler(request)
-        except Exception:
-            log.exception("ingress handler failed")
+        except Exception:  # task boundary: a bug in the handler still answers 500, the connection lives on
+            guards.caught("ingress_handler", log, "ingress handler failed")
             result = text_response(500, "internal error")
         if isinstance(result, bytes):
             self._write(result, keep_alive, head)
@@ -337,8 +338,8 @@ class HttpProtocol(asyncio.Protocol):
     def _finished(self, task: asyncio.Future[bytes], keep_alive: bool, head: bool) -> None:
         if task.cancelled():
             data = text_response(503, "shutting down")
-        elif task.exception() is not None:
-            log.error("ingress handler failed", exc_info=task.exception())
+        elif (error := task.exception()) is not None:
+            guards.caught("ingress_handler", log, "ingress handler failed", error=error)
             data = text_response(500, "internal error")
         else:
             data = task.result()

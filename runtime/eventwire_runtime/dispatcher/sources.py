@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 from eventwire_runtime.delivery.errors import ConfigError
+from eventwire_runtime.dispatcher import guards
 from eventwire_runtime.dispatcher.broker import broker_from_object
 from eventwire_runtime.dispatcher.routing import ChannelRoute, RoutingTable, channel_from_object
 
@@ -84,7 +85,7 @@ def load_routes_file(path: str, provisioner: str | None = None) -> list[ChannelR
     try:
         text = Path(path).read_bytes().decode("utf-8")
         document = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, ValueError) as exc:  # ValueError: a bad date
         raise ConfigError(f"cannot read routes file {path}: {exc}") from None
     except RecursionError:
         raise ConfigError(f"cannot read routes file {path}: nested too deeply") from None
@@ -117,8 +118,10 @@ async def watch_routes_file(
             except ConfigError as exc:
                 log.error("%s; keeping the current table", exc)
                 table.report_problem("file", str(exc))
-            except Exception as exc:  # whatever else a bad file may cause: the watch goes on
-                log.exception("reading routes file %s failed; keeping the current table", path)
+            except Exception as exc:  # task boundary: a bug in reading must not end the watch for good
+                guards.caught(
+                    "routes_file", log, "reading routes file %s failed; keeping the current table", path
+                )
                 table.report_problem("file", f"cannot read routes file {path}: {type(exc).__name__}: {exc}")
             else:
                 table.replace_all(routes)

@@ -32,6 +32,30 @@ def _api_path(api_version: str) -> str:
     return f"/api/{api_version}" if "/" not in api_version else f"/apis/{api_version}"
 
 
+def _stripped_token(configuration: k8s.Configuration) -> None:
+    token = configuration.api_key.get("BearerToken")
+    if isinstance(token, str) and token != token.rstrip():
+        configuration.api_key["BearerToken"] = token.rstrip()
+
+
+def _load_service_account(configuration: k8s.Configuration, **options: Any) -> None:
+    """The library's in-cluster loader (`options` as it takes them), with the token stripped of
+    trailing white space: the loader sends the file's text as is, and a token file ending with a
+    newline (written by hand or by a tool, not by the kubelet) would make every request fail
+    with a forbidden control character in its Authorization header. The loader's refresh hook
+    (run before each request, re-reading a rotated token) restores the raw text, so it is wrapped."""
+    k8s_config.load_incluster_config(client_configuration=configuration, **options)  # type: ignore[no-untyped-call]
+    refresh: Callable[..., None] | None = getattr(configuration, "refresh_api_key_hook", None)
+
+    def refresh_stripped(config: k8s.Configuration, *args: Any) -> None:
+        if refresh is not None:
+            refresh(config, *args)
+        _stripped_token(config)
+
+    configuration.refresh_api_key_hook = refresh_stripped
+    _stripped_token(configuration)
+
+
 class KubeClient:
     """One authenticated connection to the API server.
 
@@ -73,7 +97,7 @@ class KubeClient:
         try:
             if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
                 # The service account token is re-read when the kubelet rotates it.
-                k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+                _load_service_account(configuration)
                 return cls(configuration, on_error)
             loader = await k8s_config.load_kube_config(config_file=path, client_configuration=configuration)
         except (ConfigException, OSError, ValueError) as exc:
@@ -106,11 +130,8 @@ class KubeClient:
         # The loader takes the server from these two variables; `url` replaces it below.
         environ = {"KUBERNETES_SERVICE_HOST": "kubernetes.invalid", "KUBERNETES_SERVICE_PORT": "443"}
         try:
-            k8s_config.load_incluster_config(  # type: ignore[no-untyped-call]
-                client_configuration=configuration,
-                token_filename=token_file,
-                cert_filename=ca_file,
-                environ=environ,
+            _load_service_account(
+                configuration, token_filename=token_file, cert_filename=ca_file, environ=environ
             )
         except (ConfigException, OSError, ValueError) as exc:
             raise KubeConfigError(f"cannot load the service account's credentials: {exc}") from None

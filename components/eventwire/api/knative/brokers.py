@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from eventwire.api.knative import legacy
-from eventwire.api.knative.rules import Fields, custom
+from eventwire.api.knative.rules import Fields, custom, when_set
 
 BROKER_CLASS_ANNOTATION: Final = "eventing.knative.dev/broker.class"
 # Knative's channel-based broker classes: eventwire's Broker is one (events stored through a
@@ -41,10 +41,7 @@ BROKER_CLASS: Final = custom(
 )
 
 
-def _broker_config(fields: Fields) -> None:
-    config = fields.src.pop("config", None)
-    if config is None:
-        return
+def _broker_config(fields: Fields, config: Any) -> None:
     name = config.get("name", "?") if isinstance(config, dict) else "?"
     fields.notes.append(
         f"spec.config ({name}) dropped: eventwire cannot read Knative's broker ConfigMap; the Broker uses the "
@@ -52,7 +49,8 @@ def _broker_config(fields: Fields) -> None:
     )
 
 
-BROKER_CONFIG: Final = custom(
+BROKER_CONFIG: Final = when_set(
+    "config",
     "spec.config",
     "dropped with a note: the cluster's default provisioner, or set spec.provisioner",
     _broker_config,
@@ -132,10 +130,7 @@ def _source_and_type(fields: Fields, filter_: dict[str, Any]) -> dict[str, Any]:
     return attributes
 
 
-def _trigger_filter(fields: Fields) -> None:
-    filter_ = fields.src.pop("filter", None)
-    if filter_ is None:
-        return
+def _trigger_filter(fields: Fields, filter_: Any) -> None:
     if not isinstance(filter_, dict):
         raise fields.fail("spec.filter must be an object")
     filter_ = dict(filter_)
@@ -147,7 +142,8 @@ def _trigger_filter(fields: Fields) -> None:
         fields.out["filter"] = filter_
 
 
-TRIGGER_FILTER: Final = custom(
+TRIGGER_FILTER: Final = when_set(
+    "filter",
     "spec.filter",
     "spec.filter.attributes; v0.5-v0.7 sourceAndType `{type, source}` → attributes (`Any` and empty values "
     "match everything and are left out)",

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from eventwire.api.knative.rules import Fields, custom
+from eventwire.api.knative.rules import Fields, custom, when_set
 
 # Knative's ClusterChannelProvisioner names -> the eventwire provisioner that replaces them.
 PROVISIONERS: Final[dict[str, str]] = {"in-memory-channel": "in-memory", "in-memory": "in-memory"}
@@ -63,13 +63,12 @@ def provisioner_of(fields: Fields, ref: Any, field: str) -> str:
     return _provisioner_name(fields, str(ref["name"]))
 
 
-def _channel_provisioner(fields: Fields) -> None:
-    ref = fields.src.pop("provisioner", None)
-    if ref is not None:
-        fields.out["provisioner"] = provisioner_of(fields, ref, "spec.provisioner")
+def _channel_provisioner(fields: Fields, ref: Any) -> None:
+    fields.out["provisioner"] = provisioner_of(fields, ref, "spec.provisioner")
 
 
-CHANNEL_PROVISIONER: Final = custom(
+CHANNEL_PROVISIONER: Final = when_set(
+    "provisioner",
     "spec.provisioner: a ClusterChannelProvisioner reference",
     "spec.provisioner: its name (`in-memory-channel` → `in-memory`); unset (`spec: {}`) → the cluster default",
     _channel_provisioner,
@@ -97,13 +96,12 @@ def check_channel_template(fields: Fields, template: Any, field: str) -> None:
     )
 
 
-def _channel_template(fields: Fields) -> None:
-    template = fields.src.pop("channelTemplate", None)
-    if template is not None:
-        check_channel_template(fields, template, "spec.channelTemplate")
+def _channel_template(fields: Fields, template: Any) -> None:
+    check_channel_template(fields, template, "spec.channelTemplate")
 
 
-CHANNEL_TEMPLATE: Final = custom(
+CHANNEL_TEMPLATE: Final = when_set(
+    "channelTemplate",
     "spec.channelTemplate",
     "dropped for InMemoryChannel (the cluster's default provisioner, or spec.provisioner); "
     "KafkaChannel, NatssChannel and others are refused with the jetstream/redis settings to use",
@@ -143,10 +141,7 @@ CONTAINER_SOURCE: Final = custom(
 )
 
 
-def _cron_data(fields: Fields) -> None:
-    data = fields.src.pop("data", None)
-    if data is None:
-        return
+def _cron_data(fields: Fields, data: Any) -> None:
     try:
         is_object = isinstance(json.loads(data), dict)
     except (TypeError, ValueError):
@@ -159,7 +154,8 @@ def _cron_data(fields: Fields) -> None:
     fields.out["contentType"] = "application/json"
 
 
-CRON_DATA: Final = custom(
+CRON_DATA: Final = when_set(
+    "data",
     "spec.data",
     'spec.data with spec.contentType `application/json`; text that is not a JSON object becomes `{"body": <text>}`, '
     "as Knative's adapter sent it",
@@ -205,17 +201,14 @@ EVENTS_NAMESPACE: Final = custom(
 )
 
 
-def _apiserver_mode(fields: Fields) -> None:
-    mode = fields.src.pop("mode", None)
-    if mode is None:
-        return
+def _apiserver_mode(fields: Fields, mode: Any) -> None:
     if mode == "Ref":
         fields.notes.append("spec.mode Ref is called Reference in eventwire (as in Knative v1)")
         mode = "Reference"
     fields.out["mode"] = mode
 
 
-APISERVER_MODE: Final = custom("spec.mode", "spec.mode (`Ref` → `Reference`)", _apiserver_mode)
+APISERVER_MODE: Final = when_set("mode", "spec.mode", "spec.mode (`Ref` → `Reference`)", _apiserver_mode)
 
 
 def _apiserver_resource(fields: Fields, index: int, resource: Any, selector: Any) -> dict[str, Any]:

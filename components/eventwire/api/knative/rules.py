@@ -87,3 +87,15 @@ def constant(name: str, value: Any, why: str) -> Rule:
 def custom(source: str, becomes: str, apply: Callable[[Fields], None]) -> Rule:
     """A rule whose conversion is a function of its own."""
     return Rule(source, becomes, apply)
+
+
+def when_set(name: str, source: str, becomes: str, apply: Callable[[Fields, Any], None]) -> Rule:
+    """A rule of its own for spec.<name>: pops the field and, unless it is unset or null, calls
+    `apply(fields, value)`."""
+
+    def run(fields: Fields) -> None:
+        value = fields.src.pop(name, None)
+        if value is not None:
+            apply(fields, value)
+
+    return Rule(source, becomes, run)

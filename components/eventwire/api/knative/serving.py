@@ -6,15 +6,12 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
-from eventwire.api.knative.rules import Fields, Rule, custom, keep
+from eventwire.api.knative.rules import Fields, Rule, custom, keep, when_set
 
 _MODES_REFUSED: Final = ("pinned", "release", "manual")
 
 
-def _run_latest(fields: Fields) -> None:
-    run_latest = fields.src.pop("runLatest", None)
-    if run_latest is None:
-        return
+def _run_latest(fields: Fields, run_latest: Any) -> None:
     configuration = run_latest.get("configuration") if isinstance(run_latest, dict) else None
     if not isinstance(configuration, dict) or not isinstance(configuration.get("revisionTemplate"), dict):
         raise fields.fail("spec.runLatest needs configuration.revisionTemplate")
@@ -45,7 +42,8 @@ def _refused_modes(fields: Fields) -> None:
 
 
 SERVICE_V1ALPHA1: Final[tuple[Rule, ...]] = (
-    custom(
+    when_set(
+        "runLatest",
         "spec.runLatest.configuration.revisionTemplate",
         "spec.template (spec.container → spec.containers[0])",
         _run_latest,

@@ -10,24 +10,16 @@ provisioner (or of any provisioner, for Brokers served by the default) and of it
 
 from __future__ import annotations
 
-from typing import Any
-
-import kopf
-
 from eventwire_runtime.api import EVENTING_GROUP, MESSAGING_GROUP
 from eventwire_runtime.controller.broker.status import make_status
 from eventwire_runtime.controller.channel.handlers import provisioner_of
-from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented
-from eventwire_runtime.controller.destinations import resolve
-from eventwire_runtime.controller.reconciler import Reconciler
-from eventwire_runtime.controller.tracking import track_targets
-from eventwire_runtime.controller.workqueue import WorkQueue
+from eventwire_runtime.controller.context import Body, Context, instrumented
+from eventwire_runtime.controller.reconciler import ObjectKey, Reconciler, object_key
 
 BROKERS = (EVENTING_GROUP, "brokers")
 TRIGGERS = (EVENTING_GROUP, "triggers")
 PROVISIONERS = (MESSAGING_GROUP, "clusterchannelprovisioners")
 KIND = "Broker"
-Key = tuple[str, str]  # (namespace, name)
 # As for a Channel's Subscriptions: a burst of Trigger changes rewrites the table once.
 TRIGGER_BATCH_SECONDS = 0.1
 
@@ -37,50 +29,32 @@ async def reconcile(ctx: Context, broker: Body) -> Body:
     """Compute and write the broker's status; returns the broker with its new status."""
     meta = broker["metadata"]
     name, provisioner, problem = provisioner_of(ctx.cache, broker)
-    dls = ((broker.get("spec") or {}).get("delivery") or {}).get("deadLetterSink")
-    dead_letter = (
-        await resolve(dls, meta["namespace"], ctx.cache, ctx.settings.cluster_domain) if dls else None
-    )
+    dead_letter = await ctx.resolve_dead_letter(broker)
     triggers = ctx.cache.triggers_of(meta["namespace"], meta["name"])
     status = make_status(broker, name, provisioner, problem, dead_letter, triggers)
-    await ctx.write_status(broker, status)
-    ctx.warn_on_failure(broker, status)
-    return {**broker, "status": status}
+    return await ctx.report(broker, status)
 
 
-RECONCILER: Reconciler[Key] = Reconciler(KIND, lambda cache, key: cache.broker(*key), reconcile)
+RECONCILER: Reconciler[ObjectKey] = Reconciler(
+    KIND, BROKERS, object_key, lambda cache, key: cache.broker(*key), reconcile
+)
 
 
-def queue_of(memo: Any) -> WorkQueue[Key]:
-    return RECONCILER.queue(memo)
-
-
-async def broker_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
-    meta = body["metadata"]
-    RECONCILER.own_event(memo, (meta["namespace"], meta["name"]), type, body)
-
-
-async def trigger_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def trigger_broker(ctx: Context, trigger: Body, type: str | None) -> list[ObjectKey]:
     """A Trigger appeared, changed (its resolved address, filters) or went: its Broker's table follows."""
-    broker = (body.get("spec") or {}).get("broker")
-    if broker:
-        queue_of(memo).add((body["metadata"]["namespace"], str(broker)), delay=TRIGGER_BATCH_SECONDS)
+    broker = (trigger.get("spec") or {}).get("broker")
+    return [(trigger["metadata"]["namespace"], str(broker))] if broker else []
 
 
-async def provisioner_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def provisioner_brokers(ctx: Context, provisioner: Body, type: str | None) -> set[ObjectKey]:
     """A provisioner's address or readiness moved: the Brokers it serves (or may, as the default)."""
-    cache, queue = ctx_of(memo).cache, queue_of(memo)
-    for key in {*cache.brokers_served_by(body["metadata"]["name"]), *cache.brokers_served_by("")}:
-        queue.add(key)
-
-
-def enqueue(memo: Any, kind: str, namespace: str, name: str) -> None:
-    queue_of(memo).add((namespace, name))
+    cache = ctx.cache
+    return {*cache.brokers_served_by(provisioner["metadata"]["name"]), *cache.brokers_served_by("")}
 
 
 def register() -> None:
     """The Broker reconciler's triggers (its `Reconciler` requeues those not Ready)."""
-    kopf.on.event(*BROKERS, id="broker")(broker_event)
-    kopf.on.event(*TRIGGERS, id="broker_trigger")(trigger_event)
-    kopf.on.event(*PROVISIONERS, id="broker_provisioner")(provisioner_event)
-    track_targets("broker_target", {KIND}, enqueue)
+    RECONCILER.watch_self()
+    RECONCILER.watch("broker_trigger", TRIGGERS, trigger_broker, delay=TRIGGER_BATCH_SECONDS)
+    RECONCILER.watch("broker_provisioner", PROVISIONERS, provisioner_brokers)
+    RECONCILER.watch_targets()

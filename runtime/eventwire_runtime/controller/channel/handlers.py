@@ -14,23 +14,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import kopf
-
 from eventwire_runtime.api import MESSAGING_GROUP
 from eventwire_runtime.controller.cache import Cache
 from eventwire_runtime.controller.channel.resources import make_status
-from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented
-from eventwire_runtime.controller.destinations import resolve
+from eventwire_runtime.controller.context import Body, Context, instrumented
 from eventwire_runtime.controller.provisioner.resources import default_provisioner
-from eventwire_runtime.controller.reconciler import Reconciler
-from eventwire_runtime.controller.tracking import track_targets
-from eventwire_runtime.controller.workqueue import WorkQueue
+from eventwire_runtime.controller.reconciler import ObjectKey, Reconciler, object_key
 
 CHANNELS = (MESSAGING_GROUP, "channels")
 SUBSCRIPTIONS = (MESSAGING_GROUP, "subscriptions")
 PROVISIONERS = (MESSAGING_GROUP, "clusterchannelprovisioners")
 KIND = "Channel"
-Key = tuple[str, str]  # (namespace, name)
 # Subscription events are collected this long before the Channel's reconcile runs: when many
 # Subscriptions change at once, the routing table is rewritten once per batch, not per change.
 SUBSCRIPTION_BATCH_SECONDS = 0.1
@@ -51,51 +45,35 @@ async def reconcile(ctx: Context, channel: Body) -> Body:
     """Compute and write the channel's status; returns the channel with its new status."""
     meta = channel["metadata"]
     name, provisioner, problem = provisioner_of(ctx.cache, channel)
-    dls = ((channel.get("spec") or {}).get("delivery") or {}).get("deadLetterSink")
-    dead_letter = (
-        await resolve(dls, meta["namespace"], ctx.cache, ctx.settings.cluster_domain) if dls else None
-    )
+    dead_letter = await ctx.resolve_dead_letter(channel)
     subscriptions = ctx.cache.subscriptions_of(meta["namespace"], meta["name"])
     status = make_status(channel, name, provisioner, problem, dead_letter, subscriptions)
-    await ctx.write_status(channel, status)
-    ctx.warn_on_failure(channel, status)
-    return {**channel, "status": status}
+    return await ctx.report(channel, status)
 
 
-RECONCILER: Reconciler[Key] = Reconciler(KIND, lambda cache, key: cache.channel(*key), reconcile)
+RECONCILER: Reconciler[ObjectKey] = Reconciler(
+    KIND, CHANNELS, object_key, lambda cache, key: cache.channel(*key), reconcile
+)
 
 
-def queue_of(memo: Any) -> WorkQueue[Key]:
-    return RECONCILER.queue(memo)
-
-
-async def channel_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
-    meta = body["metadata"]
-    RECONCILER.own_event(memo, (meta["namespace"], meta["name"]), type, body)
-
-
-async def subscription_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def subscription_channel(ctx: Context, subscription: Body, type: str | None) -> list[ObjectKey]:
     """A Subscription appeared, changed (its resolved addresses) or went: its Channel's table follows."""
-    channel = ((body.get("spec") or {}).get("channel") or {}).get("name")
-    if channel:
-        queue_of(memo).add((body["metadata"]["namespace"], str(channel)), delay=SUBSCRIPTION_BATCH_SECONDS)
+    channel = ((subscription.get("spec") or {}).get("channel") or {}).get("name")
+    return [(subscription["metadata"]["namespace"], str(channel))] if channel else []
 
 
-async def provisioner_event(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+def provisioner_channels(ctx: Context, provisioner: Body, type: str | None) -> set[ObjectKey]:
     """A provisioner's address, readiness or default flag moved: the Channels it serves (or may
     serve, as the default) follow."""
-    cache, queue = ctx_of(memo).cache, queue_of(memo)
-    for key in {*cache.channels_served_by(body["metadata"]["name"]), *cache.channels_served_by("")}:
-        queue.add(key)
-
-
-def enqueue(memo: Any, kind: str, namespace: str, name: str) -> None:
-    queue_of(memo).add((namespace, name))
+    cache = ctx.cache
+    return {*cache.channels_served_by(provisioner["metadata"]["name"]), *cache.channels_served_by("")}
 
 
 def register() -> None:
     """The Channel reconciler's triggers (its `Reconciler` requeues those not Ready)."""
-    kopf.on.event(*CHANNELS, id="channel")(channel_event)
-    kopf.on.event(*SUBSCRIPTIONS, id="channel_subscription")(subscription_event)
-    kopf.on.event(*PROVISIONERS, id="channel_provisioner")(provisioner_event)
-    track_targets("channel_target", {KIND}, enqueue)
+    RECONCILER.watch_self()
+    RECONCILER.watch(
+        "channel_subscription", SUBSCRIPTIONS, subscription_channel, delay=SUBSCRIPTION_BATCH_SECONDS
+    )
+    RECONCILER.watch("channel_provisioner", PROVISIONERS, provisioner_channels)
+    RECONCILER.watch_targets()

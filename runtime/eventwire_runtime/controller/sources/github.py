@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 
 from eventwire_runtime.errors import GitHubError
+from eventwire_spec.github_events import APP_ONLY_GITHUB_EVENTS
 
 DEFAULT_API_URL = "https://api.github.com/"
 
@@ -21,6 +22,13 @@ def hooks_path(owner_and_repository: str) -> str:
     """`repos/{owner}/{repo}/hooks`, or `orgs/{owner}/hooks` for an organisation."""
     owner, _, repo = owner_and_repository.strip("/").partition("/")
     return f"repos/{owner}/{repo}/hooks" if repo else f"orgs/{owner}/hooks"
+
+
+def hook_events(event_types: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(the events a repository or organisation webhook can subscribe to, the App-only ones it
+    cannot: GitHub refuses a hook naming them), each sorted."""
+    app_only = sorted({str(e) for e in event_types} & APP_ONLY_GITHUB_EVENTS)
+    return sorted({str(e) for e in event_types} - APP_ONLY_GITHUB_EVENTS), app_only
 
 
 def hook_payload(url: str, events: Sequence[str], secret: str | None, secure: bool) -> dict[str, Any]:

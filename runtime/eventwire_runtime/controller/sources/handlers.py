@@ -26,10 +26,10 @@ from eventwire_runtime.api import SOURCES_GROUP
 from eventwire_runtime.controller.children import apply_child
 from eventwire_runtime.controller.conditions import Conditions, is_ready, now_rfc3339
 from eventwire_runtime.controller.context import Body, Context, ctx_of, instrumented
-from eventwire_runtime.controller.destinations import Resolution, resolve
+from eventwire_runtime.controller.destinations import Resolution
 from eventwire_runtime.controller.sources import apiserver, kinds, names, resources
 from eventwire_runtime.controller.sources import conditions as cond
-from eventwire_runtime.controller.sources.github import GitHubHooks, hook_payload
+from eventwire_runtime.controller.sources.github import GitHubHooks, hook_events, hook_payload
 from eventwire_runtime.controller.tracking import track_targets
 from eventwire_runtime.errors import GitHubError, KubeError, NotOwnedError
 
@@ -147,16 +147,26 @@ async def _github_webhook(ctx: Context, source: Body, conds: Conditions, extra: 
             f"Secret key {token_ref.get('name')}/{token_ref.get('key')} does not exist",
         )
         return
+    events, app_only = hook_events(spec.get("eventTypes") or [])
+    scope = "organisation" if "/" not in str(spec.get("ownerAndRepository")).strip("/") else "repository"
+    why = (
+        f"{', '.join(app_only)}: GitHub delivers these only to GitHub Apps (or Marketplace and "
+        f"Sponsors listings), a {scope} webhook cannot subscribe to them"
+    )
+    if not events:
+        conds.mark_false(cond.WEBHOOK_REGISTERED, "AppOnlyEvents", f"no event to register: {why}")
+        return
     secret = await secret_value(ctx, meta["namespace"], (spec.get("secretToken") or {}).get("secretKeyRef"))
-    payload = hook_payload(url, spec.get("eventTypes") or [], secret, bool(spec.get("secure")))
+    payload = hook_payload(url, events, secret, bool(spec.get("secure")))
     api_url = spec.get("githubAPIURL") or ""
     digest = hashlib.sha256(
         json.dumps([api_url, spec.get("ownerAndRepository"), payload], sort_keys=True).encode()
     )
     wanted = digest.hexdigest()[:16]
     hook_id = status.get("webhookIDKey")
+    registered = ("AppOnlyEventsOmitted", f"registered without {why}") if app_only else ("", "")
     if hook_id and (status.get("annotations") or {}).get(WEBHOOK_HASH) == wanted:
-        conds.mark_true(cond.WEBHOOK_REGISTERED)
+        conds.mark_true(cond.WEBHOOK_REGISTERED, *registered)
         return
     hooks = GitHubHooks(api_url, token, ctx.settings.github_timeout)
     try:
@@ -166,7 +176,9 @@ async def _github_webhook(ctx: Context, source: Body, conds: Conditions, extra: 
         return
     extra["webhookIDKey"] = hook_id
     extra["annotations"] = {WEBHOOK_HASH: wanted}
-    conds.mark_true(cond.WEBHOOK_REGISTERED)
+    conds.mark_true(cond.WEBHOOK_REGISTERED, *registered)
+    if app_only:  # Ready stays True: say once, on the registration, what was left out
+        ctx.warn(source, "AppOnlyEventsOmitted", f"the webhook was registered without {why}")
 
 
 async def _desired(
@@ -237,10 +249,8 @@ async def reconcile(ctx: Context, source: Body) -> Body:
         generation = int(current["metadata"].get("generation", 1))
         old_conditions = (current.get("status") or {}).get("conditions")
         conds = cond.condition_set(kind).manage(old_conditions, generation, now_rfc3339())
-        domain = ctx.settings.cluster_domain
-        sink = await resolve(spec.get("sink"), namespace, ctx.cache, domain)
-        dls_ref = (spec.get("delivery") or {}).get("deadLetterSink")
-        dead_letter = await resolve(dls_ref, namespace, ctx.cache, domain) if dls_ref else None
+        sink = await ctx.resolve(spec.get("sink"), namespace)
+        dead_letter = await ctx.resolve_dead_letter(current)
         if not sink.ok:
             conds.mark_false(cond.SINK_PROVIDED, sink.reason, f"sink: {sink.message}")
         elif dead_letter is not None and not dead_letter.ok:
@@ -258,9 +268,7 @@ async def reconcile(ctx: Context, source: Body) -> Body:
         except KubeError as exc:
             conds.mark_false(cond.DEPLOYED, "ApplyFailed", str(exc))
         status = resources.make_status(current, conds, sink.uri or None, extra)
-        await ctx.write_status(current, status)
-        ctx.warn_on_failure(current, status)
-        return {**current, "status": status}
+        return await ctx.report(current, status)
 
 
 async def source_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from eventwire_runtime.controller.conditions import TRUE, UNKNOWN, condition, is_ready, now_rfc3339
+from eventwire_runtime.controller.conditions import (
+    TRUE,
+    UNKNOWN,
+    inherited_dead_letter,
+    is_ready,
+    now_rfc3339,
+    status_says,
+)
 from eventwire_runtime.controller.destinations import Resolution
 from eventwire_runtime.controller.subscription import conditions as cond
 
@@ -61,20 +68,20 @@ def reflects_channel(
     """Whether the subscription's status already says what `channel` implies (ChannelReady,
     AddedToChannel, the channel's dead-letter sink standing in): a channel event that changes
     none of it need not reconcile the subscription. `listed` as for `in_channel`."""
-    meta, spec = subscription["metadata"], subscription.get("spec") or {}
-    status = subscription.get("status") or {}
-    if channel is None or status.get("observedGeneration") != meta.get("generation", 1):
+    if channel is None:
         return False
-    physical = status.get("physicalSubscription") or {}
-    if "deadLetterSink" not in destinations(spec):
-        channel_dls = (channel.get("status") or {}).get("deadLetterSinkUri")
-        if physical.get("deadLetterSinkUri") != (channel_dls or None):
-            return False
-    wanted = {
-        cond.CHANNEL_READY: TRUE if is_ready(channel) else UNKNOWN,
-        cond.ADDED_TO_CHANNEL: TRUE if in_channel(channel, subscription, physical, listed) else UNKNOWN,
-    }
-    return all((condition(status, type_) or {}).get("status") == value for type_, value in wanted.items())
+    physical = (subscription.get("status") or {}).get("physicalSubscription") or {}
+    own_dead_letter = "deadLetterSink" in destinations(subscription.get("spec") or {})
+    if not own_dead_letter and physical.get("deadLetterSinkUri") != inherited_dead_letter(channel):
+        return False
+    in_table = in_channel(channel, subscription, physical, listed)
+    return status_says(
+        subscription,
+        {
+            cond.CHANNEL_READY: TRUE if is_ready(channel) else UNKNOWN,
+            cond.ADDED_TO_CHANNEL: TRUE if in_table else UNKNOWN,
+        },
+    )
 
 
 def make_status(
@@ -99,8 +106,7 @@ def make_status(
         else:
             failures.append((key, resolution))
     if "deadLetterSink" not in resolved:
-        channel_dls = ((channel or {}).get("status") or {}).get("deadLetterSinkUri")
-        physical["deadLetterSinkUri"] = channel_dls or None
+        physical["deadLetterSinkUri"] = inherited_dead_letter(channel or {})
     if failures:
         key, first = failures[0]
         conds.mark_false(cond.REFERENCES_RESOLVED, _FAILED_REASONS[key], f"{key}: {first.message}")

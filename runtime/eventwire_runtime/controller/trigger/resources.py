@@ -14,8 +14,10 @@ from eventwire_runtime.controller.conditions import (
     UNKNOWN,
     Conditions,
     condition,
+    inherited_dead_letter,
     is_ready,
     now_rfc3339,
+    status_says,
 )
 from eventwire_runtime.controller.destinations import Resolution
 from eventwire_runtime.controller.trigger import conditions as cond
@@ -81,6 +83,7 @@ def make_status(
     dead_letter: Resolution | None,
     now: str | None = None,
     listed: Mapping[str, Mapping[str, Any]] | None = None,
+    dependency: tuple[str, str, str] = (TRUE, "", ""),
 ) -> dict[str, Any]:
     """The desired Trigger status.
 
@@ -90,6 +93,7 @@ def make_status(
         dead_letter: the resolved spec.delivery.deadLetterSink, None when unset (the Broker's
             resolved one stands in).
         listed: `listed_entries(broker)`, when the caller checks many Triggers.
+        dependency: DependencyReady's (status, reason, message) (`dependency.judge`).
     """
     meta, spec = trigger["metadata"], trigger.get("spec") or {}
     namespace, broker_name = meta["namespace"], spec.get("broker", "")
@@ -120,7 +124,7 @@ def make_status(
         )
 
     if dead_letter is None:
-        dead_letter_uri = ((broker or {}).get("status") or {}).get("deadLetterSinkUri") or None
+        dead_letter_uri = inherited_dead_letter(broker or {})
         conds.mark_true(
             cond.DEAD_LETTER_SINK_RESOLVED, "BrokerDeadLetterSink" if dead_letter_uri else "NoDeadLetterSink"
         )
@@ -134,6 +138,8 @@ def make_status(
             "DeadLetterSinkResolveFailed",
             f"deadLetterSink: {dead_letter.message}",
         )
+
+    conds.mark(cond.DEPENDENCY_READY, *dependency)
 
     _mark_subscription(conds, trigger, broker, subscriber_uri, listed)
     return {
@@ -152,16 +158,13 @@ def reflects_broker(
     """Whether the Trigger's status already says what `broker` implies (BrokerReady,
     SubscriptionReady, the Broker's dead-letter sink standing in): a Broker event that changes
     none of it need not reconcile the Trigger. `listed` as for `make_status`."""
-    meta, spec = trigger["metadata"], trigger.get("spec") or {}
-    status = trigger.get("status") or {}
-    if broker is None or status.get("observedGeneration") != meta.get("generation", 1):
+    if broker is None:
         return False
-    if dead_letter_sink(spec) is None:
-        broker_dls = (broker.get("status") or {}).get("deadLetterSinkUri") or None
-        if status.get("deadLetterSinkUri") != broker_dls:
-            return False
+    spec, status = trigger.get("spec") or {}, trigger.get("status") or {}
+    if dead_letter_sink(spec) is None and status.get("deadLetterSinkUri") != inherited_dead_letter(broker):
+        return False
     served, _ = served_entry(broker, trigger, status.get("subscriberUri"), listed)
     wanted = {cond.BROKER_READY: TRUE if is_ready(broker) else UNKNOWN}
     if not filter_problems(spec):
         wanted[cond.SUBSCRIPTION_READY] = TRUE if served else UNKNOWN
-    return all((condition(status, type_) or {}).get("status") == value for type_, value in wanted.items())
+    return status_says(trigger, wanted)

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING
 
-from eventwire_runtime.dispatcher.metrics import count_internal_error
+from eventwire_runtime.dispatcher import guards
 
 if TYPE_CHECKING:
     from eventwire_runtime.dispatcher.deferred import Deferred
@@ -117,8 +117,13 @@ class BacklogGate:
                 except transient:
                     pass  # measure again next round
                 except Exception:  # task boundary: a dead monitor would leave a stale level holding ingress
-                    log.exception("measuring the backlog of %s/%s failed", route.namespace, route.name)
-                    count_internal_error("backlog monitor")
+                    guards.caught(
+                        "backlog_monitor",
+                        log,
+                        "measuring the backlog of %s/%s failed",
+                        route.namespace,
+                        route.name,
+                    )
 
 
 class InFlight:

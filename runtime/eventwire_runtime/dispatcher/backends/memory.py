@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from eventwire_runtime.cloudevents.http import Event
 from eventwire_runtime.delivery.http_client import header_block
 from eventwire_runtime.dispatcher import broker
-from eventwire_runtime.dispatcher.fanout import Fanout
+from eventwire_runtime.dispatcher.fanout import Fanout, delivered_headers
 from eventwire_runtime.dispatcher.routing import BROKER, ChannelRoute, RoutingTable, Subscriber
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class MemoryBackend:
             self._pending += 1
             self._idle.clear()
             done = _Countdown(len(subscribers), channel, self)
-            block = header_block(event.headers) if len(subscribers) > 1 else None
+            block = header_block(delivered_headers(channel, event)) if len(subscribers) > 1 else None
             for sub in subscribers:
                 self.fanout.start(channel, sub, event, now, done, block, broker_route)
         return 202
