@@ -28,21 +28,30 @@ def encode(event: Event, accepted_at: float) -> bytes:
 TYPE_LINE = b"\r\nce-type: "
 
 
+def _head(data: bytes) -> tuple[int, str, list[tuple[str, str]], dict[str, str]]:
+    """(where the body starts, the accepted-at line, headers, typed extensions) of stored data."""
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        raise ValueError("stored event has no header terminator")
+    lines = data[:end].decode("latin-1").split("\r\n")
+    headers = []
+    types: dict[str, str] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(": ")
+        if not sep:
+            raise ValueError(f"stored event has a malformed header line {line[:60]!r}")
+        if name == TYPES_LINE:
+            types = dict(item.split("=", 1) for item in value.split(","))
+        else:
+            headers.append((name, value))
+    return end + 4, lines[0], headers, types
+
+
 def stored_headers(data: bytes) -> list[tuple[str, str]]:
     """The headers of a stored event, without copying its body or building an Event (the
     persistent backends filter Trigger events on them before decoding). Raises ValueError for
     data `encode` did not write."""
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
-        raise ValueError("stored event has no header terminator")
-    headers = []
-    for line in data[:end].decode("latin-1").split("\r\n")[1:]:
-        name, sep, value = line.partition(": ")
-        if not sep:
-            raise ValueError(f"stored event has a malformed header line {line[:60]!r}")
-        if name != TYPES_LINE:
-            headers.append((name, value))
-    return headers
+    return _head(data)[2]
 
 
 def stored_type(data: bytes) -> str | None:
@@ -58,19 +67,5 @@ def stored_type(data: bytes) -> str | None:
 
 def decode(data: bytes) -> tuple[Event, float]:
     """Inverse of `encode`. Raises ValueError for data it did not write."""
-    end = data.find(b"\r\n\r\n")
-    if end < 0:
-        raise ValueError("stored event has no header terminator")
-    lines = data[:end].decode("latin-1").split("\r\n")
-    accepted_at = float(lines[0])
-    headers = []
-    types: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(": ")
-        if not sep:
-            raise ValueError(f"stored event has a malformed header line {line[:60]!r}")
-        if name == TYPES_LINE:
-            types = dict(item.split("=", 1) for item in value.split(","))
-        else:
-            headers.append((name, value))
-    return Event(headers, data[end + 4 :], types), accepted_at
+    body, accepted_at, headers, types = _head(data)
+    return Event(headers, data[body:], types), float(accepted_at)
