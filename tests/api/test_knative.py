@@ -103,6 +103,11 @@ REFUSALS: dict[str, tuple[str, ...]] = {
     "broker-channeltemplatespec-kafka": ("spec.channelTemplateSpec is a KafkaChannel", "type: jetstream"),
     "broker-kafka-class": ("Broker", "the Kafka broker class", "type: jetstream", "type: redis"),
     "trigger-brokerref-other-namespace": ("Trigger", "namespace platform", "create the Trigger there"),
+    "trigger-dependency-kafkasource": (
+        "metadata.annotations[knative.dev/dependency] names a KafkaSource",
+        "or remove the annotation",
+    ),
+    "trigger-dependency-not-json": ("knative.dev/dependency] must be a JSON object reference",),
     "ccp-kafka": (
         "ClusterChannelProvisioner",
         "kafka provisioner (Apache Kafka)",

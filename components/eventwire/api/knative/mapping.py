@@ -8,8 +8,9 @@ so the two cannot disagree.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 from eventwire.api.kinds import kind_named
 from eventwire.api.knative import brokers, legacy
@@ -20,9 +21,11 @@ from eventwire.api.knative.references import (
     channel_reference,
     delivery,
     destination,
+    group_of,
+    is_knative_group,
     renamed_destination,
 )
-from eventwire.api.knative.rules import Rule, constant, drop, keep, rename
+from eventwire.api.knative.rules import Fields, Rule, constant, custom, drop, keep, rename
 from eventwire.api.knative.serving import SERVICE_V1ALPHA1
 
 LEGACY_EVENTING: Final = "eventing.knative.dev"  # v0.2-v0.7 channels, later Broker and Trigger
@@ -99,6 +102,50 @@ _SUBSCRIPTION_RULES = (
     destination("subscriber"),
     destination("reply"),
     delivery(),
+)
+
+DEPENDENCY_ANNOTATION: Final = "knative.dev/dependency"
+
+
+def _trigger_dependency(fields: Fields) -> None:
+    """A Trigger waits for the object its dependency annotation names (a JSON object reference,
+    usually a source): a Knative kind there is rewritten by this same table, else the Trigger
+    would wait for a kind nobody serves."""
+    annotations = fields.metadata.get("annotations")
+    if not isinstance(annotations, dict) or DEPENDENCY_ANNOTATION not in annotations:
+        return
+    field_ = f"metadata.annotations[{DEPENDENCY_ANNOTATION}]"
+    try:
+        ref: Any = json.loads(annotations[DEPENDENCY_ANNOTATION])
+    except (TypeError, ValueError):
+        ref = None
+    if not isinstance(ref, dict) or not ref.get("kind") or not ref.get("apiVersion"):
+        raise fields.fail(f"{field_} must be a JSON object reference with apiVersion, kind and name")
+    api_version, kind = str(ref["apiVersion"]), str(ref["kind"])
+    group, version = group_of(api_version), api_version.rpartition("/")[2]
+    if not is_knative_group(group):
+        return
+    mapping = mapping_for(group, version, kind)
+    if mapping is None or mapping.target is None:
+        advice = mapping.advice if mapping is not None else OTHER_ADVICE
+        raise fields.fail(
+            f"{field_} names a {kind} ({api_version}), which eventwire does not have: {advice}; "
+            "or remove the annotation"
+        )
+    if (mapping.api_version, mapping.target) != (api_version, kind):
+        annotations[DEPENDENCY_ANNOTATION] = json.dumps(
+            {**ref, "apiVersion": mapping.api_version, "kind": mapping.target}, separators=(",", ":")
+        )
+        fields.notes.append(
+            f"{field_} {kind} ({api_version}) became {mapping.target} ({mapping.api_version})"
+        )
+
+
+TRIGGER_DEPENDENCY: Final = custom(
+    f"metadata.annotations[{DEPENDENCY_ANNOTATION}]",
+    "the same annotation, the Knative kind it names converted as this table converts it (CronJobSource → "
+    "PingSource …); a kind eventwire does not have is refused",
+    _trigger_dependency,
 )
 
 MAPPINGS: Final[tuple[KindMapping, ...]] = (
@@ -249,14 +296,26 @@ MAPPINGS: Final[tuple[KindMapping, ...]] = (
         ("v1alpha1",),
         "Trigger",
         "Trigger",
-        (brokers.TRIGGER_BROKER, brokers.TRIGGER_FILTER, destination("subscriber"), delivery()),
+        (
+            brokers.TRIGGER_BROKER,
+            brokers.TRIGGER_FILTER,
+            destination("subscriber"),
+            delivery(),
+            TRIGGER_DEPENDENCY,
+        ),
     ),
     KindMapping(
         LEGACY_EVENTING,
         ("v1beta1", "v1"),
         "Trigger",
         "Trigger",
-        (brokers.TRIGGER_BROKER, brokers.TRIGGER_FILTER, destination("subscriber"), delivery()),
+        (
+            brokers.TRIGGER_BROKER,
+            brokers.TRIGGER_FILTER,
+            destination("subscriber"),
+            delivery(),
+            TRIGGER_DEPENDENCY,
+        ),
         passthrough=True,
     ),
     _refuse(LEGACY_EVENTING, ("v1alpha1", "v1beta1", "v1beta2", "v1beta3", "v1"), "EventType", _EVENT_TYPE),
