@@ -194,3 +194,48 @@ async def test_the_backlog_monitor_logs_counts_and_survives_an_unexpected_error(
         "eventwire_dispatcher_internal_errors_total", {"where": "backlog_monitor"}
     )
     assert scraped == before + 1
+
+
+async def test_the_backlog_monitor_measures_a_low_backlog_seldom_and_a_growing_one_every_round(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from eventwire_runtime.dispatcher.backends import flow
+
+    monkeypatch.setattr(flow, "REFRESH_INTERVAL", 3600.0)  # a low backlog is not measured again here
+    table = RoutingTable()
+    table.replace_all(
+        [
+            route("quiet", {"uid": "q", "subscriberUri": "http://q/"}),
+            route("busy", {"uid": "b", "subscriberUri": "http://b/"}),
+        ]
+    )
+    quiet, busy = ("default", "quiet"), ("default", "busy")
+    gate = flow.BacklogGate(threshold=100)
+    counts = {quiet: 0, busy: 0}
+    changed = asyncio.Event()
+
+    async def measure(channel: ChannelRoute) -> None:
+        counts[channel.key] += 1
+        gate.update(channel.key, 500 if channel.key == busy else 0)  # busy: gated, measured each round
+        changed.set()
+
+    async def until(done: object) -> None:
+        async with asyncio.timeout(10):
+            while not done():  # type: ignore[operator]
+                changed.clear()
+                await changed.wait()
+
+    gate.active |= {quiet, busy}
+    watcher = asyncio.create_task(gate.watch(table, measure, (TimeoutError,)))
+    try:
+        await until(lambda: counts[quiet] == 1)
+        gate.active.add(quiet)
+        gate.admit(quiet, 25)  # at most a quarter of the threshold: cannot reach it from here
+        rounds = counts[busy]
+        await until(lambda: counts[busy] >= rounds + 3)
+        assert counts[quiet] == 1
+        gate.admit(quiet, 1)  # above a quarter: measured in the next round
+        await until(lambda: counts[quiet] == 2)
+        assert gate.levels[quiet] == 0
+    finally:
+        watcher.cancel()
