@@ -239,3 +239,20 @@ async def test_the_backlog_monitor_measures_a_low_backlog_seldom_and_a_growing_o
         assert gate.levels[quiet] == 0
     finally:
         watcher.cancel()
+
+
+async def test_a_channel_stays_covered_only_while_its_subscriptions_and_their_state_do() -> None:
+    provisioned = Provisioned()
+    first = route("orders", {"uid": "a", "subscriberUri": "http://a/"})
+    provisioned.add("a")
+    assert provisioned.covers(first)
+    assert provisioned.covers(first)  # the remembered answer
+    grown = route(
+        "orders", {"uid": "a", "subscriberUri": "http://a/"}, {"uid": "b", "subscriberUri": "http://b/"}
+    )
+    first.take_entries(grown)  # a routing update adds a subscription without state yet
+    assert not provisioned.covers(first)
+    provisioned.add("b")
+    assert provisioned.covers(first)
+    provisioned.discard("a")  # its consumer was found gone: ingress must wait again
+    assert not provisioned.covers(first)

@@ -84,6 +84,9 @@ class Provisioned:
     def __init__(self) -> None:
         self.uids: set[str] = set()
         self._changed = asyncio.Event()
+        # channel key -> (subscribers, paused) found covered: ingress asks per request, and a
+        # routing update replaces those tuples (held here, so their identity stays unique).
+        self._covered: dict[tuple[str, str], tuple[tuple[Subscriber, ...], tuple[str, ...]]] = {}
 
     def add(self, uid: str) -> None:
         self.uids.add(uid)
@@ -92,10 +95,17 @@ class Provisioned:
 
     def discard(self, uid: str) -> None:
         self.uids.discard(uid)
+        self._covered.clear()
 
     def covers(self, route: ChannelRoute) -> bool:
         """True when every subscription of `route` (ready or paused) has its durable state."""
-        return all(uid in self.uids for uid in route.uids)
+        known = self._covered.get(route.key)
+        if known is not None and known[0] is route.subscribers and known[1] is route.paused:
+            return True
+        if not all(uid in self.uids for uid in route.uids):
+            return False
+        self._covered[route.key] = (route.subscribers, route.paused)
+        return True
 
     def covers_all(self, table: RoutingTable) -> bool:
         return all(self.covers(route) for route in table.channels.values())

@@ -46,6 +46,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import nats
 from nats.aio.client import Client as NATS
@@ -76,7 +77,7 @@ from eventwire_runtime.dispatcher.backends.nats_io import (
 )
 from eventwire_runtime.dispatcher.deferred import Deferred
 from eventwire_runtime.dispatcher.fanout import Fanout
-from eventwire_runtime.dispatcher.routing import BROKER, ChannelRoute, RoutingTable
+from eventwire_runtime.dispatcher.routing import BROKER, ChannelRoute, RoutingTable, Subscriber
 from eventwire_runtime.dispatcher.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -99,12 +100,32 @@ def subject_token(value: str) -> str:
     )
 
 
-def _count_filtered_by_subject(route: ChannelRoute, event_type: str) -> None:
-    """Count the event as filtered out for each Trigger whose consumer's subject excludes it."""
-    for sub in route.subscribers:
-        wanted = route.type_keys.get(sub.uid)
-        if wanted is not None and wanted != event_type and sub.stats is not None:
-            sub.stats.filtered_out += 1
+class _SubjectFiltered:
+    """Counts an event as filtered out for each Trigger whose consumer's subject excludes it.
+
+    Which Triggers those are is kept per event type until a routing update replaces the route's
+    subscriber tuple (held here, so its identity stays unique): a Broker's ingress asks per event.
+    """
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, str], tuple[tuple[Subscriber, ...], dict[str, list[Any]]]] = {}
+
+    def count(self, route: ChannelRoute, event_type: str) -> None:
+        found = self._found.get(route.key)
+        if found is None or found[0] is not route.subscribers:
+            found = self._found[route.key] = (route.subscribers, {})
+        by_type = found[1]
+        stats = by_type.get(event_type)
+        if stats is None:
+            if len(by_type) >= 256:  # many distinct types: bounded
+                by_type.clear()
+            stats = by_type[event_type] = [
+                sub.stats
+                for sub in route.subscribers
+                if sub.stats is not None and route.type_keys.get(sub.uid) not in (None, event_type)
+            ]
+        for counts in stats:
+            counts.filtered_out += 1
 
 
 class JetStreamBackend:
@@ -129,6 +150,7 @@ class JetStreamBackend:
         self._heartbeat: asyncio.Task[None] | None = None
         self._subscriber = SubscriberLookup()
         self._filters: dict[str, str] = {}  # uid -> filter subject its consumer was ensured with
+        self._subject_filtered = _SubjectFiltered()
 
     def subject(self, namespace: str, channel: str) -> str:
         return f"{self.prefix}.{namespace}.{channel}"
@@ -212,7 +234,7 @@ class JetStreamBackend:
         for payload, event in zip(payloads, events, strict=True):
             if broker_route:  # ingress validated the event: it has a type
                 event_type = event.attribute("type") or ""
-                _count_filtered_by_subject(channel, event_type)
+                self._subject_filtered.count(channel, event_type)
                 self.publisher.publish(f"{subject}.{subject_token(event_type)}", payload, one_done)
             else:
                 self.publisher.publish(subject, payload, one_done)
