@@ -13,7 +13,6 @@ Each test prints a `FIGURE` line (accepted, delivered, duplicates) for the issue
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import signal
 import sys
@@ -64,7 +63,7 @@ async def test_not_ready_flip_keeps_the_backlog_and_resumes(
             async with producing(http, d.url("default", "orders"), ledger):
                 await until(lambda: len(sink.received) >= 20, what="first deliveries")
                 routes.write([channel("orders", {**ready, "ready": "False"})])
-                await table_loaded(d, channels=1, subscribers=0, paused=1)  # the pause took effect
+                await table_loaded(http, d, channels=1, subscribers=0, paused=1)  # the pause took effect
                 await asyncio.sleep(hold)  # the subscription stays not ready this long
                 routes.write([channel("orders", ready)])
                 await ledger.accepts_more(20, what="events after the pause")
@@ -152,14 +151,14 @@ async def test_truncated_routes_file_is_not_a_deletion(
             ledger.accepted += [f"t-{i}" for i, status in enumerate(results) if status == 202]
             # Cuts where the rest still parses: the payments channel without its last subscriber
             # (s3), then without the payments channel; then a cut that does not parse.
-            # Each cut is held until the dispatcher has read it: the table it logged loading
+            # Each cut is held until the dispatcher has read it: the table its routes gauge shows
             # (2 channels and 2 subscribers, then 1 and 1), then the refusal it counted.
             for cut, table in (
                 (text.rindex("  - subscriberUri"), (2, 2)),
                 (text.index("- name: payments"), (1, 1)),
             ):
                 routes.path.write_text(text[:cut])
-                await table_loaded(d, *table)
+                await table_loaded(http, d, *table)
             await refused(http, d, lambda: routes.path.write_text(text[: text.index("subscriberUri") + 5]))
             routes.write(full)
             async with producing(http, url, ledger, prefix="after", limit=50):
@@ -406,25 +405,20 @@ async def refused(http: aiohttp.ClientSession, d: RunningDispatcher, write: Call
     await until(counted, what="the routes file refused")
 
 
-async def table_loaded(d: RunningDispatcher, channels: int, subscribers: int, paused: int = 0) -> None:
-    """Wait until the dispatcher logged loading a table of this size (proof it read the file)."""
+async def table_loaded(
+    http: aiohttp.ClientSession, d: RunningDispatcher, channels: int, subscribers: int, paused: int = 0
+) -> None:
+    """Wait until the dispatcher's table holds this many channels, ready and paused subscribers
+    (its eventwire_dispatcher_routes gauge): proof it took the file in."""
+    want = {"channel": channels, "subscriber": subscribers, "paused": paused}
 
-    def logged() -> bool:
-        for line in d.proc.output().splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if (
-                isinstance(entry, dict)
-                and entry.get("msg") == "routing table loaded"
-                and (entry.get("channels"), entry.get("subscribers"), entry.get("paused"))
-                == (channels, subscribers, paused)
-            ):
-                return True
-        return False
+    async def holds() -> bool:
+        async with http.get(f"{d.base}/metrics") as resp:
+            metrics = await resp.text()
+        found = dict(re.findall(r'eventwire_dispatcher_routes\{kind="(\w+)"\} ([0-9.]+)', metrics))
+        return all(float(found.get(kind, -1)) == count for kind, count in want.items())
 
-    await until(logged, what=f"a table of {channels} channels, {subscribers} subscribers, {paused} paused")
+    await until(holds, what=f"a table of {channels} channels, {subscribers} subscribers, {paused} paused")
 
 
 # 8. Durable state is deleted only on an explicit tombstone, never on absence.

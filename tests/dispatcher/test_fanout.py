@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from tests.dispatcher.conftest import Routes, binary_headers, channel, run_dispatcher, subscriber
+from tests.support.processes import free_port
 from tests.support.sink import Received, Reply, Responder, Sink
 from tests.support.waiting import eventually_async
 
@@ -279,6 +280,47 @@ async def test_failed_reply_delivery_retries_whole_delivery(
             assert await post(http, d.url("default", "one"), "orig") == 202
             await reply_target.wait_for(2)
     assert len(first.received) == 2  # the subscriber saw the event again after the reply failed
+
+
+@pytest.mark.parametrize(("status", "attempts"), [(500, 2), (400, 1)])
+async def test_a_reply_that_cannot_be_forwarded_dead_letters_with_the_reply_hops_outcome(
+    routes: Routes, http: aiohttp.ClientSession, status: int, attempts: int
+) -> None:
+    """As Knative's dispatcher: the dead letter names the hop that failed (the reply destination,
+    its status and body), not the subscriber's 200; a status retrying cannot change is not retried."""
+    async with (
+        Sink.start(replier("t.reply")) as first,
+        Sink.start(lambda i, r: Reply(status, body=b"reply target down")) as reply_target,
+        Sink.start() as dls,
+    ):
+        delivery = {"retry": 1, "backoffDelay": "PT0.05S", "deadLetterSink": {"uri": dls.url}}
+        routes.write(
+            [channel("one", subscriber("a", first.url, replyUri=reply_target.url, delivery=delivery))]
+        )
+        async with run_dispatcher(routes) as d:
+            assert await post(http, d.url("default", "one"), "orig") == 202
+            [dead] = await dls.wait_for(1)
+    assert len(first.received) == len(reply_target.received) == attempts
+    assert dead.headers["ce-id"] == "orig"
+    assert dead.headers["ce-knativeerrorcode"] == str(status)
+    assert dead.headers["ce-knativeerrordest"] == reply_target.url
+    assert base64.b64decode(dead.headers["ce-knativeerrordata"]) == b"reply target down"
+
+
+async def test_a_reply_destination_that_does_not_answer_is_named_by_the_dead_letter(
+    routes: Routes, http: aiohttp.ClientSession
+) -> None:
+    closed = free_port()  # nothing listens: a transport error, retried, with no status to report
+    async with Sink.start(replier("t.reply")) as first, Sink.start() as dls:
+        delivery = {"retry": 1, "backoffDelay": "PT0.05S", "deadLetterSink": {"uri": dls.url}}
+        reply_uri = f"http://127.0.0.1:{closed}/"
+        routes.write([channel("one", subscriber("a", first.url, replyUri=reply_uri, delivery=delivery))])
+        async with run_dispatcher(routes) as d:
+            assert await post(http, d.url("default", "one"), "orig") == 202
+            [dead] = await dls.wait_for(1)
+    assert len(first.received) == 2
+    assert dead.headers["ce-knativeerrordest"] == reply_uri
+    assert "ce-knativeerrorcode" not in dead.headers
 
 
 async def test_full_channel_answers_429_with_retry_after(routes: Routes, http: aiohttp.ClientSession) -> None:

@@ -26,12 +26,16 @@ Headers = Mapping[str, str] | Iterable[tuple[str, str]]
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """A success hook's answer when the response's follow-up was refused with an HTTP status (a
-    reply a Broker refused): the attempt fails with that status, retried only if it is retryable,
-    and a dead letter carries it as `knativeerrorcode`."""
+    """A success hook's answer when the response's follow-up failed with an HTTP status (a reply
+    the reply destination or a Broker refused): the attempt fails with that status, retried only
+    if it is retryable, and a dead letter carries the failed hop as Knative's does: `status` as
+    `knativeerrorcode`, `dest` (the subscriber when None) as `knativeerrordest`, `body` as
+    `knativeerrordata`."""
 
     error: str
-    status: int
+    status: int | None  # None: no answer (a transport error), retried like one
+    dest: str | None = None
+    body: bytes = b""
 
 
 # Called with a 2xx response; returns None when it was handled, or why the attempt must count as
@@ -60,6 +64,8 @@ class DeliveryResult:
         attempts: how many attempts were made to the destination (1 + retries used).
         dead_lettered: True when the event went to the dead-letter sink and it accepted it.
         error: why delivery failed, None on success.
+        failed_dest: where the last attempt failed when that was not the destination itself (the
+            reply destination a reply could not be forwarded to); the dead letter names it.
     """
 
     status: int | None
@@ -68,6 +74,7 @@ class DeliveryResult:
     attempts: int = 0
     dead_lettered: bool = False
     error: str | None = None
+    failed_dest: str | None = None
 
     @property
     def delivered(self) -> bool:
@@ -206,8 +213,14 @@ class Sender:
                     if problem is None:
                         return result
                     if isinstance(problem, Refusal):
-                        result = DeliveryResult(problem.status, attempts=attempt, error=problem.error)
-                        retryable = is_retryable(problem.status)
+                        result = DeliveryResult(
+                            problem.status,
+                            body=problem.body,
+                            attempts=attempt,
+                            error=problem.error,
+                            failed_dest=problem.dest,
+                        )
+                        retryable = problem.status is None or is_retryable(problem.status)
                     else:
                         result.error = problem
                         retryable = True
@@ -229,7 +242,7 @@ class Sender:
     def _dead_letter_event(
         self, url: str, pairs: list[tuple[str, str]], body: bytes, result: DeliveryResult
     ) -> tuple[list[tuple[str, str]], bytes]:
-        extensions = {"knativeerrordest": url}
+        extensions = {"knativeerrordest": result.failed_dest or url}
         if result.status is not None:
             extensions["knativeerrorcode"] = str(result.status)
         if result.body:

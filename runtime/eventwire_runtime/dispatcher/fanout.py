@@ -360,27 +360,30 @@ class Fanout:
         except EventFormatError as exc:
             log.warning("discarding invalid reply from %s: %s", sub.subscriber_uri, exc)
             return None
-        if reply is not None and channel.kind == BROKER:
-            problem = await self._reenter(channel, sub, event, reply)
-            if self.observer is not None:
-                message = problem.error if isinstance(problem, Refusal) else problem
-                self.observer.reply_forwarded(channel, sub, event, reply, message)
-            return problem
-        if reply is None or sub.reply_uri is None:
+        if reply is None:
             return None
-        try:
-            answer = await self.sender.attempt(sub.reply_uri, reply.headers, reply.body, sub.spec.timeout)
-        except (TransportError, ValueError) as exc:
-            error: str | None = f"reply delivery to {sub.reply_uri} failed: {exc}"
+        if channel.kind == BROKER:
+            problem = await self._reenter(channel, sub, event, reply)
+        elif sub.reply_uri is not None:
+            problem = await self._forward_reply(sub.reply_uri, reply, sub.spec.timeout)
         else:
-            error = (
-                None
-                if is_success(answer.status)
-                else f"reply delivery to {sub.reply_uri} answered {answer.status}"
-            )
+            return None
         if self.observer is not None:
-            self.observer.reply_forwarded(channel, sub, event, reply, error)
-        return error
+            message = problem.error if isinstance(problem, Refusal) else problem
+            self.observer.reply_forwarded(channel, sub, event, reply, message)
+        return problem
+
+    async def _forward_reply(self, reply_uri: str, reply: Event, seconds: float | None) -> Refusal | None:
+        """Send a Channel subscriber's reply to its reply destination; the failed hop or None."""
+        try:
+            answer = await self.sender.attempt(reply_uri, reply.headers, reply.body, seconds)
+        except (TransportError, ValueError) as exc:
+            return Refusal(f"reply delivery to {reply_uri} failed: {exc}", None, reply_uri)
+        if is_success(answer.status):
+            return None
+        return Refusal(
+            f"reply delivery to {reply_uri} answered {answer.status}", answer.status, reply_uri, answer.body
+        )
 
     async def _reenter(
         self, channel: ChannelRoute, sub: Subscriber, event: Event, reply: Event

@@ -18,7 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from eventwire_runtime.dispatcher import guards
-from eventwire_runtime.dispatcher.routing import RoutingTable
+from eventwire_runtime.dispatcher.routing import BROKER, RoutingTable
 
 DepthSource = Callable[[], Iterable[tuple[str, str, int]]]
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
@@ -59,6 +59,21 @@ class _RoutesCollector(Collector):
             "1 when the routing source's last read succeeded, else 0 (see /readyz for why)",
             value=0 if self.table.problem is not None else 1,
         )
+        # What the table holds, so an operator (or a test) sees a change was taken in.
+        sizes = dict.fromkeys(("channel", "subscriber", "broker", "trigger", "paused"), 0)
+        for route in list(self.table.channels.values()):
+            broker = route.kind == BROKER
+            sizes["broker" if broker else "channel"] += 1
+            sizes["trigger" if broker else "subscriber"] += len(route.subscribers)
+            sizes["paused"] += len(route.paused)
+        routes = GaugeMetricFamily(
+            "eventwire_dispatcher_routes",
+            "Routes in the table: channels, brokers, ready subscribers and triggers, paused ones",
+            labels=["kind"],
+        )
+        for kind, count in sizes.items():
+            routes.add_metric([kind], count)
+        yield routes
 
 
 class _GuardsCollector(Collector):
