@@ -109,10 +109,20 @@ class Publisher:
 
 
 class Replies:
-    """Acks, naks and terms of consumed messages, written in one batch per loop iteration."""
+    """Acks, naks and terms of consumed messages, written in one batch every `delay` seconds.
 
-    def __init__(self, nc: NATS) -> None:
+    Each socket write that wakes nats-server costs more CPU than the acks it carries (a wakeup
+    on another CPU); acks are not awaited by anyone, so gathering them for a few milliseconds
+    cuts the writes. A crash in between only means redelivery after the ack wait.
+
+    Args:
+        nc: the connected client.
+        delay: seconds a verdict may wait for others to share its write (default 5 ms).
+    """
+
+    def __init__(self, nc: NATS, delay: float = 0.005) -> None:
         self.nc = nc
+        self.delay = delay
         self._loop = asyncio.get_running_loop()
         self._queue: list[tuple[str, bytes]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -122,10 +132,13 @@ class Replies:
         if not msg.reply:
             return
         if not self._queue:
-            task = self._loop.create_task(self.flush())
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._loop.call_later(self.delay, self._flush_soon)
         self._queue.append((msg.reply, verdict))
+
+    def _flush_soon(self) -> None:
+        task = self._loop.create_task(self.flush())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def flush(self) -> None:
         """Write everything queued now (also called at shutdown, before draining)."""
