@@ -33,7 +33,9 @@
   nats-server 2.10.15 and later (nats-server PR 5385); older servers keep them in the stream.
 - Flow control (flow.py): while any subscription of the channel has more than
   `EVENTWIRE_MAX_BACKLOG` undelivered events (consumer info polled every 0.1 s for channels with
-  traffic), ingress holds requests until it drains, then answers 429 if it does not within 2 s.
+  traffic and a backlog above a quarter of it, every second below), ingress holds requests until
+  it drains, then answers 429 if it does not within 2 s. Acks are gathered for 5 ms per write
+  (nats_io.py).
 """
 
 from __future__ import annotations
