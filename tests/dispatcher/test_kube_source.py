@@ -265,6 +265,10 @@ async def durable_state(backend: dict[str, str], *brokers: str) -> set[str]:
     return names
 
 
+# Three failed lists back off 0.5 + 1 + 2 s before the barrier can show: room for a loaded machine.
+LOADED = 30.0
+
+
 async def test_only_the_watchs_deletion_of_a_broker_deletes_its_triggers_state(
     kube: KubeApiFake, backend: dict[str, str]
 ) -> None:
@@ -288,7 +292,7 @@ async def test_only_the_watchs_deletion_of_a_broker_deletes_its_triggers_state(
 
     async with dispatcher(kube, **env) as base, aiohttp.ClientSession() as http:
         mesh_url = f"{base}/brokers/default/mesh"
-        await eventually(lambda: state_is(mesh | {"sub-t-c"}))  # the paused Trigger's too
+        await eventually(lambda: state_is(mesh | {"sub-t-c"}), within=LOADED)  # the paused Trigger's too
 
         # Failed lists: the watch drops and its next requests fail. A Trigger added to the other
         # Broker meanwhile is seen only through a successful list: the barrier.
@@ -297,24 +301,24 @@ async def test_only_the_watchs_deletion_of_a_broker_deletes_its_triggers_state(
             pass
         other_triggers.append(ready_trigger("t-d", "http://127.0.0.1:9/"))
         set_triggers(kube, "other", other_triggers)
-        await eventually(lambda: state_is(mesh | {"sub-t-c", "sub-t-d"}))
+        await eventually(lambda: state_is(mesh | {"sub-t-c", "sub-t-d"}), within=LOADED)
 
         # The Broker vanishes while the watch is away: the next list lacks it. It is no longer
         # routed, but that is no deletion; a Trigger added to the other Broker after that list
         # (its consumer or group is the barrier) shows no deletion was under way.
         with kube.watch_gap():
             kube.delete(EVENTING, "Broker", "mesh", "default")
-        await eventually(lambda: _answers(http, mesh_url, 404))
+        await eventually(lambda: _answers(http, mesh_url, 404), within=LOADED)
         other_triggers.append(ready_trigger("t-e", "http://127.0.0.1:9/"))
         set_triggers(kube, "other", other_triggers)
-        await eventually(lambda: state_is(mesh | {"sub-t-c", "sub-t-d", "sub-t-e"}))
+        await eventually(lambda: state_is(mesh | {"sub-t-c", "sub-t-d", "sub-t-e"}), within=LOADED)
 
         # It comes back with the same Triggers: routed again, on the same durable state.
         create_broker(kube, "mesh", mesh_triggers)
-        await eventually(lambda: _answers(http, mesh_url, 202))
+        await eventually(lambda: _answers(http, mesh_url, 202), within=LOADED)
         assert await state() == mesh | {"sub-t-c", "sub-t-d", "sub-t-e"}
 
         # The watch's DELETED: this Broker's Triggers' state goes, the other Broker's stays.
         kube.delete(EVENTING, "Broker", "mesh", "default")
-        await eventually(lambda: state_is({"sub-t-c", "sub-t-d", "sub-t-e"}))
+        await eventually(lambda: state_is({"sub-t-c", "sub-t-d", "sub-t-e"}), within=LOADED)
         assert await status_of(http, mesh_url) == 404
