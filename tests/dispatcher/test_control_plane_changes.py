@@ -33,6 +33,7 @@ from tests.dispatcher.conftest import (
 from tests.dispatcher.ledger import Ledger, post, producing, until
 from tests.dispatcher.test_kube_source import dispatcher as kube_dispatcher
 from tests.support.kube import running_kube
+from tests.support.nats import consumer_names
 from tests.support.processes import ManagedProcess, free_port
 from tests.support.sink import Reply, Sink
 from tests.support.waiting import eventually_async
@@ -427,14 +428,7 @@ async def table_loaded(
 async def broker_names(backend: dict[str, str], key: str) -> set[str]:
     """Durable consumer names (jetstream) or consumer groups of stream `key` (redis)."""
     if backend["backend"] == "jetstream":
-        import nats
-
-        nc = await nats.connect(backend["nats_url"])
-        try:
-            js = nc.jetstream()
-            return {c.name for c in await js.consumers_info("EVENTWIRE")}
-        finally:
-            await nc.close()
+        return await consumer_names(backend["nats_url"], "EVENTWIRE")
     import redis.asyncio as aioredis
 
     client = aioredis.Redis.from_url(backend["redis_url"])

@@ -15,6 +15,7 @@ import pytest
 from eventwire.api import render_crds
 from tests.dispatcher.conftest import binary_headers, dispatcher_process
 from tests.support.kube import KubeApiFake, running_kube
+from tests.support.nats import consumer_names
 from tests.support.processes import ManagedProcess, free_port
 from tests.support.sink import Received, Sink
 from tests.support.waiting import eventually_async
@@ -244,13 +245,7 @@ async def _ready(http: aiohttp.ClientSession, base: str) -> bool:
 async def durable_state(backend: dict[str, str], *brokers: str) -> set[str]:
     """The consumers (jetstream) or consumer groups (redis) that hold the Triggers' positions."""
     if backend["backend"] == "jetstream":
-        import nats
-
-        nc = await nats.connect(backend["nats_url"])
-        try:
-            return {c.name for c in await nc.jetstream().consumers_info("EVENTWIRE")}
-        finally:
-            await nc.close()
+        return await consumer_names(backend["nats_url"], "EVENTWIRE")
     import redis.asyncio as aioredis
     import redis.exceptions
 

@@ -30,3 +30,31 @@ def nats_server(max_payload: int = MAX_PAYLOAD) -> Iterator[str]:
 
     with stored_server("nats-server", command) as port:
         yield f"nats://127.0.0.1:{port}"
+
+
+async def consumer_names(url: str, stream: str) -> set[str]:
+    """The durable consumers of `stream`, by the server's CONSUMER.NAMES API.
+
+    Not nats-py's consumers_info: a consumer deleted while the server lists them comes back as a
+    null entry there, which nats-py cannot parse (a probe racing a deletion would crash).
+    """
+    import json
+
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        names: set[str] = set()
+        while True:
+            request = json.dumps({"offset": len(names)}).encode()
+            reply = json.loads(
+                (await nc.request(f"$JS.API.CONSUMER.NAMES.{stream}", request, timeout=5)).data
+            )
+            if "error" in reply:
+                raise RuntimeError(f"CONSUMER.NAMES {stream}: {reply['error']}")
+            page = reply.get("consumers") or []
+            names.update(page)
+            if not page or len(names) >= reply.get("total", 0):
+                return names
+    finally:
+        await nc.close()
