@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 from tests.adapters import github_payloads as gh
 from tests.dispatcher import rawhttp
-from tests.dispatcher.test_hostile import _stream_until_answered, _trickled
 from tests.support.processes import ManagedProcess, free_port, port_open
 from tests.support.sink import Sink
 from tests.support.waiting import eventually_async
@@ -75,19 +74,9 @@ async def _served(a: RunningAdapter, delivery: str) -> bool:
     return True
 
 
-async def _closed_within(reader: asyncio.StreamReader, within: float) -> bytes:
-    """What the server sends until it closes the connection (TimeoutError if it never does)."""
-    data = b""
-    async with asyncio.timeout(within):
-        with contextlib.suppress(ConnectionError):
-            while chunk := await reader.read(65536):
-                data += chunk
-    return data
-
-
 async def test_slow_headers_get_408_and_close() -> None:
     async with github_adapter(**SHORT) as a:
-        data = await _trickled(a.port, b"POST / HTTP/1.1\r\nHost: x\r\n", b"x")
+        data = await rawhttp.trickled(a.port, b"POST / HTTP/1.1\r\nHost: x\r\n", b"x", reset_ok=True)
         assert data.startswith(b"HTTP/1.1 408"), data[:200]
         assert b"headers" in data
         await _delivers(a, "after-slow-headers")
@@ -98,7 +87,7 @@ async def test_trickled_chunked_body_gets_408_and_close() -> None:
         headers, _ = _push("slow-body")
         head = "".join(f"{k}: {v}\r\n" for k, v in headers)
         start = f"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n{head}\r\n".encode()
-        data = await _trickled(a.port, start, b"1\r\nx\r\n")
+        data = await rawhttp.trickled(a.port, start, b"1\r\nx\r\n", reset_ok=True)
         assert data.startswith(b"HTTP/1.1 408"), data[:200]
         assert b"body" in data
         assert a.sink.received == []
@@ -113,12 +102,12 @@ async def test_idle_connections_are_closed() -> None:
         writer.write(rawhttp.request_bytes("POST", "/", headers, body))
         answer = await rawhttp.read_answer(reader, within=20)
         assert answer.status == 202
-        assert await _closed_within(reader, 15) == b""
+        assert await rawhttp.closed_within(reader, 15, reset_ok=True) == b""
         await rawhttp.close(writer)
         # ...and a connection that never sends anything, on both servers.
         for port in (a.port, a.admin):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            assert await _closed_within(reader, 15) == b""
+            assert await rawhttp.closed_within(reader, 15, reset_ok=True) == b""
             await rawhttp.close(writer)
 
 
@@ -145,13 +134,9 @@ async def test_connection_limit_answers_503_when_no_connection_is_idle() -> None
             head = rawhttp.request_bytes("POST", "/", [*headers, ("Expect", "100-continue")], b"")
             head = head.replace(b"Content-Length: 0", b"Content-Length: 10")
             for _ in range(3):  # each mid-request (waiting for its body), so none may be closed
-                reader, writer = await asyncio.open_connection("127.0.0.1", a.port)
-                held.append(writer)
-                writer.write(head)
-                async with asyncio.timeout(10):  # the server has seen it once it answers
-                    assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100")
+                held.append((await rawhttp.hold_mid_request(a.port, head))[1])
             reader, writer = await asyncio.open_connection("127.0.0.1", a.port)
-            data = await _closed_within(reader, 10)
+            data = await rawhttp.closed_within(reader, 10, reset_ok=True)
             await rawhttp.close(writer)
             assert data.startswith(b"HTTP/1.1 503"), data
             assert b"too many connections" in data
@@ -166,7 +151,9 @@ async def test_oversized_request_line_gets_414() -> None:
     async with github_adapter() as a:
         answer = await rawhttp.send(a.port, "POST", "/" + "a" * 9000, [], b"")
         assert answer.status == 414, answer.raw
-        answer, sent = await _stream_until_answered(a.port, b"POST /", b"a" * 65536, most=200 * 1024 * 1024)
+        answer, sent = await rawhttp.stream_until_answered(
+            a.port, b"POST /", b"a" * 65536, most=200 * 1024 * 1024
+        )
         assert answer.status == 414
         assert sent < 4 * 1024 * 1024
         await _delivers(a, "after-long-line")
@@ -180,7 +167,7 @@ async def test_oversized_headers_get_431() -> None:
         assert b"16384" in answer.body
         # One header that never ends: answered after a bounded amount, in large and small pieces.
         for piece, most in ((b"a" * 65536, 200 * 1024 * 1024), (b"a" * 512, 16 * 1024 * 1024)):
-            answer, sent = await _stream_until_answered(
+            answer, sent = await rawhttp.stream_until_answered(
                 a.port, b"POST / HTTP/1.1\r\nHost: x\r\nx-big: ", piece, most=most
             )
             assert answer.status == 431
@@ -215,7 +202,7 @@ async def test_oversized_body_gets_413_at_once() -> None:
             assert b"65536" in answer.body
         # A chunked body that grows past the limit is cut off too.
         start = f"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n{''.join(f'{k}: {v}' + chr(13) + chr(10) for k, v in headers)}\r\n"
-        answer, sent = await _stream_until_answered(
+        answer, sent = await rawhttp.stream_until_answered(
             a.port, start.encode(), b"4000\r\n" + b"a" * 0x4000 + b"\r\n", most=64 * 1024 * 1024
         )
         assert answer.status == 413

@@ -73,3 +73,68 @@ async def close(writer: asyncio.StreamWriter) -> None:
     writer.close()
     with contextlib.suppress(ConnectionError, OSError):
         await writer.wait_closed()
+
+
+async def stream_until_answered(port: int, head: bytes, chunk: bytes, most: int) -> tuple[Answer, int]:
+    """Send `head` then `chunk` repeatedly (up to `most` bytes) until the server answers."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    answer_task = asyncio.create_task(read_answer(reader, within=60))
+    sent = 0
+    try:
+        writer.write(head)
+        while not answer_task.done() and sent < most:
+            writer.write(chunk)
+            sent += len(chunk)
+            try:
+                await writer.drain()
+            except ConnectionError:
+                break
+            await asyncio.sleep(0)  # drain() need not yield: let the reader see an answer
+        return await answer_task, sent
+    finally:
+        answer_task.cancel()
+        await close(writer)
+
+
+async def closed_within(reader: asyncio.StreamReader, within: float, reset_ok: bool = False) -> bytes:
+    """Everything the server sends until it closes the connection (TimeoutError if it never
+    does); with `reset_ok`, a reset after or instead of an answer counts as closing."""
+    data = b""
+    async with asyncio.timeout(within):
+        try:
+            while chunk := await reader.read(65536):
+                data += chunk
+        except ConnectionError:
+            if not reset_ok:
+                raise
+    return data
+
+
+async def trickled(port: int, start: bytes, piece: bytes, reset_ok: bool = False) -> bytes:
+    """Send `start`, then `piece` every 0.1 s (never finishing); what the server sends until it closes."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(start)
+
+    async def trickle() -> None:
+        with contextlib.suppress(ConnectionError):
+            for _ in range(200):
+                writer.write(piece)
+                await writer.drain()
+                await asyncio.sleep(0.1)  # the slow client is the behaviour under test
+
+    trickler = asyncio.create_task(trickle())
+    try:
+        return await closed_within(reader, 15, reset_ok)
+    finally:
+        trickler.cancel()
+        await close(writer)
+
+
+async def hold_mid_request(port: int, head: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection whose request `head` (with `Expect: 100-continue`) the server has read: its
+    100 Continue is the barrier, so the connection is mid-request on the server's side."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head)
+    async with asyncio.timeout(10):
+        assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    return reader, writer

@@ -111,35 +111,14 @@ async def _still_serves(d: RunningDispatcher) -> None:
     assert ready.status == 200
 
 
-async def _stream_until_answered(
-    port: int, head: bytes, chunk: bytes, most: int
-) -> tuple[rawhttp.Answer, int]:
-    """Send `head` then `chunk` repeatedly (up to `most` bytes) until the server answers."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    answer_task = asyncio.create_task(rawhttp.read_answer(reader, within=60))
-    sent = 0
-    try:
-        writer.write(head)
-        while not answer_task.done() and sent < most:
-            writer.write(chunk)
-            sent += len(chunk)
-            try:
-                await writer.drain()
-            except ConnectionError:
-                break
-            await asyncio.sleep(0)  # drain() need not yield: let the reader see an answer
-        return await answer_task, sent
-    finally:
-        answer_task.cancel()
-        await rawhttp.close(writer)
-
-
 async def test_oversized_request_line_gets_414(routes: Routes) -> None:
     async with hostile_target(routes) as d:
         answer = await rawhttp.send(d.port, "POST", "/default/" + "a" * 9000, [], b"")
         assert answer.status == 414
         # Streamed without end, it is cut off after about the limit, not read to the end.
-        answer, sent = await _stream_until_answered(d.port, b"POST /", b"a" * 65536, most=200 * 1024 * 1024)
+        answer, sent = await rawhttp.stream_until_answered(
+            d.port, b"POST /", b"a" * 65536, most=200 * 1024 * 1024
+        )
         assert answer.status == 414
         assert sent < 4 * 1024 * 1024
         await _still_serves(d)
@@ -151,7 +130,7 @@ async def test_oversized_headers_get_431_as_they_stream(routes: Routes) -> None:
         answer = await rawhttp.send(d.port, "POST", "/default/orders", many, b"")
         assert answer.status == 431
         # One header that never ends: 200 MB on offer, answered after a bounded amount.
-        answer, sent = await _stream_until_answered(
+        answer, sent = await rawhttp.stream_until_answered(
             d.port,
             b"POST /default/orders HTTP/1.1\r\nHost: x\r\nx-big: ",
             b"a" * 65536,
@@ -161,48 +140,19 @@ async def test_oversized_headers_get_431_as_they_stream(routes: Routes) -> None:
         assert b"65536" in answer.body
         assert sent < 4 * 1024 * 1024
         # Small chunks (the case that used to cost quadratic time) are cut off just the same.
-        answer, sent = await _stream_until_answered(
+        answer, sent = await rawhttp.stream_until_answered(
             d.port, b"POST /default/orders HTTP/1.1\r\nHost: x\r\nx-big: ", b"a" * 512, most=16 * 1024 * 1024
         )
         assert answer.status == 431
         await _still_serves(d)
 
 
-async def _closed_within(reader: asyncio.StreamReader, within: float) -> bytes:
-    """Everything the server sends until it closes the connection (TimeoutError if it never does)."""
-    data = b""
-    async with asyncio.timeout(within):
-        while chunk := await reader.read(65536):
-            data += chunk
-    return data
-
-
 SHORT = {"header_timeout": "1", "body_timeout": "1", "idle_timeout": "1"}
-
-
-async def _trickled(port: int, start: bytes, piece: bytes) -> bytes:
-    """Send `start`, then `piece` every 0.1 s (never finishing); what the server sends until it closes."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    writer.write(start)
-
-    async def trickle() -> None:
-        with contextlib.suppress(ConnectionError):
-            for _ in range(200):
-                writer.write(piece)
-                await writer.drain()
-                await asyncio.sleep(0.1)  # the slow client is the behaviour under test
-
-    trickler = asyncio.create_task(trickle())
-    try:
-        return await _closed_within(reader, 15)
-    finally:
-        trickler.cancel()
-        await rawhttp.close(writer)
 
 
 async def test_slow_headers_get_408_and_close(routes: Routes) -> None:
     async with hostile_target(routes, **SHORT) as d:
-        data = await _trickled(d.port, b"POST /default/orders HTTP/1.1\r\nHost: x\r\n", b"x")
+        data = await rawhttp.trickled(d.port, b"POST /default/orders HTTP/1.1\r\nHost: x\r\n", b"x")
         assert data.startswith(b"HTTP/1.1 408"), data[:200]
         await _still_serves(d)
 
@@ -211,7 +161,9 @@ async def test_trickled_chunked_body_gets_408_and_close(routes: Routes) -> None:
     async with hostile_target(routes, **SHORT) as d:
         head = [f"{k}: {v}" for k, v in binary_headers("slow").items()]
         start = "POST /default/orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-        data = await _trickled(d.port, (start + "\r\n".join(head) + "\r\n\r\n").encode(), b"1\r\nx\r\n")
+        data = await rawhttp.trickled(
+            d.port, (start + "\r\n".join(head) + "\r\n\r\n").encode(), b"1\r\nx\r\n"
+        )
         assert data.startswith(b"HTTP/1.1 408"), data[:200]
         assert b"body" in data
 
@@ -222,11 +174,11 @@ async def test_idle_keep_alive_connection_is_closed(routes: Routes) -> None:
         writer.write(rawhttp.request_bytes("GET", "/healthz", [], b""))
         answer = await rawhttp.read_answer(reader)
         assert answer.status == 200
-        assert await _closed_within(reader, 15) == b""
+        assert await rawhttp.closed_within(reader, 15) == b""
         await rawhttp.close(writer)
         # A connection that never sends anything is closed too.
         reader, writer = await asyncio.open_connection("127.0.0.1", d.port)
-        assert await _closed_within(reader, 15) == b""
+        assert await rawhttp.closed_within(reader, 15) == b""
         await rawhttp.close(writer)
 
 
@@ -259,17 +211,12 @@ async def test_connection_limit_answers_503_when_no_connection_is_idle(routes: R
         held = []
         try:
             for i in range(3):  # each mid-request, so none may be closed to make room
-                reader, writer = await asyncio.open_connection("127.0.0.1", d.port)
                 headers = [*binary_headers(f"held-{i}").items(), ("Expect", "100-continue")]
                 request = rawhttp.request_bytes("POST", "/default/orders", headers, b"{}")
-                writer.write(request.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n")  # the head, no body
-                held.append(writer)
-                # The barrier: the server answers 100 Continue once it has read the head, so this
-                # connection is mid-request on its side before the next one opens.
-                async with asyncio.timeout(10):
-                    assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+                head = request.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"  # the head, no body
+                held.append((await rawhttp.hold_mid_request(d.port, head))[1])
             reader, writer = await asyncio.open_connection("127.0.0.1", d.port)
-            data = await _closed_within(reader, 10)
+            data = await rawhttp.closed_within(reader, 10)
             await rawhttp.close(writer)
             assert data.startswith(b"HTTP/1.1 503"), data
             assert b"too many connections" in data
